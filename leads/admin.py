@@ -1,0 +1,132 @@
+"""Lead admin for marketing and sales: list with filters and search, timeline and stage history."""
+
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.utils.html import format_html, format_html_join
+
+from . import selectors, services
+from .lifecycle import TransitionRefused
+from .models import Lead, Stage, User
+
+TIMELINE_LIMIT = 100
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ["username", "email", "role", "partner_organization", "is_staff", "is_active"]
+    list_filter = ["role", "is_staff", "is_active"]
+    fieldsets = [
+        *DjangoUserAdmin.fieldsets,
+        ("LeadPortal", {"fields": ["role", "partner_organization"]}),
+    ]
+
+
+def _transition_action(to_stage: str, label: str):
+    def move(modeladmin, request, queryset):
+        moved, refused = 0, []
+        for lead in queryset:
+            try:
+                services.lead_transition(lead=lead, to_stage=to_stage, actor=request.user)
+                moved += 1
+            except TransitionRefused as exc:
+                refused.append(f"{lead.email}: {exc.message}")
+        if moved:
+            modeladmin.message_user(request, f"{moved} lead(s) moved to {label}.", messages.SUCCESS)
+        for line in refused[:10]:
+            modeladmin.message_user(request, line, messages.WARNING)
+
+    move.__name__ = f"move_to_{to_stage}"
+    move.short_description = f"Move selected leads to {label}"
+    return move
+
+
+@admin.register(Lead)
+class LeadAdmin(admin.ModelAdmin):
+    list_display = ["email", "full_name", "company", "country", "stage", "score", "grade", "owner", "updated_at"]
+    list_filter = ["stage", "grade", "country", "source", "consent_status", "marketing_suppressed", "created_at"]
+    search_fields = ["email", "first_name", "last_name", "company", "company_domain"]
+    list_select_related = ["owner"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    show_full_result_count = False  # COUNT(*) over a large table on every page is slow
+    actions = [
+        _transition_action(Stage.MAL, "marketing accepted (MAL)"),
+        _transition_action(Stage.DISQUALIFIED, "disqualified"),
+    ]
+    readonly_fields = [
+        "email",
+        "stage",
+        "score",
+        "fit_score",
+        "engagement_score",
+        "grade",
+        "owner",
+        "partner",
+        "marketing_suppressed",
+        "created_at",
+        "updated_at",
+        "stage_history",
+        "timeline",
+    ]
+    fieldsets = [
+        (None, {"fields": ["email", ("first_name", "last_name"), "phone", "job_title", "language"]}),
+        ("Company", {"fields": ["company", "company_domain", "industry", "company_size", "annual_revenue", "country"]}),
+        ("Lifecycle", {"fields": ["stage", ("score", "fit_score", "engagement_score", "grade"), "owner", "partner",
+                                  "marketing_suppressed"]}),
+        ("Source and consent", {"fields": ["source", "product_interest", "campaign",
+                                           ("utm_source", "utm_medium", "utm_campaign"), ("utm_term", "utm_content"),
+                                           ("consent_status", "consent_at"), "attributes"]}),
+        ("History", {"fields": ["stage_history", "timeline", "created_at", "updated_at"]}),
+    ]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # leads arrive through capture (API, forms, imports)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return request.user.is_superuser
+
+    @admin.display(description="Name")
+    def full_name(self, lead: Lead) -> str:
+        return f"{lead.first_name} {lead.last_name}".strip()
+
+    @admin.display(description="Stage history")
+    def stage_history(self, lead: Lead) -> str:
+        rows = lead.stage_changes.select_related("actor").order_by("at", "pk")
+        return _table(
+            ["When", "From", "To", "By", "Reason"],
+            ((f"{c.at:%Y-%m-%d %H:%M}", c.from_stage, c.to_stage, c.actor_label, c.reason) for c in rows),
+        )
+
+    @admin.display(description=f"Timeline (latest {TIMELINE_LIMIT})")
+    def timeline(self, lead: Lead) -> str:
+        rows = selectors.lead_timeline(lead)[:TIMELINE_LIMIT]
+        return _table(
+            ["When", "What", "Details", "Source", "By"],
+            (
+                (
+                    f"{a.occurred_at:%Y-%m-%d %H:%M}",
+                    a.get_type_display(),
+                    ", ".join(f"{k}: {v}" for k, v in a.properties.items()),
+                    a.source,
+                    a.created_by.get_username() if a.created_by else "",
+                )
+                for a in rows
+            ),
+        )
+
+    def save_model(self, request, obj: Lead, form, change: bool) -> None:
+        # Admin edits go through the service, so they are recorded on the timeline like any other.
+        data = {field: form.cleaned_data[field] for field in form.changed_data if field in services.PROFILE_FIELDS}
+        if "attributes" in form.changed_data:
+            data["attributes"] = form.cleaned_data["attributes"]
+        services.lead_update(lead=obj, data=data, actor=request.user)
+
+
+def _table(headers: list[str], rows) -> str:
+    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in r)),) for r in rows))
+    if not body:
+        return "—"
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)

@@ -1,0 +1,49 @@
+"""The lifecycle transition table (DESIGN.md §1). The only place that knows which moves are allowed."""
+
+from __future__ import annotations
+
+from .models import Stage
+
+S = Stage
+# (from, to) → a reason is required
+TRANSITIONS: dict[tuple[str, str], bool] = {
+    (S.NEW, S.MAL): False,
+    (S.NEW, S.DISQUALIFIED): False,
+    (S.MAL, S.MQL): False,
+    (S.MAL, S.DISQUALIFIED): False,
+    (S.MQL, S.SAL): False,
+    (S.MQL, S.MAL): True,  # rejected by sales
+    (S.MQL, S.DISQUALIFIED): False,
+    (S.SAL, S.SQL): False,
+    (S.SAL, S.MAL): True,  # recycled
+    (S.SAL, S.LOST): False,
+    (S.SQL, S.WON): False,
+    (S.SQL, S.LOST): False,
+    (S.LOST, S.MAL): False,  # recycled later
+}
+
+
+class TransitionRefused(Exception):
+    """A lifecycle move that the transition table does not allow (or that lacks its reason)."""
+
+    def __init__(self, from_stage: str, to_stage: str, message: str) -> None:
+        super().__init__(message)
+        self.from_stage = from_stage
+        self.to_stage = to_stage
+        self.message = message
+        self.allowed = allowed_moves(from_stage)
+
+
+def allowed_moves(from_stage: str) -> list[str]:
+    return [to for (frm, to) in TRANSITIONS if frm == from_stage]
+
+
+def check_transition(from_stage: str, to_stage: str, reason: str = "") -> None:
+    """Raise TransitionRefused unless from → to is allowed (with a reason where one is required)."""
+    if (from_stage, to_stage) not in TRANSITIONS:
+        allowed = ", ".join(allowed_moves(from_stage)) or "none"
+        raise TransitionRefused(
+            from_stage, to_stage, f"A lead cannot move from {from_stage} to {to_stage} (allowed: {allowed})."
+        )
+    if TRANSITIONS[(from_stage, to_stage)] and not reason.strip():
+        raise TransitionRefused(from_stage, to_stage, f"Moving from {from_stage} to {to_stage} needs a reason.")

@@ -1,0 +1,198 @@
+"""The lead record and its lifecycle: who the lead is, what it did, how it moved."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.auth.models import AbstractUser
+from django.core.validators import MaxValueValidator
+from django.db import models
+from django.db.models.functions import Lower
+from django_countries.fields import CountryField
+
+
+class Role(models.TextChoices):
+    MARKETING = "marketing", "Marketing manager"
+    SALES_MANAGER = "sales_manager", "Sales manager"
+    SALES_REP = "sales_rep", "Sales rep"
+    PARTNER = "partner", "Channel partner"
+    INTEGRATION = "integration", "Integration client"
+
+
+class User(AbstractUser):
+    """A person or system using the portal. The role decides what it may see (leads.selectors)."""
+
+    role = models.CharField(max_length=20, choices=Role.choices, blank=True)
+    # The one data-level link from `leads` to `partners`; no code in `leads` imports `partners`.
+    partner_organization = models.ForeignKey(
+        "partners.PartnerOrganization",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="users",
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                name="partner_user_has_organization",
+                condition=~models.Q(role="partner") | models.Q(partner_organization__isnull=False),
+            ),
+        ]
+
+
+class Stage(models.TextChoices):
+    NEW = "new", "New"
+    MAL = "mal", "Marketing accepted"
+    MQL = "mql", "Marketing qualified"
+    SAL = "sal", "Sales accepted"
+    SQL = "sql", "Sales qualified"
+    WON = "won", "Won"
+    LOST = "lost", "Lost"
+    DISQUALIFIED = "disqualified", "Disqualified"
+
+
+class ConsentStatus(models.TextChoices):
+    NONE = "none", "No consent"
+    PENDING = "pending", "Opt-in pending"
+    CONFIRMED = "confirmed", "Opt-in confirmed"
+    WITHDRAWN = "withdrawn", "Withdrawn"
+
+
+class Grade(models.TextChoices):
+    A = "A", "A"
+    B = "B", "B"
+    C = "C", "C"
+    D = "D", "D"
+
+
+MAX_COMPANY_SIZE = 5_000_000  # the largest employers have about 2.5 million people
+
+
+class Lead(models.Model):
+    # Stored normalised (stripped, lower case); the check constraint keeps it that way.
+    email = models.EmailField(max_length=254, unique=True)
+    first_name = models.CharField(max_length=150, blank=True)
+    last_name = models.CharField(max_length=150, blank=True)
+    phone = models.CharField(max_length=40, blank=True)
+    company = models.CharField(max_length=200, blank=True)
+    company_domain = models.CharField(max_length=253, blank=True, db_index=True)
+    job_title = models.CharField(max_length=200, blank=True)
+    industry = models.CharField(max_length=100, blank=True)
+    company_size = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Employees", validators=[MaxValueValidator(MAX_COMPANY_SIZE)]
+    )
+    annual_revenue = models.DecimalField(max_digits=15, decimal_places=2, null=True, blank=True)
+    country = CountryField(blank=True, db_index=True)
+    language = models.CharField(max_length=10, blank=True, choices=settings.LANGUAGES)
+    product_interest = models.CharField(max_length=100, blank=True)
+
+    source = models.CharField(max_length=50, blank=True, db_index=True)
+    campaign = models.CharField(max_length=200, blank=True, db_index=True)
+    utm_source = models.CharField(max_length=200, blank=True)
+    utm_medium = models.CharField(max_length=200, blank=True)
+    utm_campaign = models.CharField(max_length=200, blank=True)
+    utm_term = models.CharField(max_length=200, blank=True)
+    utm_content = models.CharField(max_length=200, blank=True)
+
+    consent_status = models.CharField(max_length=10, choices=ConsentStatus.choices, default=ConsentStatus.NONE)
+    consent_at = models.DateTimeField(null=True, blank=True)
+
+    stage = models.CharField(max_length=15, choices=Stage.choices, default=Stage.NEW, db_index=True)
+
+    # Filled by the scoring app.
+    score = models.FloatField(default=0, db_index=True)
+    fit_score = models.FloatField(default=0)
+    engagement_score = models.FloatField(default=0)
+    grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+
+    # Filled by the routing app.
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
+    )
+    partner = models.ForeignKey(
+        "partners.PartnerOrganization", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+    )
+    marketing_suppressed = models.BooleanField(default=False, help_text="Excluded from marketing campaigns")
+
+    attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True, db_index=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(name="lead_email_normalised", condition=models.Q(email=Lower("email"))),
+        ]
+        indexes = [
+            models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+            models.Index(fields=["partner", "stage"], name="lead_partner_stage"),
+        ]
+
+    def __str__(self) -> str:
+        name = f"{self.first_name} {self.last_name}".strip()
+        return f"{name} <{self.email}>" if name else self.email
+
+
+class ActivityType(models.TextChoices):
+    CAPTURED = "captured", "Captured"
+    FORM_SUBMIT = "form_submit", "Form submitted"
+    PAGE_VIEW = "page_view", "Page viewed"
+    DOWNLOAD = "download", "Download"
+    EMAIL_OPEN = "email_open", "E-mail opened"
+    EMAIL_CLICK = "email_click", "E-mail clicked"
+    EMAIL_BOUNCE = "email_bounce", "E-mail bounced"
+    WEBINAR = "webinar", "Webinar"
+    EVENT = "event", "Event attended"
+    DEMO_REQUEST = "demo_request", "Demo requested"
+    UNSUBSCRIBE = "unsubscribe", "Unsubscribed"
+    NOTE = "note", "Note"
+    CALL = "call", "Call"
+    MEETING = "meeting", "Meeting"
+    PROFILE_UPDATE = "profile_update", "Profile updated"
+    STAGE_CHANGE = "stage_change", "Stage changed"
+    ASSIGNMENT = "assignment", "Assignment"
+    PARTNER_FEEDBACK = "partner_feedback", "Partner feedback"
+
+
+class Activity(models.Model):
+    """One entry of a lead's timeline. (source, external_id) makes ingestion idempotent."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    type = models.CharField(max_length=20, choices=ActivityType.choices)
+    occurred_at = models.DateTimeField()
+    properties = models.JSONField(default=dict, blank=True)
+    source = models.CharField(max_length=50, blank=True)
+    # NULL for activities without an id of their own; NULLs never collide in the unique constraint.
+    external_id = models.CharField(max_length=200, null=True, blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "activities"
+        constraints = [
+            models.UniqueConstraint(fields=["source", "external_id"], name="activity_unique_external_id"),
+        ]
+        indexes = [models.Index(fields=["lead", "-occurred_at"], name="activity_lead_timeline")]
+
+    def __str__(self) -> str:
+        return f"{self.get_type_display()} at {self.occurred_at:%Y-%m-%d %H:%M}"
+
+
+class StageChange(models.Model):
+    """An audit row for every lifecycle move. actor NULL means the system (a worker) moved it."""
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="stage_changes")
+    from_stage = models.CharField(max_length=15, choices=Stage.choices)
+    to_stage = models.CharField(max_length=15, choices=Stage.choices)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    reason = models.TextField(blank=True)
+    at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["lead", "at"], name="stagechange_lead_at")]
+
+    def __str__(self) -> str:
+        return f"{self.from_stage} → {self.to_stage}"
+
+    @property
+    def actor_label(self) -> str:
+        return self.actor.get_username() if self.actor_id else "system"

@@ -1,0 +1,41 @@
+"""Reads that several callers need. Scoping by role lives here, once."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from .models import Activity, Lead, Role, User
+
+# Roles that see every lead of the company.
+ALL_LEADS_ROLES = {Role.MARKETING, Role.SALES_MANAGER}
+
+
+def can_see_all_leads(user: User) -> bool:
+    return user.is_superuser or user.is_staff or user.role in ALL_LEADS_ROLES
+
+
+def can_read_leads(user: User) -> bool:
+    return can_see_all_leads(user) or user.role in {Role.SALES_REP, Role.PARTNER}
+
+
+def can_capture(user: User) -> bool:
+    """Integration clients (web forms, marketing automation, CRMs) and marketing may feed leads in."""
+    return user.is_superuser or user.is_staff or user.role in {Role.INTEGRATION, Role.MARKETING}
+
+
+def lead_visible_to(user: User) -> QuerySet[Lead]:
+    """The leads this user may see: everything for marketing, sales managers and staff; a rep's own;
+    a partner's organisation's; nothing for anyone else (so another's lead is a 404)."""
+    leads = Lead.objects.all()
+    if can_see_all_leads(user):
+        return leads
+    if user.role == Role.SALES_REP:
+        return leads.filter(owner=user)
+    if user.role == Role.PARTNER and user.partner_organization_id:
+        return leads.filter(partner_id=user.partner_organization_id)
+    return leads.none()
+
+
+def lead_timeline(lead: Lead) -> QuerySet[Activity]:
+    """The lead's activities, newest first."""
+    return lead.activities.select_related("created_by").order_by("-occurred_at", "-pk")

@@ -1,0 +1,268 @@
+"""Every write the outside world can trigger on a lead: one transaction each."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from . import signals
+from .lifecycle import check_transition
+from .models import Activity, ActivityType, Lead, StageChange, User
+
+# Profile fields that capture and update may set (stage, scores and ownership have their own services).
+PROFILE_FIELDS: tuple[str, ...] = (
+    "first_name",
+    "last_name",
+    "phone",
+    "company",
+    "company_domain",
+    "job_title",
+    "industry",
+    "company_size",
+    "annual_revenue",
+    "country",
+    "language",
+    "product_interest",
+    "source",
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+    "consent_status",
+    "consent_at",
+)
+
+CAPTURE_RETRIES = 3
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def email_domain(email: str) -> str:
+    return email.rpartition("@")[2].lower()
+
+
+def lead_capture(
+    *, data: Mapping[str, Any], source: str = "", actor: User | None = None
+) -> tuple[Lead, bool]:
+    """Create or update the lead with this e-mail; return (lead, created).
+
+    New non-empty values fill or overwrite fields; empty values never erase what is known.
+    Custom `attributes` are merged key by key. Records a `captured` activity.
+    Two simultaneous captures of one e-mail make one lead: the unique constraint refuses the
+    second insert, and the retry finds and updates the row the first one committed.
+    """
+    email = normalise_email(data["email"])
+    values = {f: data[f] for f in PROFILE_FIELDS if f in data and data[f] not in (None, "")}
+    if source and "source" not in values:
+        values["source"] = source
+    if not values.get("campaign") and values.get("utm_campaign"):
+        values["campaign"] = values["utm_campaign"]
+    attributes = dict(data.get("attributes") or {})
+
+    for attempt in range(CAPTURE_RETRIES):
+        try:
+            with transaction.atomic():
+                return _capture_once(email, values, attributes, source, actor)
+        except IntegrityError:
+            # Another capture of the same e-mail committed between our read and our insert.
+            if attempt == CAPTURE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _capture_once(
+    email: str, values: dict[str, Any], attributes: dict[str, Any], source: str, actor: User | None
+) -> tuple[Lead, bool]:
+    lead = Lead.objects.select_for_update().filter(email=email).first()
+    created = lead is None
+    if lead is None:
+        lead = Lead(**{"company_domain": email_domain(email), **values}, email=email, attributes=attributes)
+        lead.save()
+        changed = sorted([*values, *(["attributes"] if attributes else [])])
+    else:
+        changed = _apply(lead, values)
+        if not lead.company_domain:
+            lead.company_domain = email_domain(email)
+            changed.append("company_domain")
+        merged = {**lead.attributes, **attributes}
+        if merged != lead.attributes:
+            lead.attributes = merged
+            changed.append("attributes")
+        if changed:
+            lead.save(update_fields=[*changed, "updated_at"])
+    Activity.objects.create(
+        lead=lead,
+        type=ActivityType.CAPTURED,
+        occurred_at=timezone.now(),
+        source=source,
+        properties={"created": created, "fields": sorted(changed)},
+        created_by=actor,
+    )
+    if changed:
+        signals.announce(signals.profile_changed, lead_ids=[lead.pk])
+    signals.announce(signals.activities_recorded, lead_ids=[lead.pk])
+    return lead, created
+
+
+def _apply(lead: Lead, values: Mapping[str, Any]) -> list[str]:
+    changed = []
+    for field, value in values.items():
+        if getattr(lead, field) != value:
+            setattr(lead, field, value)
+            changed.append(field)
+    return changed
+
+
+@transaction.atomic
+def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User | None = None) -> Lead:
+    """Change profile fields (an empty value clears a field); records a profile_update activity."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    changed = _apply(lead, {f: v for f, v in data.items() if f in PROFILE_FIELDS})
+    if "attributes" in data and data["attributes"] != lead.attributes:
+        lead.attributes = data["attributes"]
+        changed.append("attributes")
+    if not changed:
+        return lead
+    lead.save(update_fields=[*changed, "updated_at"])
+    Activity.objects.create(
+        lead=lead,
+        type=ActivityType.PROFILE_UPDATE,
+        occurred_at=timezone.now(),
+        properties={"fields": sorted(changed)},
+        created_by=actor,
+    )
+    signals.announce(signals.profile_changed, lead_ids=[lead.pk])
+    return lead
+
+
+@transaction.atomic
+def lead_transition(*, lead: Lead, to_stage: str, reason: str = "", actor: User | None = None) -> Lead:
+    """Move the lead to `to_stage` or raise TransitionRefused; records a StageChange and an Activity.
+
+    The row is locked first, so two concurrent moves are checked one after the other against the
+    stage the other one left.
+    """
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    from_stage = lead.stage
+    check_transition(from_stage, to_stage, reason)
+    now = timezone.now()
+    lead.stage = to_stage
+    lead.save(update_fields=["stage", "updated_at"])
+    StageChange.objects.create(lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, reason=reason, at=now)
+    Activity.objects.create(
+        lead=lead,
+        type=ActivityType.STAGE_CHANGE,
+        occurred_at=now,
+        properties={"from": from_stage, "to": to_stage, "reason": reason},
+        created_by=actor,
+    )
+    signals.announce(
+        signals.stage_changed,
+        lead_id=lead.pk,
+        from_stage=from_stage,
+        to_stage=to_stage,
+        actor_id=actor.pk if actor else None,
+    )
+    return lead
+
+
+@transaction.atomic
+def activity_record(
+    *,
+    lead: Lead,
+    type: str,
+    occurred_at: datetime | None = None,
+    properties: Mapping[str, Any] | None = None,
+    actor: User | None = None,
+) -> Activity:
+    """Add one entry to a lead's timeline (a note, a call, a meeting …)."""
+    activity = Activity.objects.create(
+        lead=lead,
+        type=type,
+        occurred_at=occurred_at or timezone.now(),
+        properties=dict(properties or {}),
+        created_by=actor,
+    )
+    signals.announce(signals.activities_recorded, lead_ids=[lead.pk])
+    return activity
+
+
+@transaction.atomic
+def events_ingest(*, events: Iterable[dict[str, Any]], actor: User | None = None) -> dict[str, int]:
+    """Store a batch of validated events in one transaction; return what happened.
+
+    Each event names its lead by `lead` (an id) or `email`; an unknown e-mail captures a new lead.
+    An event whose (source, external_id) is already stored — earlier or in the same batch — is a
+    duplicate and is counted, not stored. Set-based: a constant number of queries per batch.
+    """
+    events = list(events)
+    leads_created = _leads_for_emails(events)
+
+    seen: set[tuple[str, str]] = set()
+    known = _known_external_ids(events)
+    rows, duplicates = [], 0
+    for event in events:
+        key = (event.get("source", ""), event.get("external_id") or "")
+        if key[1]:
+            if key in known or key in seen:
+                duplicates += 1
+                continue
+            seen.add(key)
+        rows.append(
+            Activity(
+                lead_id=event["lead_id"],
+                type=event["type"],
+                occurred_at=event["occurred_at"],
+                properties=event.get("properties") or {},
+                source=key[0],
+                external_id=key[1] or None,
+                created_by=actor,
+            )
+        )
+    # ignore_conflicts: a concurrent batch carrying the same ids may have committed meanwhile;
+    # the constraint keeps the row single.
+    Activity.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
+    lead_ids = sorted({row.lead_id for row in rows})
+    if lead_ids:
+        signals.announce(signals.activities_recorded, lead_ids=lead_ids)
+    return {"stored": len(rows), "duplicates": duplicates, "leads_created": leads_created}
+
+
+def _leads_for_emails(events: list[dict[str, Any]]) -> int:
+    """Set `lead_id` on events that name an e-mail, creating the leads that do not exist yet."""
+    emails = {normalise_email(e["email"]) for e in events if not e.get("lead_id")}
+    if not emails:
+        return 0
+    found = dict(Lead.objects.filter(email__in=emails).values_list("email", "pk"))
+    missing = emails - found.keys()
+    if missing:
+        sources = {normalise_email(e["email"]): e.get("source", "") for e in events if e.get("email")}
+        Lead.objects.bulk_create(
+            [Lead(email=m, company_domain=email_domain(m), source=sources.get(m, "")) for m in sorted(missing)],
+            ignore_conflicts=True,
+        )
+        found.update(Lead.objects.filter(email__in=missing).values_list("email", "pk"))
+    for event in events:
+        if not event.get("lead_id"):
+            event["lead_id"] = found[normalise_email(event["email"])]
+    return len(missing)
+
+
+def _known_external_ids(events: list[dict[str, Any]]) -> set[tuple[str, str]]:
+    by_source: dict[str, set[str]] = {}
+    for event in events:
+        if event.get("external_id"):
+            by_source.setdefault(event.get("source", ""), set()).add(event["external_id"])
+    known: set[tuple[str, str]] = set()
+    for source, ids in by_source.items():
+        existing = Activity.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True)
+        known.update((source, external_id) for external_id in existing)
+    return known

@@ -1,0 +1,29 @@
+"""What the `leads` app announces. Other apps react; `leads` never imports them.
+
+Every announcement is sent only after the transaction that made the change commits
+(`announce` wraps `transaction.on_commit`), so a receiver that queues a Celery task never sees a
+row that is not there yet. Receivers are connected in the `ready()` of the app that reacts:
+
+| signal               | keyword arguments                         | sent by                       |
+|----------------------|-------------------------------------------|-------------------------------|
+| profile_changed      | lead_ids: list[int]                        | lead_capture, lead_update     |
+| activities_recorded  | lead_ids: list[int]                        | lead_capture, events_ingest,  |
+|                      |                                           | activity_record               |
+| stage_changed        | lead_id, from_stage, to_stage, actor_id    | lead_transition               |
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.dispatch import Signal
+
+profile_changed = Signal()
+activities_recorded = Signal()
+stage_changed = Signal()
+
+
+def announce(signal: Signal, **kwargs: Any) -> None:
+    """Send `signal` once the current transaction commits (at once when there is none)."""
+    transaction.on_commit(lambda: signal.send(sender="leads", **kwargs))

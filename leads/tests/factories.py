@@ -1,0 +1,47 @@
+from __future__ import annotations
+
+import factory
+from django.utils import timezone
+
+from leads.models import Activity, ActivityType, Lead, User
+from partners.models import PartnerOrganization
+
+
+class PartnerOrganizationFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = PartnerOrganization
+
+    name = factory.Sequence(lambda n: f"Partner {n}")
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = User
+        django_get_or_create = ["username"]
+        skip_postgeneration_save = True
+
+    username = factory.Sequence(lambda n: f"user{n}")
+    email = factory.LazyAttribute(lambda u: f"{u.username}@example.com")
+    password = factory.PostGenerationMethodCall("set_password", "pw")
+
+
+class LeadFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Lead
+
+    email = factory.Sequence(lambda n: f"lead{n}@acme-{n % 7}.example")
+    first_name = "Lena"
+    last_name = factory.Sequence(lambda n: f"Lead{n}")
+    company = "Acme"
+    company_domain = factory.LazyAttribute(lambda lead: lead.email.rpartition("@")[2])
+    country = "DE"
+
+
+class ActivityFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Activity
+
+    lead = factory.SubFactory(LeadFactory)
+    type = ActivityType.PAGE_VIEW
+    occurred_at = factory.LazyFunction(timezone.now)
+    properties = factory.LazyFunction(lambda: {"url": "/pricing"})
