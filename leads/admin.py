@@ -73,11 +73,32 @@ class LeadAdmin(admin.ModelAdmin):
     fieldsets = [
         (None, {"fields": ["email", ("first_name", "last_name"), "phone", "job_title", "language"]}),
         ("Company", {"fields": ["company", "company_domain", "industry", "company_size", "annual_revenue", "country"]}),
-        ("Lifecycle", {"fields": ["stage", ("score", "fit_score", "engagement_score", "grade"), "owner", "partner",
-                                  "marketing_suppressed"]}),
-        ("Source and consent", {"fields": ["source", "product_interest", "campaign",
-                                           ("utm_source", "utm_medium", "utm_campaign"), ("utm_term", "utm_content"),
-                                           ("consent_status", "consent_at"), "attributes"]}),
+        (
+            "Lifecycle",
+            {
+                "fields": [
+                    "stage",
+                    ("score", "fit_score", "engagement_score", "grade"),
+                    "owner",
+                    "partner",
+                    "marketing_suppressed",
+                ]
+            },
+        ),
+        (
+            "Source and consent",
+            {
+                "fields": [
+                    "source",
+                    "product_interest",
+                    "campaign",
+                    ("utm_source", "utm_medium", "utm_campaign"),
+                    ("utm_term", "utm_content"),
+                    ("consent_status", "consent_at"),
+                    "attributes",
+                ]
+            },
+        ),
         ("History", {"fields": ["stage_history", "timeline", "created_at", "updated_at"]}),
     ]
 
@@ -125,7 +146,9 @@ class LeadAdmin(admin.ModelAdmin):
 
 
 def _table(headers: list[str], rows) -> str:
-    body = format_html_join("", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in r)),) for r in rows))
+    body = format_html_join(
+        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in r)),) for r in rows)
+    )
     if not body:
         return "—"
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))

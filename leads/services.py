@@ -49,9 +49,7 @@ def email_domain(email: str) -> str:
     return email.rpartition("@")[2].lower()
 
 
-def lead_capture(
-    *, data: Mapping[str, Any], source: str = "", actor: User | None = None
-) -> tuple[Lead, bool]:
+def lead_capture(*, data: Mapping[str, Any], source: str = "", actor: User | None = None) -> tuple[Lead, bool]:
     """Create or update the lead with this e-mail; return (lead, created).
 
     New non-empty values fill or overwrite fields; empty values never erase what is known.

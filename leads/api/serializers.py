@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.utils import timezone
+from django_countries.serializer_fields import CountryField
 from django_countries.serializers import CountryFieldMixin
 from rest_framework import serializers
 
-from leads.models import Activity, ActivityType, Lead, Stage, StageChange
+from leads.models import Activity, ActivityType, Grade, Lead, Stage, StageChange
 from leads.services import PROFILE_FIELDS
 
 MAX_JSON_KEYS = 100
@@ -50,6 +52,11 @@ def validate_json_object(value: Any) -> dict:
 
 
 class LeadSerializer(CountryFieldMixin, serializers.ModelSerializer):
+    # Blank is a valid value of these choice fields (not yet graded, language unknown).
+    grade = serializers.ChoiceField(choices=Grade.choices, allow_blank=True, read_only=True)
+    language = serializers.ChoiceField(choices=settings.LANGUAGES, allow_blank=True, read_only=True)
+    country = CountryField(allow_blank=True, read_only=True)
+
     class Meta:
         model = Lead
         fields = [

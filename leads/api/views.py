@@ -60,9 +60,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         serializer = LeadCaptureSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead, created = services.lead_capture(data=serializer.validated_data, source="api", actor=request.user)
-        return Response(
-            LeadSerializer(lead).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        )
+        return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def partial_update(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_object()

@@ -17,7 +17,12 @@ def test_capture_creates_a_normalised_lead_with_derived_domain_and_a_capture_act
     assert response.status_code == 201
     lead = Lead.objects.get()
     assert (lead.email, lead.company_domain, lead.country.code, lead.campaign, lead.stage, lead.source) == (
-        "jane.doe@example.com", "example.com", "DE", "spring", "new", "api"
+        "jane.doe@example.com",
+        "example.com",
+        "DE",
+        "spring",
+        "new",
+        "api",
     )
     assert response.json()["id"] == lead.pk
     activity = Activity.objects.get(lead=lead)
@@ -40,7 +45,10 @@ def test_capturing_the_same_email_again_updates_instead_of_duplicating(api, inte
     # New non-empty values update; empty values never erase what is known.
     assert (lead.first_name, lead.job_title, lead.attributes) == ("Jane", "CEO", {"plan": "pro"})
     assert Activity.objects.filter(lead=lead, type=ActivityType.CAPTURED).count() == 2
-    assert Activity.objects.filter(lead=lead).latest("pk").properties == {"created": False, "fields": ["attributes", "job_title"]}
+    assert Activity.objects.filter(lead=lead).latest("pk").properties == {
+        "created": False,
+        "fields": ["attributes", "job_title"],
+    }
 
 
 def test_given_company_domain_wins_over_the_email_domain(db):

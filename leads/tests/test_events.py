@@ -19,7 +19,10 @@ def test_one_event_for_an_unknown_email_captures_the_lead(api, integration):
     assert (lead.email, lead.company_domain, lead.source) == ("ev@acme.example", "acme.example", "hubspot")
     stored = Activity.objects.get(lead=lead)
     assert (stored.type, stored.properties, stored.external_id, stored.created_by) == (
-        "page_view", {"url": "/pricing"}, "e1", integration
+        "page_view",
+        {"url": "/pricing"},
+        "e1",
+        integration,
     )
 
 
@@ -29,7 +32,11 @@ def test_a_replayed_batch_is_stored_once_and_reported_as_duplicates(api, integra
     for item in batch:
         del item["email"]
     client = api(integration)
-    assert client.post("/api/v1/events/", batch, format="json").json() == {"stored": 3, "duplicates": 0, "leads_created": 0}
+    assert client.post("/api/v1/events/", batch, format="json").json() == {
+        "stored": 3,
+        "duplicates": 0,
+        "leads_created": 0,
+    }
 
     response = client.post("/api/v1/events/", batch, format="json")
 
@@ -39,7 +46,11 @@ def test_a_replayed_batch_is_stored_once_and_reported_as_duplicates(api, integra
 
 
 def test_duplicates_inside_one_batch_count_once(api, integration):
-    batch = [event(external_id="same", source="s"), event(external_id="same", source="s"), event(external_id="other", source="s")]
+    batch = [
+        event(external_id="same", source="s"),
+        event(external_id="same", source="s"),
+        event(external_id="other", source="s"),
+    ]
 
     response = api(integration).post("/api/v1/events/", batch, format="json")
 

@@ -13,9 +13,21 @@ REFUSED = [pair for pair in ALL_PAIRS if pair not in TRANSITIONS]
 
 def test_the_table_is_the_one_of_the_design():
     assert sorted(TRANSITIONS) == sorted(
-        [("new", "mal"), ("new", "disqualified"), ("mal", "mql"), ("mal", "disqualified"), ("mql", "sal"),
-         ("mql", "mal"), ("mql", "disqualified"), ("sal", "sql"), ("sal", "mal"), ("sal", "lost"),
-         ("sql", "won"), ("sql", "lost"), ("lost", "mal")]
+        [
+            ("new", "mal"),
+            ("new", "disqualified"),
+            ("mal", "mql"),
+            ("mal", "disqualified"),
+            ("mql", "sal"),
+            ("mql", "mal"),
+            ("mql", "disqualified"),
+            ("sal", "sql"),
+            ("sal", "mal"),
+            ("sal", "lost"),
+            ("sql", "won"),
+            ("sql", "lost"),
+            ("lost", "mal"),
+        ]
     )
     assert {pair for pair, needs_reason in TRANSITIONS.items() if needs_reason} == {("mql", "mal"), ("sal", "mal")}
 
@@ -29,7 +41,12 @@ def test_every_allowed_move_works_and_is_recorded(db, marketing, from_stage, to_
     lead.refresh_from_db()
     assert lead.stage == to_stage
     change = StageChange.objects.get(lead=lead)
-    assert (change.from_stage, change.to_stage, change.actor, change.reason) == (from_stage, to_stage, marketing, "Because")
+    assert (change.from_stage, change.to_stage, change.actor, change.reason) == (
+        from_stage,
+        to_stage,
+        marketing,
+        "Because",
+    )
     activity = Activity.objects.get(lead=lead, type=ActivityType.STAGE_CHANGE)
     assert activity.properties == {"from": from_stage, "to": to_stage, "reason": "Because"}
     assert activity.created_by == marketing

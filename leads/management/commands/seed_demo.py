@@ -15,7 +15,7 @@ from leads import services
 from leads.models import Lead, Role, Stage, User
 from partners.models import PartnerOrganization
 
-DEMO_PASSWORD = "leadportal"
+DEMO_PASSWORD = "leadportal"  # noqa: S105 - printed on purpose: demo logins only
 LEAD_COUNT = 300
 SEED = 2026
 
@@ -35,14 +35,64 @@ PARTNERS = [
 ]
 STAFF_GROUPS = {
     "Marketing": ["leads.view_lead", "leads.change_lead", "partners.view_partnerorganization"],
-    "Sales managers": ["leads.view_lead", "leads.change_lead", "leads.view_user", "partners.view_partnerorganization",
-                       "partners.change_partnerorganization"],
+    "Sales managers": [
+        "leads.view_lead",
+        "leads.change_lead",
+        "leads.view_user",
+        "partners.view_partnerorganization",
+        "partners.change_partnerorganization",
+    ],
 }
 
-FIRST = ["Anna", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas", "Karin", "Lars",
-         "Mia", "Noah", "Olga", "Paul", "Quinn", "Rosa", "Sven", "Tara", "Uwe", "Vera", "Will", "Yara", "Zoe"]
-LAST = ["Andersen", "Becker", "Costa", "Dubois", "Eriksson", "Fischer", "Garcia", "Hansen", "Ivanova", "Jensen",
-        "Keller", "Larsen", "Moreau", "Nowak", "Olsen", "Peters", "Rossi", "Schmidt", "Smith", "Weber"]
+FIRST = [
+    "Anna",
+    "Ben",
+    "Clara",
+    "David",
+    "Elena",
+    "Felix",
+    "Greta",
+    "Hugo",
+    "Ines",
+    "Jonas",
+    "Karin",
+    "Lars",
+    "Mia",
+    "Noah",
+    "Olga",
+    "Paul",
+    "Quinn",
+    "Rosa",
+    "Sven",
+    "Tara",
+    "Uwe",
+    "Vera",
+    "Will",
+    "Yara",
+    "Zoe",
+]
+LAST = [
+    "Andersen",
+    "Becker",
+    "Costa",
+    "Dubois",
+    "Eriksson",
+    "Fischer",
+    "Garcia",
+    "Hansen",
+    "Ivanova",
+    "Jensen",
+    "Keller",
+    "Larsen",
+    "Moreau",
+    "Nowak",
+    "Olsen",
+    "Peters",
+    "Rossi",
+    "Schmidt",
+    "Smith",
+    "Weber",
+]
 COMPANIES = [  # name, domain, industry, employees, country
     ("Brightwave Logistics", "brightwave.example", "Logistics", 850, "DE"),
     ("Cobalt Health", "cobalthealth.example", "Healthcare", 2400, "US"),
@@ -63,20 +113,59 @@ COMPANIES = [  # name, domain, industry, employees, country
     ("Riviera Travel", "rivieratravel.example", "Travel", 95, "IT"),
     ("Summit Consulting", "summitconsult.example", "Professional services", 25, "CH"),
 ]
-TITLES = ["CEO", "CTO", "CIO", "VP Marketing", "VP Sales", "Head of Operations", "IT Director", "Marketing Manager",
-          "Procurement Lead", "Software Engineer", "Operations Analyst", "Student", "Office Assistant"]
+TITLES = [
+    "CEO",
+    "CTO",
+    "CIO",
+    "VP Marketing",
+    "VP Sales",
+    "Head of Operations",
+    "IT Director",
+    "Marketing Manager",
+    "Procurement Lead",
+    "Software Engineer",
+    "Operations Analyst",
+    "Student",
+    "Office Assistant",
+]
 PRODUCTS = ["Analytics", "Automation", "Integrations"]
 SOURCES = ["web_form", "webinar", "trade_show", "content_download", "referral", "paid_search"]
 CAMPAIGNS = ["spring-launch", "dach-roadshow", "analytics-webinar", "q3-nurture", ""]
-LANGUAGE_BY_COUNTRY = {"DE": "de", "AT": "de", "CH": "de", "FR": "fr", "ES": "es", "IT": "it", "NL": "nl",
-                       "SE": "sv", "NO": "nb", "DK": "da", "FI": "fi"}
-EVENTS = [("page_view", {"url": "/pricing"}), ("page_view", {"url": "/product/tour"}), ("page_view", {"url": "/blog"}),
-          ("email_open", {"campaign": "q3-nurture"}), ("email_click", {"campaign": "q3-nurture"}),
-          ("download", {"asset": "whitepaper-lead-scoring"}), ("webinar", {"title": "Analytics in practice"}),
-          ("form_submit", {"form": "contact"}), ("demo_request", {"form": "demo"})]
+LANGUAGE_BY_COUNTRY = {
+    "DE": "de",
+    "AT": "de",
+    "CH": "de",
+    "FR": "fr",
+    "ES": "es",
+    "IT": "it",
+    "NL": "nl",
+    "SE": "sv",
+    "NO": "nb",
+    "DK": "da",
+    "FI": "fi",
+}
+EVENTS = [
+    ("page_view", {"url": "/pricing"}),
+    ("page_view", {"url": "/product/tour"}),
+    ("page_view", {"url": "/blog"}),
+    ("email_open", {"campaign": "q3-nurture"}),
+    ("email_click", {"campaign": "q3-nurture"}),
+    ("download", {"asset": "whitepaper-lead-scoring"}),
+    ("webinar", {"title": "Analytics in practice"}),
+    ("form_submit", {"form": "contact"}),
+    ("demo_request", {"form": "demo"}),
+]
 # Weighted mix of target stages and the path of moves that reaches each.
-STAGE_MIX = [(Stage.NEW, 30), (Stage.MAL, 110), (Stage.MQL, 45), (Stage.SAL, 35), (Stage.SQL, 25), (Stage.WON, 15),
-             (Stage.LOST, 20), (Stage.DISQUALIFIED, 20)]
+STAGE_MIX = [
+    (Stage.NEW, 30),
+    (Stage.MAL, 110),
+    (Stage.MQL, 45),
+    (Stage.SAL, 35),
+    (Stage.SQL, 25),
+    (Stage.WON, 15),
+    (Stage.LOST, 20),
+    (Stage.DISQUALIFIED, 20),
+]
 PATHS = {
     Stage.NEW: [],
     Stage.MAL: [Stage.MAL],
@@ -128,8 +217,13 @@ class Command(BaseCommand):
     def _user(self, username: str, first: str, last: str, role: str, **extra) -> User:
         user, created = User.objects.get_or_create(
             username=username,
-            defaults={"first_name": first, "last_name": last, "email": f"{username}@leadportal.example",
-                      "role": role, **extra},
+            defaults={
+                "first_name": first,
+                "last_name": last,
+                "email": f"{username}@leadportal.example",
+                "role": role,
+                **extra,
+            },
         )
         if created:
             user.set_password(DEMO_PASSWORD)
@@ -160,10 +254,19 @@ class Command(BaseCommand):
                 continue
             lead, _ = services.lead_capture(
                 data={
-                    "email": email, "first_name": first, "last_name": last, "company": company,
-                    "job_title": title, "industry": industry, "company_size": employees, "country": country,
-                    "language": LANGUAGE_BY_COUNTRY.get(country, "en"), "product_interest": product,
-                    "campaign": campaign, "utm_source": "demo", "utm_campaign": campaign,
+                    "email": email,
+                    "first_name": first,
+                    "last_name": last,
+                    "company": company,
+                    "job_title": title,
+                    "industry": industry,
+                    "company_size": employees,
+                    "country": country,
+                    "language": LANGUAGE_BY_COUNTRY.get(country, "en"),
+                    "product_interest": product,
+                    "campaign": campaign,
+                    "utm_source": "demo",
+                    "utm_campaign": campaign,
                     "consent_status": "confirmed" if target != Stage.NEW else "pending",
                     "phone": phone,
                 },
@@ -171,8 +274,14 @@ class Command(BaseCommand):
             )
             services.events_ingest(
                 events=[
-                    {"lead_id": lead.pk, "type": kind, "properties": props, "source": "demo",
-                     "external_id": f"demo-{n}-{i}", "occurred_at": now - timedelta(days=age)}
+                    {
+                        "lead_id": lead.pk,
+                        "type": kind,
+                        "properties": props,
+                        "source": "demo",
+                        "external_id": f"demo-{n}-{i}",
+                        "occurred_at": now - timedelta(days=age),
+                    }
                     for i, ((kind, props), age) in enumerate(zip(events, ages, strict=True))
                 ]
             )
@@ -183,8 +292,9 @@ class Command(BaseCommand):
             if target in (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST):
                 # Ownership placeholder until routing seeds real assignments.
                 if partner_orgs and partner_pick < 0.2 and country in {"AT", "CH", "SE", "NO", "DK", "FI"}:
-                    Lead.objects.filter(pk=lead.pk).update(partner=partner_orgs[0 if country in {"AT", "CH"} else 1],
-                                                           marketing_suppressed=True)
+                    Lead.objects.filter(pk=lead.pk).update(
+                        partner=partner_orgs[0 if country in {"AT", "CH"} else 1], marketing_suppressed=True
+                    )
                 else:
                     Lead.objects.filter(pk=lead.pk).update(owner=owner_pick, marketing_suppressed=True)
             created += 1
