@@ -1,9 +1,9 @@
 """Developer machine / `make run`: debug on, a throwaway secret key."""
 
 from .base import *  # noqa: F403
-from .base import env
+from .base import env, envbool
 
-DEBUG = env.bool("DJANGO_DEBUG", default=True)
+DEBUG = envbool("DJANGO_DEBUG", default=True)
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-secret")
 
 # Serve static files straight from the apps (no collectstatic needed).

@@ -1,0 +1,42 @@
+from django.core.management import call_command
+from django.db.models import Count
+from rest_framework.authtoken.models import Token
+
+from leads.models import Activity, Lead, Role, Stage, StageChange, User
+from partners.models import PartnerOrganization
+
+
+def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(db, capsys):
+    call_command("seed_demo")
+    counts = (Lead.objects.count(), Activity.objects.count(), StageChange.objects.count(), User.objects.count())
+
+    call_command("seed_demo")
+
+    assert (Lead.objects.count(), Activity.objects.count(), StageChange.objects.count(), User.objects.count()) == counts
+    assert counts[0] == 300
+    roles = dict(User.objects.values_list("username", "role"))
+    assert roles == {
+        "admin": "",
+        "marketing": Role.MARKETING,
+        "salesmanager": Role.SALES_MANAGER,
+        "rep1": Role.SALES_REP,
+        "rep2": Role.SALES_REP,
+        "rep3": Role.SALES_REP,
+        "integration": Role.INTEGRATION,
+        "partner-a": Role.PARTNER,
+        "partner-b": Role.PARTNER,
+    }
+    assert PartnerOrganization.objects.count() == 2
+    assert User.objects.get(username="rep1").check_password("leadportal")
+    output = capsys.readouterr().out
+    assert f"API token of the integration user: {Token.objects.get(user__username='integration').key}" in output
+    assert set(Lead.objects.values_list("stage", flat=True)) == set(Stage.values)
+    assert Lead.objects.values("country").distinct().count() >= 10
+    # Every lead's stage is where its recorded history leads.
+    for lead in Lead.objects.exclude(stage=Stage.NEW).annotate(n=Count("stage_changes")):
+        assert lead.stage_changes.latest("at", "pk").to_stage == lead.stage
+    assert not Lead.objects.filter(stage=Stage.NEW, stage_changes__isnull=False).exists()
+    # Leads in sales' hands belong to a rep or a partner.
+    in_sales = Lead.objects.filter(stage__in=[Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST])
+    assert not in_sales.filter(owner__isnull=True, partner__isnull=True).exists()
+    assert in_sales.filter(partner__isnull=False).exists()
