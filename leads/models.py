@@ -104,6 +104,8 @@ class Lead(models.Model):
     fit_score = models.FloatField(default=0)
     engagement_score = models.FloatField(default=0)
     grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
+    scored_at = models.DateTimeField(null=True, blank=True)
+    scoring_version = models.PositiveIntegerField(null=True, blank=True, help_text="Scoring model that scored it")
 
     # Filled by the routing app.
     owner = models.ForeignKey(

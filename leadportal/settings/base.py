@@ -7,6 +7,7 @@ DATABASE_URL → that database (PostgreSQL in production); REDIS_URL → Celery 
 from pathlib import Path
 
 import environ
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent.parent
@@ -157,7 +158,10 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
-CELERY_BEAT_SCHEDULE: dict = {}
+CELERY_BEAT_SCHEDULE = {
+    "scoring-decay-daily": {"task": "scoring.tasks.decay_all", "schedule": crontab(hour=2, minute=0)},
+    "scoring-recover-stalled": {"task": "scoring.tasks.recover_stalled", "schedule": 300.0},
+}
 
 LOGGING = {
     "version": 1,

@@ -9,9 +9,10 @@ from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import autodiscover_modules
 from rest_framework.authtoken.models import Token
 
-from leads import services
+from leads import demo, services
 from leads.models import Lead, Role, Stage, User
 from partners.models import PartnerOrganization
 
@@ -184,6 +185,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         users = self._users()
         created = self._leads(users)
+        autodiscover_modules("demo")
+        for seed in demo.seeders():
+            seed(self.stdout.write)
         token = Token.objects.get_or_create(user=users["integration"])[0]
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {Lead.objects.count()} leads ({created} new)."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")

@@ -1,0 +1,199 @@
+"""Set-based rescoring: the engine's rules compiled into SQL, for a range or a list of leads.
+
+Per batch: one query computes every lead's fit (a CASE per rule), one aggregates the decayed
+behaviour points per lead and rule (SUM … FILTER … GROUP BY lead), one more per rule that counts
+only the latest N activities; Python then clamps, adds up and grades, and one statement writes the
+batch back (PostgreSQL: UPDATE … FROM unnest(arrays) — Django's bulk_update builds a CASE per row,
+which is quadratic at these batch sizes). Leads whose values did not change are not written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from django.db import connection
+from django.db.models import Case, F, FloatField, Func, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, Greatest, Power
+
+from leads.conditions import to_q
+from leads.models import Activity, Lead
+
+from . import engine
+
+
+class AgeSeconds(Func):
+    """Seconds from `occurred_at` to a given instant, on PostgreSQL and SQLite."""
+
+    output_field = FloatField()
+
+    def __init__(self, expression, now: datetime):
+        super().__init__(expression)
+        self.now = now
+
+    def as_postgresql(self, compiler, connection):
+        sql, params = compiler.compile(self.source_expressions[0])
+        return f"EXTRACT(EPOCH FROM (%s::timestamptz - {sql}))::float8", [self.now, *params]
+
+    def as_sqlite(self, compiler, connection):
+        sql, params = compiler.compile(self.source_expressions[0])
+        stamp = self.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # as Django stores it
+        return f"((julianday(%s) - julianday({sql})) * 86400.0)", [stamp, *params]
+
+
+def decayed(points: float, model: engine.Model, now: datetime):
+    half_life = model.half_life_days * engine.SECONDS_PER_DAY
+    age = Greatest(AgeSeconds(F("occurred_at"), now), Value(0.0))
+    return Value(float(points)) * Power(Value(0.5), age / Value(half_life))
+
+
+def fit_expression(model: engine.Model):
+    terms = [Case(When(to_q(r.condition), then=Value(float(r.points))), default=Value(0.0)) for r in model.fit_rules]
+    terms += [
+        Case(When(to_q(r.condition), then=Value(float(r.points))), default=Value(0.0))
+        for r in model.exclusion_rules
+        if not r.disqualify
+    ]
+    total = Value(0.0, output_field=FloatField())
+    for term in terms:
+        total = total + term
+    return total
+
+
+def disqualify_expression(model: engine.Model):
+    rules = [r for r in model.exclusion_rules if r.disqualify]
+    if not rules:
+        return Value(False)
+    q = Q()
+    for rule in rules:
+        q |= to_q(rule.condition)
+    return Case(When(q, then=Value(True)), default=Value(False))
+
+
+def behavior_q(rule: engine.BehaviorRule) -> Q:
+    q = Q(type=rule.activity_type)
+    if rule.condition is not None:
+        q &= to_q(rule.condition, prefix="properties__")
+    return q
+
+
+@dataclass(frozen=True)
+class LeadScore:
+    lead_id: int
+    stage: str
+    fit: float
+    engagement: float
+    grade: str
+    disqualified: bool
+
+    @property
+    def total(self) -> float:
+        return self.fit + self.engagement
+
+
+def compute(
+    model: engine.Model,
+    now: datetime,
+    *,
+    lead_ids: Sequence[int] | None = None,
+    id_range: tuple[int, int] | None = None,
+) -> list[LeadScore]:
+    """Scores of the leads with these ids, or with ids in [low, high], computed in SQL."""
+    if lead_ids is not None:
+        leads, activities = Lead.objects.filter(pk__in=lead_ids), Activity.objects.filter(lead_id__in=lead_ids)
+    elif id_range is not None:
+        low, high = id_range
+        leads = Lead.objects.filter(pk__gte=low, pk__lte=high)
+        activities = Activity.objects.filter(lead_id__gte=low, lead_id__lte=high)
+    else:
+        raise ValueError("Give lead_ids or id_range.")
+    fit_rows = leads.annotate(_fit=fit_expression(model), _dq=disqualify_expression(model)).values_list(
+        "pk", "stage", "_fit", "_dq"
+    )
+    per_rule: dict[int, dict[int, float]] = defaultdict(dict)  # rule id → lead id → points
+
+    summed = [r for r in model.behavior_rules if r.max_occurrences is None]
+    if summed:
+        aggregates = {
+            f"r{i}": Coalesce(Sum(decayed(r.points, model, now), filter=behavior_q(r)), Value(0.0))
+            for i, r in enumerate(summed)
+        }
+        types = {r.activity_type for r in summed}
+        for row in (
+            activities.filter(type__in=types)
+            .values("lead_id")
+            .annotate(**aggregates)
+            .values_list("lead_id", *aggregates)
+        ):
+            for rule, points in zip(summed, row[1:], strict=True):
+                if points:
+                    per_rule[rule.id][row[0]] = points
+
+    for rule in (r for r in model.behavior_rules if r.max_occurrences is not None):
+        latest = (
+            activities.filter(behavior_q(rule))
+            .annotate(_points=decayed(rule.points, model, now))
+            .order_by("lead_id", "-occurred_at")
+            .values_list("lead_id", "_points")
+        )
+        counted: dict[int, int] = defaultdict(int)
+        for lead_id, points in latest.iterator(chunk_size=10_000):
+            if counted[lead_id] < rule.max_occurrences:
+                counted[lead_id] += 1
+                per_rule[rule.id][lead_id] = per_rule[rule.id].get(lead_id, 0.0) + points
+
+    caps = {r.id: r.max_points for r in model.behavior_rules}
+    scores = []
+    for lead_id, stage, fit, dq in fit_rows:
+        engagement = 0.0
+        for rule_id, by_lead in per_rule.items():
+            points = by_lead.get(lead_id)
+            if points is None:
+                continue
+            cap = caps[rule_id]
+            engagement += points if cap is None else max(-cap, min(cap, points))
+        fit = float(fit)
+        scores.append(LeadScore(lead_id, stage, fit, engagement, engine.grade_for(fit, model.grade_bands), bool(dq)))
+    return scores
+
+
+def write(scores: Sequence[LeadScore], version: int, now: datetime) -> int:
+    """Store the scores; rows whose values did not change are left alone. Returns rows written."""
+    if not scores:
+        return 0
+    ids = [s.lead_id for s in scores]
+    fits = [s.fit for s in scores]
+    engagements = [s.engagement for s in scores]
+    totals = [s.total for s in scores]
+    grades = [s.grade for s in scores]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(
+                """
+                UPDATE leads_lead AS l
+                SET fit_score = v.fit, engagement_score = v.eng, score = v.total, grade = v.grade,
+                    scored_at = %s, scoring_version = %s
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::varchar[])
+                     AS v(id, fit, eng, total, grade)
+                WHERE l.id = v.id
+                  AND (l.fit_score, l.engagement_score, l.grade, l.scoring_version)
+                      IS DISTINCT FROM (v.fit, v.eng, v.grade, %s)
+                """,
+                [now, version, ids, fits, engagements, totals, grades, version],
+            )
+            return cursor.rowcount
+        cursor.executemany(
+            """
+            UPDATE leads_lead SET fit_score = %s, engagement_score = %s, score = %s, grade = %s,
+                scored_at = %s, scoring_version = %s
+            WHERE id = %s AND NOT (fit_score = %s AND engagement_score = %s AND grade = %s
+                                   AND scoring_version IS NOT NULL AND scoring_version = %s)
+            """,
+            [
+                (s.fit, s.engagement, s.total, s.grade, now, version, s.lead_id, s.fit, s.engagement, s.grade, version)
+                for s in scores
+            ],
+        )
+        return len(scores)

@@ -1,0 +1,97 @@
+"""Demo scoring model: sensible B2B rules and a threshold that some demo leads cross."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import transaction
+
+from leads.demo import seeder
+
+from . import services
+from .models import BehaviorRule, ExclusionRule, FitRule, ScoringModel
+
+FIT = [  # field, operator, value, points, label
+    ("job_title", "in", "ceo, cto, cio, cfo, coo", 20, "C-level"),
+    ("job_title", "startswith", "vp", 15, "Vice president"),
+    ("job_title", "contains", "head of", 10, "Head of a department"),
+    ("job_title", "contains", "director", 10, "Director"),
+    ("job_title", "contains", "student", -15, "Student"),
+    ("industry", "in", "software, financial services, manufacturing, healthcare", 10, "Target industry"),
+    ("company_size", "between", "200, 5000", 10, "Mid-market"),
+    ("company_size", "gte", "5001", 5, "Enterprise"),
+    ("country", "in", "DE, AT, CH, GB, US, NL, SE", 5, "Core market"),
+]
+BEHAVIOR = [  # type, property, operator, value, points, max_points, max_occurrences, label
+    ("demo_request", "", "", "", 30, None, None, "Requested a demo"),
+    ("page_view", "url", "contains", "/pricing", 10, None, 3, "Viewed pricing"),
+    ("page_view", "", "", "", 1, 10, None, "Page views"),
+    ("webinar", "", "", "", 15, None, 2, "Attended a webinar"),
+    ("download", "asset", "contains", "whitepaper", 8, None, None, "Downloaded a whitepaper"),
+    ("form_submit", "", "", "", 10, None, None, "Submitted a form"),
+    ("email_click", "", "", "", 3, 12, None, "Clicked an e-mail"),
+    ("email_open", "", "", "", 1, 5, None, "Opened an e-mail"),
+    ("unsubscribe", "", "", "", -30, None, None, "Unsubscribed"),
+    ("email_bounce", "", "", "", -20, None, None, "E-mail bounced"),
+]
+EXCLUSIONS = [  # category, field, operator, value, action, points, label
+    (
+        "competitor",
+        "company_domain",
+        "domain_in",
+        "rivalsoft.example, competitor.example",
+        "disqualify",
+        0,
+        "Competitor",
+    ),
+    ("press", "job_title", "contains", "journalist", "disqualify", 0, "Press"),
+    ("applicant", "job_title", "contains", "applicant", "disqualify", 0, "Job applicant"),
+    (
+        "free_mail",
+        "email",
+        "domain_in",
+        "gmail.com, yahoo.com, hotmail.com, outlook.com, gmx.de, web.de",
+        "penalty",
+        -20,
+        "Free e-mail address",
+    ),
+]
+
+
+@seeder(order=10)
+def seed_scoring(say: Callable[[str], None]) -> None:
+    if ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).exists():
+        return
+    with transaction.atomic():
+        model = ScoringModel.objects.create(
+            name="B2B default",
+            mql_threshold=60,
+            min_grade="C",
+            half_life_days=30,
+            grade_a_min=35,
+            grade_b_min=20,
+            grade_c_min=10,
+        )
+        FitRule.objects.bulk_create(
+            FitRule(model=model, field=f, operator=o, value=v, points=p, label=label) for f, o, v, p, label in FIT
+        )
+        BehaviorRule.objects.bulk_create(
+            BehaviorRule(
+                model=model,
+                activity_type=t,
+                property=prop,
+                operator=o,
+                value=v,
+                points=p,
+                max_points=mp,
+                max_occurrences=mo,
+                label=label,
+            )
+            for t, prop, o, v, p, mp, mo, label in BEHAVIOR
+        )
+        ExclusionRule.objects.bulk_create(
+            ExclusionRule(model=model, category=c, field=f, operator=o, value=v, action=a, points=p, label=label)
+            for c, f, o, v, a, p, label in EXCLUSIONS
+        )
+        run = services.scoring_model_activate(model=model)
+    say(f"Scoring model v{model.pk} active (MQL at 60, grade C or better); rescoring run #{run.pk} started.")

@@ -1,0 +1,244 @@
+"""Scoring models: versioned weights, rules, thresholds and decay, tuned by marketing in the admin."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+
+from leads.conditions import LEAD_FIELDS, OPERATORS, ConditionError, lead_condition, property_condition
+from leads.models import ActivityType, Grade, Lead
+
+FIELD_CHOICES = [(name, name.replace("_", " ")) for name in LEAD_FIELDS]
+OPERATOR_CHOICES = list(OPERATORS.items())
+
+
+class ScoringModel(models.Model):
+    """One version of the scoring weights. Draft → active → archived; exactly one is active."""
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        ACTIVE = "active", "Active"
+        ARCHIVED = "archived", "Archived"
+
+    name = models.CharField(max_length=120)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
+    mql_threshold = models.FloatField(default=60, help_text="A lead with at least this score becomes an MQL")
+    min_grade = models.CharField(
+        max_length=1, choices=Grade.choices, default=Grade.C, help_text="…and at least this grade (A is best)"
+    )
+    half_life_days = models.FloatField(
+        default=30, validators=[MinValueValidator(0.5)], help_text="Engagement points halve every so many days"
+    )
+    grade_a_min = models.FloatField(default=40, help_text="Fit score for grade A")
+    grade_b_min = models.FloatField(default=25, help_text="Fit score for grade B")
+    grade_c_min = models.FloatField(default=10, help_text="Fit score for grade C; below is D")
+    notes = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    updated_at = models.DateTimeField(auto_now=True)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    activated_at = models.DateTimeField(null=True, blank=True, editable=False)
+    activated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+
+    class Meta:
+        ordering = ["-pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["status"], condition=Q(status="active"), name="one_active_scoring_model"),
+            models.CheckConstraint(
+                name="grade_bands_descend",
+                condition=Q(grade_a_min__gte=F("grade_b_min")) & Q(grade_b_min__gte=F("grade_c_min")),
+            ),
+            models.CheckConstraint(name="half_life_positive", condition=Q(half_life_days__gt=0)),
+        ]
+
+    def __str__(self) -> str:
+        return f"v{self.version} {self.name} ({self.get_status_display()})"
+
+    @property
+    def version(self) -> int:
+        return self.pk
+
+    def clean(self) -> None:
+        if not (self.grade_a_min >= self.grade_b_min >= self.grade_c_min):
+            raise ValidationError("Grade bands must descend: A ≥ B ≥ C.")
+
+
+class _ConditionRule(models.Model):
+    model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE)
+    field = models.CharField(max_length=30, choices=FIELD_CHOICES)
+    operator = models.CharField(max_length=12, choices=OPERATOR_CHOICES)
+    value = models.CharField(max_length=1000, blank=True, help_text="Lists: comma-separated. Between: low, high")
+    points = models.FloatField()
+    label = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        abstract = True
+
+    def condition(self):
+        return lead_condition(self.field, self.operator, self.value)
+
+    def clean(self) -> None:
+        try:
+            self.condition()
+        except ConditionError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class FitRule(_ConditionRule):
+    """Profile data → points (may be negative)."""
+
+    class Meta:
+        ordering = ["pk"]
+        default_related_name = "fit_rules"
+
+    def __str__(self) -> str:
+        return self.label or f"{self.field} {self.operator} {self.value}"
+
+
+class ExclusionRule(_ConditionRule):
+    """Competitors, press, applicants, free-mail: disqualify the lead, or a large negative fit."""
+
+    class Category(models.TextChoices):
+        COMPETITOR = "competitor", "Competitor"
+        PRESS = "press", "Press"
+        APPLICANT = "applicant", "Job applicant"
+        FREE_MAIL = "free_mail", "Free e-mail address"
+        OTHER = "other", "Other"
+
+    class Action(models.TextChoices):
+        DISQUALIFY = "disqualify", "Disqualify"
+        PENALTY = "penalty", "Penalty (negative fit)"
+
+    category = models.CharField(max_length=12, choices=Category.choices)
+    action = models.CharField(max_length=12, choices=Action.choices, default=Action.DISQUALIFY)
+    points = models.FloatField(default=0, help_text="Penalty points (negative); ignored when disqualifying")
+
+    class Meta:
+        ordering = ["pk"]
+        default_related_name = "exclusion_rules"
+
+    def __str__(self) -> str:
+        return self.label or f"{self.get_category_display()}: {self.field} {self.operator} {self.value}"
+
+
+class BehaviorRule(models.Model):
+    """An activity (optionally with a condition on its properties) → points, decaying with age."""
+
+    model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE)
+    activity_type = models.CharField(max_length=20, choices=ActivityType.choices)
+    property = models.CharField(max_length=60, blank=True, help_text="e.g. url, asset, campaign (optional)")
+    operator = models.CharField(max_length=12, choices=OPERATOR_CHOICES, blank=True)
+    value = models.CharField(max_length=1000, blank=True)
+    points = models.FloatField()
+    max_points = models.FloatField(
+        null=True, blank=True, validators=[MinValueValidator(0)], help_text="Cap on this rule's points per lead"
+    )
+    max_occurrences = models.PositiveIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1)], help_text="Count at most the latest N"
+    )
+    label = models.CharField(max_length=120, blank=True)
+
+    class Meta:
+        ordering = ["pk"]
+        default_related_name = "behavior_rules"
+
+    def __str__(self) -> str:
+        suffix = f" where {self.property} {self.operator} {self.value}" if self.property else ""
+        return self.label or f"{self.activity_type}{suffix}"
+
+    def condition(self):
+        if not self.property and not self.operator:
+            return None
+        if not self.property or not self.operator:
+            raise ConditionError("Give both a property and an operator, or neither.")
+        return property_condition(self.property, self.operator, self.value)
+
+    def clean(self) -> None:
+        try:
+            self.condition()
+        except ConditionError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class ScoringModelChange(models.Model):
+    """Audit trail: who created, cloned, edited or activated which version."""
+
+    model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="changes")
+    action = models.CharField(max_length=20)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    at = models.DateTimeField(auto_now_add=True)
+    note = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"v{self.model_id} {self.action} by {self.actor or 'system'}"
+
+
+class RescoreRun(models.Model):
+    """A set-based rescoring of every lead (after activation, or the daily decay), in batches.
+
+    `cursor` is the last lead id done, committed with each batch: a crash resumes there.
+    """
+
+    class Kind(models.TextChoices):
+        ACTIVATION = "activation", "Model activated"
+        DECAY = "decay", "Daily decay"
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        SUPERSEDED = "superseded", "Superseded"
+
+    model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE, related_name="runs")
+    kind = models.CharField(max_length=12, choices=Kind.choices)
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.RUNNING)
+    as_of = models.DateTimeField(help_text="Decay is computed at this instant for the whole run")
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    cursor = models.BigIntegerField(default=0)
+    batch_size = models.PositiveIntegerField(default=20_000)
+    became_mql = models.PositiveIntegerField(default=0)
+    started_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    started_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} v{self.model_id}: {self.done}/{self.total}"
+
+    @property
+    def rate(self) -> float | None:
+        """Leads per second so far."""
+        seconds = ((self.finished_at or self.updated_at) - self.started_at).total_seconds()
+        return self.done / seconds if seconds > 0 and self.done else None
+
+    @property
+    def seconds_left(self) -> float | None:
+        if self.status != self.Status.RUNNING or not self.rate:
+            return None
+        return max(self.total - self.done, 0) / self.rate
+
+
+class PendingRescore(models.Model):
+    """A lead waiting to be rescored. One row per lead (the primary key): a burst of events for one
+    lead makes one row and one queued task, which claims the row before it rescores."""
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    requested_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"lead {self.lead_id} since {self.requested_at:%H:%M:%S}"

@@ -1,0 +1,70 @@
+"""Reads for scoring: the active model as engine data, and a lead as engine facts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import Prefetch
+
+from leads.conditions import LEAD_FIELDS
+from leads.models import Activity, Lead
+
+from . import engine
+from .models import ExclusionRule, ScoringModel
+
+
+def active_model() -> ScoringModel | None:
+    return ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).first()
+
+
+def model_with_rules(pk: int) -> ScoringModel:
+    return ScoringModel.objects.prefetch_related(
+        Prefetch("fit_rules"), Prefetch("behavior_rules"), Prefetch("exclusion_rules")
+    ).get(pk=pk)
+
+
+def engine_model(model: ScoringModel) -> engine.Model:
+    """The rules of `model` as plain engine data (conditions parsed and validated)."""
+    return engine.Model(
+        version=model.pk,
+        half_life_days=model.half_life_days,
+        mql_threshold=model.mql_threshold,
+        min_grade=model.min_grade,
+        grade_bands=(model.grade_a_min, model.grade_b_min, model.grade_c_min),
+        fit_rules=tuple(
+            engine.FitRule(r.pk, r.condition(), r.points, r.label or str(r)) for r in model.fit_rules.all()
+        ),
+        behavior_rules=tuple(
+            engine.BehaviorRule(
+                r.pk,
+                r.activity_type,
+                r.points,
+                condition=r.condition(),
+                max_points=r.max_points,
+                max_occurrences=r.max_occurrences,
+                label=r.label or str(r),
+            )
+            for r in model.behavior_rules.all()
+        ),
+        exclusion_rules=tuple(
+            engine.ExclusionRule(
+                r.pk,
+                r.condition(),
+                disqualify=r.action == ExclusionRule.Action.DISQUALIFY,
+                points=r.points,
+                label=r.label or str(r),
+            )
+            for r in model.exclusion_rules.all()
+        ),
+    )
+
+
+def lead_facts(lead: Lead) -> dict[str, Any]:
+    facts = {name: getattr(lead, name) for name in LEAD_FIELDS}
+    facts["country"] = lead.country.code if lead.country else ""
+    return facts
+
+
+def activity_facts(lead: Lead) -> list[engine.ActivityFact]:
+    rows = Activity.objects.filter(lead=lead).values_list("type", "occurred_at", "properties")
+    return [engine.ActivityFact(kind, at, props or {}) for kind, at, props in rows]
