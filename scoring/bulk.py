@@ -196,4 +196,4 @@ def write(scores: Sequence[LeadScore], version: int, now: datetime) -> int:
                 for s in scores
             ],
         )
-        return len(scores)
+        return cursor.rowcount

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import F, Max
 from django.utils import timezone
@@ -81,7 +82,12 @@ def rescore_run_start(*, model: ScoringModel, kind: str, actor: User | None = No
         status=RescoreRun.Status.SUPERSEDED, finished_at=timezone.now()
     )
     run = RescoreRun.objects.create(
-        model=model, kind=kind, as_of=timezone.now(), total=Lead.objects.count(), started_by=actor
+        model=model,
+        kind=kind,
+        as_of=timezone.now(),
+        total=Lead.objects.count(),
+        batch_size=settings.SCORING_RESCORE_BATCH,
+        started_by=actor,
     )
     transaction.on_commit(lambda: rescore_run_step.delay(run.pk))
     return run

@@ -158,6 +158,9 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TIMEZONE = TIME_ZONE
+# Leads per batch of a full rescoring: one transaction each, and the unit a crash redoes.
+SCORING_RESCORE_BATCH = env.int("SCORING_RESCORE_BATCH", default=20_000)
+
 CELERY_BEAT_SCHEDULE = {
     "scoring-decay-daily": {"task": "scoring.tasks.decay_all", "schedule": crontab(hour=2, minute=0)},
     "scoring-recover-stalled": {"task": "scoring.tasks.recover_stalled", "schedule": 300.0},
