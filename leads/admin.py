@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.utils.html import format_html, format_html_join
@@ -11,6 +13,15 @@ from .lifecycle import TransitionRefused
 from .models import Lead, Stage, User
 
 TIMELINE_LIMIT = 100
+
+# Panels other apps add to the lead page (scoring: "why this score", routing: assignment trace),
+# so that `leads` shows them without importing those apps: (title, render(lead) -> html).
+LEAD_PANELS: list[tuple[str, Callable[[Lead], str]]] = []
+
+
+def register_lead_panel(title: str, render: Callable[[Lead], str]) -> None:
+    if all(existing != title for existing, _ in LEAD_PANELS):
+        LEAD_PANELS.append((title, render))
 
 
 @admin.register(User)
@@ -67,6 +78,7 @@ class LeadAdmin(admin.ModelAdmin):
         "marketing_suppressed",
         "created_at",
         "updated_at",
+        "panels",
         "stage_history",
         "timeline",
     ]
@@ -99,6 +111,7 @@ class LeadAdmin(admin.ModelAdmin):
                 ]
             },
         ),
+        ("Insights", {"fields": ["panels"]}),
         ("History", {"fields": ["stage_history", "timeline", "created_at", "updated_at"]}),
     ]
 
@@ -112,10 +125,18 @@ class LeadAdmin(admin.ModelAdmin):
     def full_name(self, lead: Lead) -> str:
         return f"{lead.first_name} {lead.last_name}".strip()
 
+    @admin.display(description="")
+    def panels(self, lead: Lead) -> str:
+        if not LEAD_PANELS:
+            return "—"
+        return format_html_join(
+            "", "<h4 style='margin:.5em 0'>{}</h4>{}", ((title, render(lead)) for title, render in LEAD_PANELS)
+        )
+
     @admin.display(description="Stage history")
     def stage_history(self, lead: Lead) -> str:
         rows = lead.stage_changes.select_related("actor").order_by("at", "pk")
-        return _table(
+        return html_table(
             ["When", "From", "To", "By", "Reason"],
             ((f"{c.at:%Y-%m-%d %H:%M}", c.from_stage, c.to_stage, c.actor_label, c.reason) for c in rows),
         )
@@ -123,7 +144,7 @@ class LeadAdmin(admin.ModelAdmin):
     @admin.display(description=f"Timeline (latest {TIMELINE_LIMIT})")
     def timeline(self, lead: Lead) -> str:
         rows = selectors.lead_timeline(lead)[:TIMELINE_LIMIT]
-        return _table(
+        return html_table(
             ["When", "What", "Details", "Source", "By"],
             (
                 (
@@ -145,7 +166,7 @@ class LeadAdmin(admin.ModelAdmin):
         services.lead_update(lead=obj, data=data, actor=request.user)
 
 
-def _table(headers: list[str], rows) -> str:
+def html_table(headers: list[str], rows) -> str:
     body = format_html_join(
         "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((c,) for c in r)),) for r in rows)
     )

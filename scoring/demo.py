@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.contrib.auth.models import Group, Permission
 from django.db import transaction
 
 from leads.demo import seeder
@@ -58,8 +59,28 @@ EXCLUSIONS = [  # category, field, operator, value, action, points, label
 ]
 
 
+GROUP_PERMISSIONS = {
+    "Marketing": [
+        f"{action}_{model}"
+        for model in ("scoringmodel", "fitrule", "behaviorrule", "exclusionrule")
+        for action in ("add", "change", "delete", "view")
+    ]
+    + ["view_rescorerun", "view_scoringmodelchange"],
+    "Sales managers": [
+        "view_scoringmodel",
+        "view_fitrule",
+        "view_behaviorrule",
+        "view_exclusionrule",
+        "view_rescorerun",
+    ],
+}
+
+
 @seeder(order=10)
 def seed_scoring(say: Callable[[str], None]) -> None:
+    for name, codenames in GROUP_PERMISSIONS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.add(*Permission.objects.filter(content_type__app_label="scoring", codename__in=codenames))
     if ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).exists():
         return
     with transaction.atomic():

@@ -26,6 +26,7 @@ class IsInternal(BasePermission):
 
 class ActiveModelView(APIView):
     permission_classes = [IsInternal]
+
     @extend_schema(
         summary="The active scoring model: threshold, minimum grade, half-life, rules", responses=ScoringModelSerializer
     )
