@@ -125,7 +125,7 @@ class LeadAdmin(admin.ModelAdmin):
     def full_name(self, lead: Lead) -> str:
         return f"{lead.first_name} {lead.last_name}".strip()
 
-    @admin.display(description="")
+    @admin.display(description="Details")
     def panels(self, lead: Lead) -> str:
         if not LEAD_PANELS:
             return "—"
