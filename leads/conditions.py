@@ -52,6 +52,10 @@ OPERATORS: dict[str, str] = {
     "domain_in": "has a domain in",
     "exists": "is filled in",
 }
+# For forms: a dropdown of fields and one of operators.
+FIELD_CHOICES = [(name, name.replace("_", " ")) for name in LEAD_FIELDS]
+OPERATOR_CHOICES = list(OPERATORS.items())
+
 TEXT_OPERATORS = {"eq", "in", "contains", "startswith", "domain_in", "exists"}
 NUMBER_OPERATORS = {"eq", "in", "gte", "lte", "between", "exists"}
 

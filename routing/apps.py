@@ -4,3 +4,10 @@ from django.apps import AppConfig
 class RoutingConfig(AppConfig):
     name = "routing"
     verbose_name = "Routing"
+
+    def ready(self) -> None:
+        from leads import signals
+
+        from . import receivers
+
+        signals.stage_changed.connect(receivers.on_stage_changed, dispatch_uid="routing.stage")

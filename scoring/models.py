@@ -8,11 +8,14 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from leads.conditions import LEAD_FIELDS, OPERATORS, ConditionError, lead_condition, property_condition
+from leads.conditions import (
+    FIELD_CHOICES,
+    OPERATOR_CHOICES,
+    ConditionError,
+    lead_condition,
+    property_condition,
+)
 from leads.models import ActivityType, Grade, Lead
-
-FIELD_CHOICES = [(name, name.replace("_", " ")) for name in LEAD_FIELDS]
-OPERATOR_CHOICES = list(OPERATORS.items())
 
 
 class ScoringModel(models.Model):

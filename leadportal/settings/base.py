@@ -166,6 +166,8 @@ SCORING_RESCORE_BATCH = env.int("SCORING_RESCORE_BATCH", default=20_000)
 CELERY_BEAT_SCHEDULE = {
     "scoring-decay-daily": {"task": "scoring.tasks.decay_all", "schedule": crontab(hour=2, minute=0)},
     "scoring-recover-stalled": {"task": "scoring.tasks.recover_stalled", "schedule": 300.0},
+    "routing-enforce-sla": {"task": "routing.tasks.enforce_sla", "schedule": 60.0},
+    "routing-retry-unassigned": {"task": "routing.tasks.retry_unassigned", "schedule": 300.0},
 }
 
 LOGGING = {

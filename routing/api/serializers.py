@@ -1,0 +1,55 @@
+from rest_framework import serializers
+
+from routing.models import Assignment
+
+
+class RejectSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000, allow_blank=False, trim_whitespace=True)
+
+
+class ClaimSerializer(serializers.Serializer):
+    lead = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="A lead of your pool; omit for the next one (blind pull)",
+    )
+
+
+class AvailabilitySerializer(serializers.Serializer):
+    away_until = serializers.DateTimeField(allow_null=True, help_text="null: available now")
+
+
+class AvailabilityResultSerializer(serializers.Serializer):
+    available = serializers.BooleanField()
+    away_until = serializers.DateTimeField(allow_null=True)
+
+
+class AssignmentSerializer(serializers.ModelSerializer):
+    assignee = serializers.CharField(source="assignee_label", read_only=True)
+    rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+
+    class Meta:
+        model = Assignment
+        fields = [
+            "id",
+            "lead",
+            "status",
+            "assignee",
+            "user",
+            "partner",
+            "rule",
+            "strategy",
+            "trace",
+            "assigned_at",
+            "due_at",
+            "accepted_at",
+            "ended_at",
+            "note",
+        ]
+        read_only_fields = fields
+
+
+class RoutingErrorSerializer(serializers.Serializer):
+    detail = serializers.CharField()
+    code = serializers.CharField()

@@ -1,0 +1,136 @@
+"""Accept / reject / claim / availability / assignment history."""
+
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from leads import selectors as lead_selectors
+from leads.api.serializers import LeadSerializer
+from leads.models import Lead, Role
+from routing import selectors, services
+from routing.services import RoutingError
+
+from .serializers import (
+    AssignmentSerializer,
+    AvailabilityResultSerializer,
+    AvailabilitySerializer,
+    ClaimSerializer,
+    RejectSerializer,
+    RoutingErrorSerializer,
+)
+
+REFUSED = OpenApiResponse(RoutingErrorSerializer, "Refused (not yours, already taken, at capacity …)")
+
+
+def refused(error: RoutingError) -> Response:
+    return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)
+
+
+class IsSalesRep(BasePermission):
+    message = "Only sales reps and managers do this."
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.is_authenticated and request.user.role in (Role.SALES_REP, Role.SALES_MANAGER)
+
+
+class CanWorkLeads(BasePermission):
+    """Reps, managers and partner users act on leads handed to them."""
+
+    def has_permission(self, request, view) -> bool:
+        return request.user.is_authenticated and request.user.role in (Role.SALES_REP, Role.SALES_MANAGER, Role.PARTNER)
+
+
+def visible_lead(request: Request, pk: int) -> Lead:
+    return get_object_or_404(lead_selectors.lead_visible_to(request.user), pk=pk)
+
+
+class AcceptView(APIView):
+    permission_classes = [CanWorkLeads]
+
+    @extend_schema(
+        summary="Accept a lead handed to you (mql → sal)",
+        request=None,
+        responses={200: AssignmentSerializer, 409: REFUSED},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        lead = visible_lead(request, pk)
+        try:
+            assignment = services.assignment_accept(lead=lead, user=request.user)
+        except RoutingError as error:
+            return refused(error)
+        return Response(AssignmentSerializer(assignment).data)
+
+
+class RejectView(APIView):
+    permission_classes = [CanWorkLeads]
+
+    @extend_schema(
+        summary="Reject a lead with a reason (back to marketing, or routed on, per rule)",
+        request=RejectSerializer,
+        responses={200: AssignmentSerializer, 204: None, 409: REFUSED},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        lead = visible_lead(request, pk)
+        serializer = RejectSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            rerouted = services.assignment_reject(
+                lead=lead, user=request.user, reason=serializer.validated_data["reason"]
+            )
+        except RoutingError as error:
+            return refused(error)
+        if rerouted is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(AssignmentSerializer(rerouted).data)
+
+
+class AssignmentsView(APIView):
+    @extend_schema(
+        summary="The lead's assignment history with the decision trace", responses=AssignmentSerializer(many=True)
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        lead = visible_lead(request, pk)
+        return Response(AssignmentSerializer(selectors.lead_assignments(lead), many=True).data)
+
+
+class PoolClaimView(APIView):
+    permission_classes = [IsSalesRep]
+
+    @extend_schema(
+        summary="Claim a lead from your pool: a given one, or the next (blind pull)",
+        request=ClaimSerializer,
+        responses={200: LeadSerializer, 409: REFUSED},
+    )
+    def post(self, request: Request) -> Response:
+        serializer = ClaimSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        lead_id = serializer.validated_data.get("lead")
+        lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
+        if lead_id and lead is None:
+            return refused(RoutingError("This lead is not in a pool.", "not_in_pool"))
+        try:
+            assignment = services.pool_claim(user=request.user, lead=lead)
+        except RoutingError as error:
+            return refused(error)
+        return Response(LeadSerializer(assignment.lead).data)
+
+
+class AvailabilityView(APIView):
+    permission_classes = [IsSalesRep]
+
+    @extend_schema(
+        summary="Set yourself away until a time (routing skips you), or available (null)",
+        request=AvailabilitySerializer,
+        responses=AvailabilityResultSerializer,
+    )
+    def post(self, request: Request) -> Response:
+        serializer = AvailabilitySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        profile = services.rep_set_availability(user=request.user, away_until=serializer.validated_data["away_until"])
+        return Response({"available": not profile.is_away(), "away_until": profile.away_until})

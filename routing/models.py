@@ -1,0 +1,269 @@
+"""Teams, rep profiles, accounts, ordered routing rules and the assignment log."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from leads.conditions import FIELD_CHOICES, OPERATOR_CHOICES, ConditionError, lead_condition
+from leads.models import Lead
+from partners.models import PartnerOrganization
+
+# Region names a rep's territory may use instead of listing countries.
+REGIONS: dict[str, list[str]] = {
+    "DACH": ["DE", "AT", "CH"],
+    "NORDICS": ["SE", "NO", "DK", "FI", "IS"],
+    "BENELUX": ["BE", "NL", "LU"],
+    "UKI": ["GB", "IE"],
+    "NA": ["US", "CA"],
+    "SOUTH": ["ES", "PT", "IT", "FR"],
+}
+
+
+def expand_territories(territories: list[str]) -> frozenset[str]:
+    countries: set[str] = set()
+    for item in territories:
+        countries.update(REGIONS.get(item.upper(), [item.upper()]))
+    return frozenset(countries)
+
+
+class Seniority(models.IntegerChoices):
+    JUNIOR = 1, "Junior"
+    MID = 2, "Mid-level"
+    SENIOR = 3, "Senior"
+
+
+class Team(models.Model):
+    name = models.CharField(max_length=120, unique=True)
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="managed_teams"
+    )
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class RepProfile(models.Model):
+    """How routing sees a sales rep: availability, capacity and what they cover."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="rep_profile")
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="reps")
+    active = models.BooleanField(default=True)
+    away_until = models.DateTimeField(null=True, blank=True, help_text="Routing skips the rep until then")
+    capacity = models.PositiveIntegerField(default=25, help_text="Maximum open leads (MQL, SAL, SQL)")
+    weight = models.PositiveIntegerField(default=1, validators=[MinValueValidator(1)], help_text="Weighted round robin")
+    seniority = models.PositiveSmallIntegerField(choices=Seniority.choices, default=Seniority.MID)
+    territories = models.JSONField(default=list, blank=True, help_text="Countries or regions (DACH, NORDICS …)")
+    languages = models.JSONField(default=list, blank=True)
+    products = models.JSONField(default=list, blank=True)
+    industries = models.JSONField(default=list, blank=True)
+    min_company_size = models.PositiveIntegerField(null=True, blank=True)
+    max_company_size = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["user__username"]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_full_name() or self.user.get_username()}"
+
+    def is_away(self, now=None) -> bool:
+        return self.away_until is not None and self.away_until > (now or timezone.now())
+
+
+class Account(models.Model):
+    """A known company: its domain, its owner, and whether it already buys from us."""
+
+    domain = models.CharField(max_length=253, unique=True)
+    name = models.CharField(max_length=200)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    existing_customer = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.domain})"
+
+    def save(self, *args, **kwargs):
+        self.domain = self.domain.strip().lower()
+        super().save(*args, **kwargs)
+
+
+class Strategy(models.TextChoices):
+    DIRECT = "direct", "Direct (one rep)"
+    ROUND_ROBIN = "round_robin", "Round robin"
+    WEIGHTED = "weighted_round_robin", "Weighted round robin"
+    LEAST_LOADED = "least_loaded", "Least loaded"
+    ACCOUNT_OWNER = "account_owner", "Account owner"
+    POOL = "pool", "Pool (reps claim)"
+
+
+class RoutingRule(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        DRAFT = "draft", "Draft (simulations only)"
+        OFF = "off", "Off"
+
+    class Target(models.TextChoices):
+        REP = "rep", "A rep"
+        TEAM = "team", "A team"
+        PARTNERS = "partners", "Partners"
+        POOL = "pool", "A pool (team members claim)"
+
+    class PoolMode(models.TextChoices):
+        CHERRY_PICK = "cherry_pick", "Cherry-pick (list with details)"
+        SHARK_TANK = "shark_tank", "Shark tank (all notified, first claim wins)"
+        BLIND = "blind", "Blind pull (details after the claim)"
+
+    class OnBreach(models.TextChoices):
+        REASSIGN = "reassign", "Reassign to the next eligible"
+        ESCALATE = "escalate", "Escalate to the team manager"
+
+    class OnReject(models.TextChoices):
+        TO_MARKETING = "to_marketing", "Back to marketing (MAL)"
+        REROUTE = "reroute", "Route to someone else"
+
+    name = models.CharField(max_length=120)
+    priority = models.PositiveIntegerField(default=100, help_text="Lower runs first; the first matching rule wins")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.ACTIVE)
+    target = models.CharField(max_length=10, choices=Target.choices, default=Target.TEAM)
+    strategy = models.CharField(max_length=25, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
+    rep = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    partners = models.ManyToManyField(PartnerOrganization, blank=True, related_name="+")
+    pool_mode = models.CharField(max_length=12, choices=PoolMode.choices, default=PoolMode.CHERRY_PICK)
+    match_profile = models.BooleanField(
+        default=False, help_text="Only candidates whose territories, languages, products … fit the lead"
+    )
+    min_seniority = models.PositiveSmallIntegerField(choices=Seniority.choices, null=True, blank=True)
+    sla_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    on_sla_breach = models.CharField(max_length=10, choices=OnBreach.choices, default=OnBreach.REASSIGN)
+    on_reject = models.CharField(max_length=15, choices=OnReject.choices, default=OnReject.TO_MARKETING)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["priority", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.priority}. {self.name}"
+
+    def clean(self) -> None:
+        needs = {self.Target.REP: "rep", self.Target.TEAM: "team", self.Target.POOL: "team"}
+        field = needs.get(self.target)
+        if field and not getattr(self, f"{field}_id"):
+            raise ValidationError({field: f"A rule that targets {self.get_target_display().lower()} needs a {field}."})
+        if (self.target == self.Target.POOL) != (self.strategy == Strategy.POOL):
+            raise ValidationError({"strategy": "A pool target goes with the pool strategy, and only it."})
+        if self.target == self.Target.REP and self.strategy not in (Strategy.DIRECT, Strategy.ACCOUNT_OWNER):
+            raise ValidationError({"strategy": "A single rep is routed to directly."})
+
+
+class RuleCondition(models.Model):
+    """One condition of a rule (all must hold). Same vocabulary as scoring rules."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
+    field = models.CharField(max_length=30, choices=FIELD_CHOICES)
+    operator = models.CharField(max_length=12, choices=OPERATOR_CHOICES)
+    value = models.CharField(max_length=1000, blank=True, help_text="Lists: comma-separated. Between: low, high")
+
+    class Meta:
+        ordering = ["pk"]
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.operator} {self.value}"
+
+    def condition(self):
+        return lead_condition(self.field, self.operator, self.value)
+
+    def clean(self) -> None:
+        try:
+            self.condition()
+        except ConditionError as exc:
+            raise ValidationError(str(exc)) from None
+
+
+class RoutingCounter(models.Model):
+    """How many leads a rule has handed to each candidate: the state of (weighted) round robin.
+    It lives in the database so that parallel workers share it (under the rule's row lock)."""
+
+    rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="counters")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE)
+    partner = models.ForeignKey(PartnerOrganization, null=True, blank=True, on_delete=models.CASCADE)
+    assigned = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["rule", "user"], name="counter_rule_user"),
+            models.UniqueConstraint(fields=["rule", "partner"], name="counter_rule_partner"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.rule_id}: {self.user_id or self.partner_id} × {self.assigned}"
+
+
+class Assignment(models.Model):
+    """Who got a lead, by which rule and why. At most one open assignment per lead (DB constraint)."""
+
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Waiting for acceptance"
+        ACCEPTED = "accepted", "Accepted"
+        REJECTED = "rejected", "Rejected"
+        EXPIRED = "expired", "SLA missed"
+        REASSIGNED = "reassigned", "Reassigned"
+        POOLED = "pooled", "In a pool"
+        UNASSIGNED = "unassigned", "No rule could place it"
+        CLOSED = "closed", "Closed"
+
+    OPEN = (Status.ACTIVE, Status.POOLED, Status.UNASSIGNED)
+
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="assignments")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments"
+    )
+    partner = models.ForeignKey(
+        PartnerOrganization, null=True, blank=True, on_delete=models.SET_NULL, related_name="assignments"
+    )
+    rule = models.ForeignKey(RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    strategy = models.CharField(max_length=25, blank=True)
+    status = models.CharField(max_length=12, choices=Status.choices)
+    trace = models.JSONField(default=list, blank=True)
+    assigned_at = models.DateTimeField(default=timezone.now)
+    due_at = models.DateTimeField(null=True, blank=True)
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-assigned_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["lead"], condition=Q(status__in=["active", "pooled", "unassigned"]), name="one_open_assignment"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"], name="assignment_sla"),
+            models.Index(fields=["user", "status"], name="assignment_user_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.lead_id} → {self.assignee_label} ({self.status})"
+
+    @property
+    def assignee_label(self) -> str:
+        if self.user_id:
+            return self.user.get_full_name() or self.user.get_username()
+        if self.partner_id:
+            return str(self.partner)
+        return "pool" if self.status == self.Status.POOLED else "nobody"

@@ -1,0 +1,161 @@
+"""Reads for routing: rules and candidates as engine data, queues and histories."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count, QuerySet
+from django.utils import timezone
+
+from leads.conditions import LEAD_FIELDS
+from leads.models import Lead, Stage, User
+from partners.models import PartnerOrganization
+
+from . import engine
+from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, expand_territories
+
+OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
+
+
+def rules(statuses: Iterable[str] = (RoutingRule.Status.ACTIVE,)) -> list[RoutingRule]:
+    return list(
+        RoutingRule.objects.filter(status__in=list(statuses))
+        .prefetch_related("conditions", "partners")
+        .order_by("priority", "pk")
+    )
+
+
+def engine_rules(rule_rows: list[RoutingRule]) -> list[engine.Rule]:
+    team_ids = {r.team_id for r in rule_rows if r.team_id}
+    members: dict[int, list[int]] = {}
+    for team_id, user_id in (
+        RepProfile.objects.filter(team_id__in=team_ids).order_by("user_id").values_list("team_id", "user_id")
+    ):
+        members.setdefault(team_id, []).append(user_id)
+    result = []
+    for r in rule_rows:
+        if r.target == RoutingRule.Target.REP:
+            keys = (("rep", r.rep_id),) if r.rep_id else ()
+        elif r.target == RoutingRule.Target.TEAM:
+            keys = tuple(("rep", uid) for uid in members.get(r.team_id, []))
+        elif r.target == RoutingRule.Target.PARTNERS:
+            keys = tuple(("partner", p.pk) for p in sorted(r.partners.all(), key=lambda p: p.pk))
+        else:
+            keys = ()
+        result.append(
+            engine.Rule(
+                id=r.pk,
+                name=r.name,
+                strategy=r.strategy,
+                conditions=tuple(c.condition() for c in r.conditions.all()),
+                candidates=keys,
+                match_profile=r.match_profile,
+                min_seniority=r.min_seniority,
+            )
+        )
+    return result
+
+
+def lead_facts(lead: Lead) -> dict[str, Any]:
+    facts = {name: getattr(lead, name) for name in LEAD_FIELDS}
+    facts["country"] = lead.country.code if lead.country else ""
+    return facts
+
+
+def account_owner(lead: Lead) -> engine.Key | None:
+    owner_id = (
+        Account.objects.filter(domain=lead.company_domain.lower(), owner__isnull=False)
+        .values_list("owner_id", flat=True)
+        .first()
+        if lead.company_domain
+        else None
+    )
+    return ("rep", owner_id) if owner_id else None
+
+
+def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.Candidate]:
+    now = now or timezone.now()
+    rep_ids = {k[1] for k in keys if k[0] == "rep"}
+    partner_ids = {k[1] for k in keys if k[0] == "partner"}
+    result: dict[engine.Key, engine.Candidate] = {}
+    if rep_ids:
+        open_counts = dict(
+            Lead.objects.filter(owner_id__in=rep_ids, stage__in=OPEN_STAGES)
+            .values("owner_id")
+            .annotate(n=Count("pk"))
+            .values_list("owner_id", "n")
+        )
+        profiles = {p.user_id: p for p in RepProfile.objects.filter(user_id__in=rep_ids)}
+        for user in User.objects.filter(pk__in=rep_ids):
+            p = profiles.get(user.pk) or RepProfile(user=user)
+            result[("rep", user.pk)] = engine.Candidate(
+                key=("rep", user.pk),
+                name=user.get_full_name() or user.get_username(),
+                active=user.is_active and p.active,
+                away=p.is_away(now),
+                open_leads=open_counts.get(user.pk, 0),
+                capacity=p.capacity,
+                weight=p.weight,
+                seniority=p.seniority,
+                territories=expand_territories(p.territories),
+                languages=frozenset(x.lower() for x in p.languages),
+                products=frozenset(x.lower() for x in p.products),
+                industries=frozenset(x.lower() for x in p.industries),
+                min_company_size=p.min_company_size,
+                max_company_size=p.max_company_size,
+            )
+    if partner_ids:
+        open_counts = dict(
+            Lead.objects.filter(partner_id__in=partner_ids, stage__in=OPEN_STAGES)
+            .values("partner_id")
+            .annotate(n=Count("pk"))
+            .values_list("partner_id", "n")
+        )
+        for org in PartnerOrganization.objects.filter(pk__in=partner_ids):
+            result[("partner", org.pk)] = engine.Candidate(
+                key=("partner", org.pk),
+                name=org.name,
+                active=org.active,
+                open_leads=open_counts.get(org.pk, 0),
+                capacity=org.capacity,
+                territories=expand_territories(org.territories),
+                products=frozenset(x.lower() for x in org.products),
+            )
+    return result
+
+
+def counters(rule_ids: Iterable[int]) -> dict[tuple[int, engine.Key], int]:
+    result = {}
+    for rule_id, user_id, partner_id, n in RoutingCounter.objects.filter(rule_id__in=list(rule_ids)).values_list(
+        "rule_id", "user_id", "partner_id", "assigned"
+    ):
+        key = ("rep", user_id) if user_id else ("partner", partner_id)
+        result[(rule_id, key)] = n
+    return result
+
+
+def previous_assignees(lead: Lead) -> frozenset[engine.Key]:
+    keys = set()
+    for user_id, partner_id in Assignment.objects.filter(lead=lead).values_list("user_id", "partner_id"):
+        if user_id:
+            keys.add(("rep", user_id))
+        if partner_id:
+            keys.add(("partner", partner_id))
+    return frozenset(keys)
+
+
+def pool_for(user: User) -> QuerySet[Assignment]:
+    """Pooled leads this rep may claim: pools of rules whose team the rep belongs to."""
+    team_id = RepProfile.objects.filter(user=user).values_list("team_id", flat=True).first()
+    if team_id is None:
+        return Assignment.objects.none()
+    return (
+        Assignment.objects.filter(status=Assignment.Status.POOLED, rule__team_id=team_id)
+        .select_related("lead", "rule")
+        .order_by("assigned_at", "pk")
+    )
+
+
+def lead_assignments(lead: Lead) -> QuerySet[Assignment]:
+    return lead.assignments.select_related("user", "partner", "rule", "created_by").order_by("-assigned_at", "-pk")

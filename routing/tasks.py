@@ -1,0 +1,30 @@
+"""Thin Celery tasks for routing: take ids, call a service, safe to run twice."""
+
+from __future__ import annotations
+
+from celery import shared_task
+
+from . import services
+from .models import Assignment
+
+
+@shared_task(acks_late=True)
+def route_lead(lead_id: int) -> int | None:
+    """Route an MQL (a lead that already has an open assignment keeps it)."""
+    assignment = services.route_lead(lead_id=lead_id)
+    return assignment.pk if assignment else None
+
+
+@shared_task(expires=55)
+def enforce_sla() -> int:
+    """Every minute: assignments past their acceptance deadline are reassigned or escalated."""
+    return services.sla_enforce()
+
+
+@shared_task(expires=290)
+def retry_unassigned() -> int:
+    """Every five minutes: leads in the unassigned queue get another chance (reps may be back)."""
+    ids = list(Assignment.objects.filter(status=Assignment.Status.UNASSIGNED).values_list("lead_id", flat=True)[:500])
+    for lead_id in ids:
+        services.route_lead(lead_id=lead_id)
+    return len(ids)

@@ -1,0 +1,278 @@
+"""Routing MQLs: rules, strategies, handover, accept/reject, pools, SLA — with the API."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from leads.models import Activity, ActivityType, Lead, Stage, StageChange
+from leads.services import lead_transition
+from leads.tests.factories import LeadFactory
+from routing import services, tasks
+from routing.models import Account, Assignment, RepProfile, RoutingRule
+from routing.tests.factories import make_rule, make_team
+
+
+def mql(capture, **fields) -> Lead:
+    """A lead that becomes an MQL the way scoring moves it, with the announcement run on commit."""
+    lead = LeadFactory(stage=Stage.MAL, **fields)
+    with capture(execute=True):
+        lead_transition(lead=lead, to_stage=Stage.MQL)
+    lead.refresh_from_db()
+    return lead
+
+
+@pytest.fixture
+def team(db):
+    return make_team(size=3)
+
+
+def test_an_mql_is_handed_over_on_commit_with_trace_suppression_activity_and_email(
+    team, django_capture_on_commit_callbacks
+):
+    _, reps = team
+    rule = make_rule("Everyone", team=team[0], sla_minutes=30)
+
+    lead = mql(django_capture_on_commit_callbacks, company="Initech")
+
+    assignment = Assignment.objects.get(lead=lead)
+    assert (assignment.status, assignment.user, assignment.rule, assignment.strategy) == (
+        "active",
+        reps[0],
+        rule,
+        "round_robin",
+    )
+    assert assignment.due_at - assignment.assigned_at == timedelta(minutes=30)
+    assert assignment.trace == [
+        {"rule": "Everyone", "matched": True, "strategy": "round_robin", "result": "assigned to Rep0"}
+    ]
+    assert (lead.owner, lead.marketing_suppressed) == (reps[0], True)
+    activity = Activity.objects.get(lead=lead, type=ActivityType.ASSIGNMENT)
+    assert activity.properties["assignee"] == "Rep0" and activity.properties["rule"] == "Everyone"
+    assert [m.to for m in mail.outbox] == [[reps[0].email]]
+    assert "Initech" in mail.outbox[0].subject
+
+
+def test_routing_the_same_mql_twice_makes_one_assignment(team, django_capture_on_commit_callbacks):
+    make_rule("Everyone", team=team[0])
+    lead = mql(django_capture_on_commit_callbacks)
+    first = tasks.route_lead(lead.pk)
+    second = tasks.route_lead(lead.pk)
+    assert first == second
+    assert Assignment.objects.filter(lead=lead).count() == 1
+
+
+def test_round_robin_skips_away_and_full_reps(team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0])
+    RepProfile.objects.filter(user=reps[0]).update(away_until=timezone.now() + timedelta(days=2))
+    RepProfile.objects.filter(user=reps[1]).update(capacity=1)
+    LeadFactory(owner=reps[1], stage=Stage.SAL)  # rep 1 is full
+
+    owners = [mql(django_capture_on_commit_callbacks).owner for _ in range(3)]
+
+    assert owners == [reps[2], reps[2], reps[2]]
+    trace = Assignment.objects.filter(user=reps[2]).first().trace[0]
+    assert trace["skipped"] == [{"candidate": "Rep0", "why": "away"}, {"candidate": "Rep1", "why": "at capacity (1/1)"}]
+
+
+def test_first_matching_rule_wins_account_owner_and_territory(team, django_capture_on_commit_callbacks):
+    _, reps = team
+    owner = reps[2]
+    Account.objects.create(domain="bigco.example", name="BigCo", owner=owner, existing_customer=True)
+    make_rule("Existing customers", priority=10, strategy="account_owner", target="team", team=team[0])
+    make_rule(
+        "DACH", priority=20, conditions=[("country", "in", "DE, AT, CH")], target="rep", rep=reps[1], strategy="direct"
+    )
+    make_rule("Everyone", priority=90, team=team[0])
+
+    customer = mql(
+        django_capture_on_commit_callbacks, email="x@bigco.example", company_domain="bigco.example", country="DE"
+    )
+    german = mql(django_capture_on_commit_callbacks, country="AT")
+    french = mql(django_capture_on_commit_callbacks, country="FR")
+
+    assert (customer.owner, german.owner, french.owner) == (owner, reps[1], reps[0])
+    trace = Assignment.objects.get(lead=french).trace
+    assert trace[0] == {
+        "rule": "Existing customers",
+        "matched": True,
+        "strategy": "account_owner",
+        "result": "no account owner for this domain",
+    }
+    assert trace[1] == {"rule": "DACH", "matched": False}
+
+
+def test_no_rule_places_it_lands_in_the_unassigned_queue(team, django_capture_on_commit_callbacks):
+    make_rule("US only", conditions=[("country", "eq", "US")], team=team[0])
+    lead = mql(django_capture_on_commit_callbacks, country="FR")
+    assignment = Assignment.objects.get(lead=lead)
+    assert (assignment.status, assignment.user, lead.owner) == ("unassigned", None, None)
+    assert assignment.trace[-1] == {"result": "unassigned: no rule could place this lead"}
+
+    make_rule("Everyone", priority=200, team=team[0])
+    assert tasks.retry_unassigned() == 1
+    assert Assignment.objects.get(lead=lead, status="active").user == team[1][0]
+
+
+def test_partners_are_targets_too(team, partner_org_a, partner_a, django_capture_on_commit_callbacks):
+    partner_org_a.territories = ["AT"]
+    partner_org_a.save()
+    make_rule("Partner territories", priority=5, target="partners", partners=[partner_org_a], match_profile=True)
+    make_rule("Everyone", team=team[0])
+    austrian = mql(django_capture_on_commit_callbacks, country="AT")
+    german = mql(django_capture_on_commit_callbacks, country="DE")
+    assert (austrian.partner, austrian.owner) == (partner_org_a, None)
+    assert german.owner == team[1][0]
+
+
+def test_accept_moves_to_sal_and_only_the_assignee_may(api, team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0])
+    lead = mql(django_capture_on_commit_callbacks)
+
+    assert api(reps[1]).post(f"/api/v1/leads/{lead.pk}/accept/").status_code == 404
+    response = api(reps[0]).post(f"/api/v1/leads/{lead.pk}/accept/")
+
+    assert response.status_code == 200
+    assert response.json()["status"] == "accepted"
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SAL
+    assert StageChange.objects.filter(lead=lead, to_stage=Stage.SAL, actor=reps[0]).count() == 1
+    again = api(reps[0]).post(f"/api/v1/leads/{lead.pk}/accept/")
+    assert again.status_code == 409 and again.json()["code"] == "not_yours"
+
+
+def test_reject_sends_it_back_to_marketing_with_the_reason(api, team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0])
+    lead = mql(django_capture_on_commit_callbacks)
+    assert api(reps[0]).post(f"/api/v1/leads/{lead.pk}/reject/", {"reason": ""}).status_code == 400
+
+    response = api(reps[0]).post(f"/api/v1/leads/{lead.pk}/reject/", {"reason": "Student, no budget"})
+
+    assert response.status_code == 204
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner, lead.marketing_suppressed) == (Stage.MAL, None, False)
+    assert StageChange.objects.get(lead=lead, to_stage=Stage.MAL).reason == "Student, no budget"
+    assert Assignment.objects.get(lead=lead).status == "rejected"
+
+
+def test_reject_reroutes_to_someone_else_when_the_rule_says_so(api, team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0], on_reject="reroute")
+    lead = mql(django_capture_on_commit_callbacks)
+
+    response = api(reps[0]).post(f"/api/v1/leads/{lead.pk}/reject/", {"reason": "Wrong territory"})
+
+    assert response.status_code == 200
+    assert response.json()["user"] == reps[1].pk
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner) == (Stage.MQL, reps[1])
+
+
+def test_pool_claims_are_first_wins(api, team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Pool", team=team[0], target="pool", strategy="pool", pool_mode="shark_tank")
+    lead = mql(django_capture_on_commit_callbacks, company="Globex")
+    assert Assignment.objects.get(lead=lead).status == "pooled"
+    assert sorted(m.to[0] for m in mail.outbox) == sorted(r.email for r in reps)  # shark tank: all told
+
+    first = api(reps[1]).post("/api/v1/pool/claim/", {"lead": lead.pk})
+    second = api(reps[2]).post("/api/v1/pool/claim/", {"lead": lead.pk})
+
+    assert first.status_code == 200 and first.json()["company"] == "Globex"
+    assert second.status_code == 409
+    assert second.json() == {"detail": "This lead was already taken.", "code": "already_taken"}
+    lead.refresh_from_db()
+    assert lead.owner == reps[1]
+    assert Assignment.objects.get(lead=lead).status == "active"
+
+
+def test_blind_pull_gives_the_oldest_pooled_lead(api, team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Pool", team=team[0], target="pool", strategy="pool", pool_mode="blind")
+    older = mql(django_capture_on_commit_callbacks)
+    mql(django_capture_on_commit_callbacks)
+    response = api(reps[0]).post("/api/v1/pool/claim/", {})
+    assert response.json()["id"] == older.pk
+    outsider, _ = make_team("Other", size=1)[1][0], None
+    assert api(outsider).post("/api/v1/pool/claim/", {}).json()["code"] == "pool_empty"
+
+
+def test_availability_makes_routing_skip_the_rep(api, team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0])
+    later = (timezone.now() + timedelta(days=1)).isoformat()
+    assert (
+        api(reps[0]).post("/api/v1/me/availability/", {"away_until": later}, format="json").json()["available"] is False
+    )
+    assert mql(django_capture_on_commit_callbacks).owner == reps[1]
+    assert api(reps[0]).post("/api/v1/me/availability/", {"away_until": None}, format="json").json() == {
+        "available": True,
+        "away_until": None,
+    }
+
+
+def test_sla_breach_reassigns_to_the_next_eligible_never_the_same(team, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0], sla_minutes=10)
+    lead = mql(django_capture_on_commit_callbacks)
+
+    handled = services.sla_enforce(now=timezone.now() + timedelta(minutes=11))
+
+    assert handled == 1
+    statuses = list(Assignment.objects.filter(lead=lead).order_by("pk").values_list("user", "status"))
+    assert statuses == [(reps[0].pk, "expired"), (reps[1].pk, "active")]
+    events = list(
+        Activity.objects.filter(lead=lead, type=ActivityType.ASSIGNMENT)
+        .values_list("properties__event", flat=True)
+        .order_by("pk")
+    )
+    assert events == ["active", "SLA missed", "active"]
+
+
+def test_sla_breach_escalates_to_the_team_manager(team, sales_manager, django_capture_on_commit_callbacks):
+    team_obj, reps = team
+    team_obj.manager = sales_manager
+    team_obj.save()
+    make_rule("Everyone", team=team_obj, sla_minutes=10, on_sla_breach="escalate")
+    lead = mql(django_capture_on_commit_callbacks)
+    services.sla_enforce(now=timezone.now() + timedelta(minutes=11))
+    lead.refresh_from_db()
+    assert lead.owner == sales_manager
+    assert Assignment.objects.get(lead=lead, status="active").note == "escalated: SLA missed"
+
+
+def test_assignment_history_with_trace_is_scoped(api, team, rep_b, django_capture_on_commit_callbacks):
+    _, reps = team
+    make_rule("Everyone", team=team[0])
+    lead = mql(django_capture_on_commit_callbacks)
+    rows = api(reps[0]).get(f"/api/v1/leads/{lead.pk}/assignments/").json()
+    assert [(r["assignee"], r["rule"], r["status"]) for r in rows] == [("Rep0", "Everyone", "active")]
+    assert rows[0]["trace"][0]["result"] == "assigned to Rep0"
+    assert api(rep_b).get(f"/api/v1/leads/{lead.pk}/assignments/").status_code == 404
+
+
+def test_moving_the_lead_elsewhere_keeps_the_assignment_in_step(team, django_capture_on_commit_callbacks):
+    make_rule("Everyone", team=team[0])
+    lead = mql(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_transition(lead=lead, to_stage=Stage.SAL, actor=team[1][0])
+    assert Assignment.objects.get(lead=lead).status == "accepted"
+
+
+def test_only_mqls_are_routed(team):
+    make_rule("Everyone", team=team[0])
+    lead = LeadFactory(stage=Stage.MAL)
+    assert services.route_lead(lead_id=lead.pk) is None
+    assert not Assignment.objects.exists()
+
+
+def test_a_rule_explains_what_it_misses(db):
+    from django.core.exceptions import ValidationError
+
+    rule = RoutingRule(name="x", target="team", strategy="round_robin")
+    with pytest.raises(ValidationError, match="needs a team"):
+        rule.clean()
