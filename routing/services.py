@@ -183,7 +183,7 @@ def notify(assignment_id: int) -> None:
 
 def _open_assignment_for(lead: Lead, user: User) -> Assignment:
     assignment = (
-        Assignment.objects.select_for_update()
+        Assignment.objects.select_for_update(of=("self",))
         .select_related("rule")
         .filter(lead=lead, status=Assignment.Status.ACTIVE)
         .first()
@@ -314,7 +314,7 @@ def sla_enforce(*, now: datetime | None = None, limit: int = 500) -> int:
     for assignment_id in overdue:
         with transaction.atomic():
             assignment = (
-                Assignment.objects.select_for_update(skip_locked=True)
+                Assignment.objects.select_for_update(skip_locked=True, of=("self", "lead"))
                 .select_related("rule", "lead")
                 .filter(pk=assignment_id, status=Assignment.Status.ACTIVE, due_at__lt=now)
                 .first()

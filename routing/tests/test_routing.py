@@ -234,7 +234,7 @@ def test_sla_breach_reassigns_to_the_next_eligible_never_the_same(team, django_c
 
 
 def test_sla_breach_escalates_to_the_team_manager(team, sales_manager, django_capture_on_commit_callbacks):
-    team_obj, reps = team
+    team_obj, _reps = team
     team_obj.manager = sales_manager
     team_obj.save()
     make_rule("Everyone", team=team_obj, sla_minutes=10, on_sla_breach="escalate")
