@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from contextlib import contextmanager
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @contextmanager
 def celery_worker(concurrency: int = 1, pool: str = "solo"):
-    """Start a worker on a queue of its own, point this process's producer at it, stop it after."""
+    """Start a worker on a queue of its own, point this process's producer at it, stop it after.
+    Yields the worker's log file name (read it when something did not happen)."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
     db = connection.settings_dict
     env = {
@@ -29,7 +31,10 @@ def celery_worker(concurrency: int = 1, pool: str = "solo"):
         "CELERY_QUEUE": queue,
         "DJANGO_DEBUG": "false",
         "LOG_LEVEL": "WARNING",
+        "DJANGO_EMAIL_BACKEND": "django.core.mail.backends.dummy.EmailBackend",
     }
+    # A file, not a pipe: a pipe nobody reads fills up and blocks the worker.
+    log = tempfile.NamedTemporaryFile("w+", prefix="celery-worker-", suffix=".log", delete=False)  # noqa: SIM115
     worker = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [
             sys.executable,
@@ -48,7 +53,7 @@ def celery_worker(concurrency: int = 1, pool: str = "solo"):
         ],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=log,
         stderr=subprocess.STDOUT,
         text=True,
     )
@@ -56,7 +61,7 @@ def celery_worker(concurrency: int = 1, pool: str = "solo"):
     saved = (conf.task_always_eager, conf.task_default_queue)
     conf.task_always_eager, conf.task_default_queue = False, queue
     try:
-        yield worker
+        yield log.name
     finally:
         conf.task_always_eager, conf.task_default_queue = saved
         worker.terminate()
@@ -66,6 +71,7 @@ def celery_worker(concurrency: int = 1, pool: str = "solo"):
             worker.kill()
         with celery_app.connection_for_write() as conn:
             conn.default_channel.queue_purge(queue)
+        log.close()
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.05):
