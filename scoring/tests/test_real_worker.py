@@ -1,6 +1,8 @@
 """End to end with real parts: events through the API → a real Celery worker on Redis rescoring
 in PostgreSQL → the lead becomes an MQL."""
 
+from pathlib import Path
+
 import pytest
 
 from leads.models import Lead, Stage, StageChange
@@ -26,7 +28,7 @@ def test_events_posted_to_the_api_make_an_mql_through_a_real_worker(api, integra
         )
         assert response.status_code == 201
         became_mql = wait_for(lambda: Lead.objects.filter(pk=lead.pk, stage=Stage.MQL).exists())
-        assert became_mql, open(log).read()[-3000:]
+        assert became_mql, Path(log).read_text()[-3000:]
 
     lead.refresh_from_db()
     assert lead.score == pytest.approx(60, abs=1e-3)
