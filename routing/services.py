@@ -335,12 +335,12 @@ def sla_enforce(*, now: datetime | None = None, limit: int = 500) -> int:
 
 
 def sync_with_stage(*, lead_id: int, from_stage: str, to_stage: str) -> None:
-    """Keep the open assignment in step with lifecycle moves made elsewhere (API, admin)."""
+    """Keep the open assignment in step with lifecycle moves made elsewhere (API, admin, partners):
+    accepted when the lead reaches SAL, closed when it leaves MQL any other way."""
+    if from_stage != Stage.MQL:
+        return
+    now = timezone.now()
+    open_ = Assignment.objects.filter(lead_id=lead_id, status__in=Assignment.OPEN)
     if to_stage == Stage.SAL:
-        Assignment.objects.filter(lead_id=lead_id, status=Assignment.Status.ACTIVE).update(
-            status=Assignment.Status.ACCEPTED, accepted_at=timezone.now()
-        )
-    elif from_stage == Stage.MQL and to_stage in (Stage.MAL, Stage.DISQUALIFIED):
-        Assignment.objects.filter(lead_id=lead_id, status__in=Assignment.OPEN).update(
-            status=Assignment.Status.CLOSED, ended_at=timezone.now(), note=f"lead moved to {to_stage}"
-        )
+        open_.filter(status=Assignment.Status.ACTIVE).update(status=Assignment.Status.ACCEPTED, accepted_at=now)
+    open_.update(status=Assignment.Status.CLOSED, ended_at=now, note=f"lead moved to {to_stage}")

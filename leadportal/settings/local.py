@@ -9,3 +9,6 @@ SECRET_KEY = env("DJANGO_SECRET_KEY", default="local-development-only-not-secret
 # Serve static files straight from the apps (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# Eager tasks would log every success at INFO; keep the console for what matters.
+LOGGING = {**LOGGING, "loggers": {"celery.app.trace": {"level": "WARNING"}}}  # noqa: F405

@@ -6,11 +6,15 @@ from leads.models import Activity, Lead, Role, Stage, StageChange, User
 from partners.models import PartnerOrganization
 
 
-def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(db, capsys):
-    call_command("seed_demo")
+def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(
+    db, capsys, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):  # as `make run` does: tasks run after commits
+        call_command("seed_demo")
     counts = (Lead.objects.count(), Activity.objects.count(), StageChange.objects.count(), User.objects.count())
 
-    call_command("seed_demo")
+    with django_capture_on_commit_callbacks(execute=True):
+        call_command("seed_demo")
 
     assert (Lead.objects.count(), Activity.objects.count(), StageChange.objects.count(), User.objects.count()) == counts
     assert counts[0] == 300
@@ -36,7 +40,19 @@ def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(d
     for lead in Lead.objects.exclude(stage=Stage.NEW).annotate(n=Count("stage_changes")):
         assert lead.stage_changes.latest("at", "pk").to_stage == lead.stage
     assert not Lead.objects.filter(stage=Stage.NEW, stage_changes__isnull=False).exists()
-    # Leads in sales' hands belong to a rep or a partner.
-    in_sales = Lead.objects.filter(stage__in=[Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST])
+    # Leads past MQL belong to a rep or a partner; an MQL is assigned or waits in the pool.
+    in_sales = Lead.objects.filter(stage__in=[Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST])
     assert not in_sales.filter(owner__isnull=True, partner__isnull=True).exists()
-    assert in_sales.filter(partner__isnull=False).exists()
+    assert Lead.objects.filter(partner__isnull=False).exists()
+    from routing.models import Assignment, RoutingRule
+    from scoring.models import ScoringModel
+
+    assert ScoringModel.objects.filter(status="active").count() == 1
+    assert set(Lead.objects.filter(stage=Stage.MQL).values_list("assignments__status", flat=True)) <= {
+        "active",
+        "pooled",
+        "closed",
+    }
+    assert not Assignment.objects.filter(status="unassigned").exists()
+    used = set(Assignment.objects.exclude(rule=None).values_list("rule__name", flat=True))
+    assert used == set(RoutingRule.objects.values_list("name", flat=True))  # every strategy is exercised

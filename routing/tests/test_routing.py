@@ -276,3 +276,12 @@ def test_a_rule_explains_what_it_misses(db):
     rule = RoutingRule(name="x", target="team", strategy="round_robin")
     with pytest.raises(ValidationError, match="needs a team"):
         rule.clean()
+
+
+def test_a_lead_that_leaves_mql_elsewhere_closes_its_pool_or_queue_entry(team, django_capture_on_commit_callbacks):
+    make_rule("Pool", team=team[0], target="pool", strategy="pool")
+    lead = mql(django_capture_on_commit_callbacks)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_transition(lead=lead, to_stage=Stage.DISQUALIFIED)
+    assignment = Assignment.objects.get(lead=lead)
+    assert (assignment.status, assignment.note) == ("closed", "lead moved to disqualified")

@@ -1,0 +1,287 @@
+"""What sales managers tune: ordered rules (same condition editor as scoring), teams, rep profiles,
+accounts; a dry-run simulator and a replay of recent MQLs; the unassigned queue."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils.html import format_html, format_html_join
+
+from leads.admin import html_table, register_lead_panel
+from leads.conditions import LEAD_FIELDS
+from leads.forms import ListField
+from leads.models import Lead
+
+from . import selectors, simulate
+from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Team
+
+
+class RepProfileForm(forms.ModelForm):
+    territories = ListField(upper=True, help_text="Countries or regions: DACH, NORDICS, BENELUX, UKI, NA, SOUTH")
+    languages = ListField(help_text="e.g. de, en")
+    products = ListField()
+    industries = ListField()
+
+    class Meta:
+        model = RepProfile
+        fields = [
+            "user",
+            "team",
+            "active",
+            "away_until",
+            "capacity",
+            "weight",
+            "seniority",
+            "territories",
+            "languages",
+            "products",
+            "industries",
+            "min_company_size",
+            "max_company_size",
+        ]
+
+
+class RepProfileInline(admin.TabularInline):
+    model = RepProfile
+    form = RepProfileForm
+    fields = ["user", "active", "away_until", "capacity", "weight", "seniority"]
+    extra = 0
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    list_display = ["name", "manager", "members"]
+    inlines = [RepProfileInline]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(n=Count("reps"))
+
+    @admin.display(description="Members", ordering="n")
+    def members(self, team: Team) -> int:
+        return team.n
+
+
+@admin.register(RepProfile)
+class RepProfileAdmin(admin.ModelAdmin):
+    form = RepProfileForm
+    list_display = ["__str__", "team", "active", "availability", "load", "weight", "seniority"]
+    list_filter = ["team", "active", "seniority"]
+    list_select_related = ["user", "team"]
+    search_fields = ["user__username", "user__first_name", "user__last_name"]
+
+    def get_queryset(self, request):
+        open_leads = Count("user__owned_leads", filter=Q(user__owned_leads__stage__in=selectors.OPEN_STAGES))
+        return super().get_queryset(request).annotate(open_leads=open_leads)
+
+    @admin.display(description="Available")
+    def availability(self, profile: RepProfile) -> str:
+        return f"away until {profile.away_until:%Y-%m-%d %H:%M}" if profile.is_away() else "yes"
+
+    @admin.display(description="Open leads / capacity", ordering="open_leads")
+    def load(self, profile: RepProfile) -> str:
+        return f"{profile.open_leads} / {profile.capacity}"
+
+
+@admin.register(Account)
+class AccountAdmin(admin.ModelAdmin):
+    list_display = ["name", "domain", "owner", "existing_customer"]
+    list_filter = ["existing_customer"]
+    search_fields = ["name", "domain"]
+
+
+class RuleConditionInline(admin.TabularInline):
+    model = RuleCondition
+    fields = ["field", "operator", "value"]
+    extra = 0
+    verbose_name = "condition (all must hold)"
+
+
+@admin.register(RoutingRule)
+class RoutingRuleAdmin(admin.ModelAdmin):
+    list_display = ["priority", "name", "status", "target", "strategy", "conditions_text", "sla_minutes"]
+    list_display_links = ["name"]
+    list_editable = ["priority", "status"]
+    list_filter = ["status", "strategy", "target"]
+    filter_horizontal = ["partners"]
+    inlines = [RuleConditionInline]
+    fieldsets = [
+        (None, {"fields": [("name", "priority", "status")]}),
+        (
+            "Who gets it",
+            {
+                "fields": [
+                    "target",
+                    "strategy",
+                    "rep",
+                    "team",
+                    "partners",
+                    "pool_mode",
+                    "match_profile",
+                    "min_seniority",
+                ]
+            },
+        ),
+        ("Service level", {"fields": [("sla_minutes", "on_sla_breach"), "on_reject"]}),
+    ]
+    change_list_template = "admin/routing/routingrule/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("conditions")
+
+    @admin.display(description="Conditions")
+    def conditions_text(self, rule: RoutingRule) -> str:
+        return " and ".join(str(c) for c in rule.conditions.all()) or "every lead"
+
+    def get_urls(self):
+        return [
+            path("simulate/", self.admin_site.admin_view(self.simulate_view), name="routing_simulate"),
+            path("replay/", self.admin_site.admin_view(self.replay_view), name="routing_replay"),
+            *super().get_urls(),
+        ]
+
+    def _context(self, request, title: str) -> dict:
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        return {**self.admin_site.each_context(request), "title": title, "opts": self.model._meta}
+
+    def simulate_view(self, request):
+        context = self._context(request, "Where would this lead go?")
+        form = SimulateForm(request.GET or None)
+        if form.is_valid():
+            lead = form.cleaned_data.get("lead_obj")
+            facts = selectors.lead_facts(lead) if lead else form.facts()
+            context["decision"] = simulate.simulate(
+                facts, include_drafts=form.cleaned_data["include_drafts"], lead=lead
+            )
+            context["facts"] = {k: v for k, v in facts.items() if v not in (None, "")}
+            context["summary"] = next(s["result"] for s in reversed(context["decision"].trace) if "result" in s)
+        context["form"] = form
+        return TemplateResponse(request, "admin/routing/simulate.html", context)
+
+    def replay_view(self, request):
+        context = self._context(request, "Replay recent MQLs under the draft rules")
+        try:
+            n = max(1, min(int(request.GET.get("n", 100)), 5000))
+        except ValueError:
+            n = 100
+        context["n"] = n
+        context["replay"] = simulate.replay(n)
+        return TemplateResponse(request, "admin/routing/replay.html", context)
+
+
+class SimulateForm(forms.Form):
+    lead = forms.CharField(required=False, label="Lead id or e-mail")
+    include_drafts = forms.BooleanField(required=False, label="Include draft rules")
+    country = forms.CharField(required=False, max_length=2)
+    language = forms.CharField(required=False)
+    industry = forms.CharField(required=False)
+    product_interest = forms.CharField(required=False)
+    job_title = forms.CharField(required=False)
+    company_size = forms.IntegerField(required=False, min_value=0)
+    company_domain = forms.CharField(required=False)
+    grade = forms.ChoiceField(required=False, choices=[("", "—"), *[(g, g) for g in "ABCD"]])
+    score = forms.FloatField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        ref = (data.get("lead") or "").strip()
+        if ref:
+            lead = (
+                Lead.objects.filter(pk=int(ref)).first()
+                if ref.isdigit()
+                else Lead.objects.filter(email=ref.lower()).first()
+            )
+            if lead is None:
+                raise forms.ValidationError({"lead": f"No lead {ref}."})
+            data["lead_obj"] = lead
+        return data
+
+    def facts(self) -> dict:
+        facts = dict.fromkeys(LEAD_FIELDS, "")
+        facts.update({k: v for k, v in self.cleaned_data.items() if k in LEAD_FIELDS and v not in (None, "")})
+        facts["country"] = (facts.get("country") or "").upper()
+        return facts
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["lead", "status", "assignee", "rule", "strategy", "assigned_at", "due_at", "accepted_at"]
+    list_filter = ["status", "strategy", "rule"]
+    list_select_related = ["lead", "user", "partner", "rule"]
+    search_fields = ["lead__email", "user__username"]
+    readonly_fields = [
+        "lead",
+        "user",
+        "partner",
+        "rule",
+        "strategy",
+        "status",
+        "trace_table",
+        "assigned_at",
+        "due_at",
+        "accepted_at",
+        "ended_at",
+        "note",
+        "created_by",
+    ]
+    exclude = ["trace"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    @admin.display(description="Assignee")
+    def assignee(self, assignment: Assignment) -> str:
+        return assignment.assignee_label
+
+    @admin.display(description="Decision trace")
+    def trace_table(self, assignment: Assignment) -> str:
+        return render_trace(assignment.trace)
+
+
+def render_trace(trace: list[dict]) -> str:
+    lines = []
+    for step in trace:
+        if "rule" not in step:
+            lines.append((step.get("result", ""),))
+            continue
+        if not step.get("matched"):
+            lines.append((f"{step['rule']}: conditions not met",))
+            continue
+        skipped = "; ".join(f"{s['candidate']} skipped ({s['why']})" for s in step.get("skipped", []))
+        lines.append(
+            (
+                f"{step['rule']} ({step.get('strategy', '')}): {step.get('result', '')}"
+                + (f" — {skipped}" if skipped else ""),
+            )
+        )
+    return format_html("<ol style='margin:0;padding-left:1.2em'>{}</ol>", format_html_join("", "<li>{}</li>", lines))
+
+
+def assignments_panel(lead: Lead) -> str:
+    rows = list(selectors.lead_assignments(lead)[:20])
+    if not rows:
+        return "Not routed yet."
+    return html_table(
+        ["When", "Status", "Assignee", "Rule", "Due", "Why"],
+        (
+            (
+                f"{a.assigned_at:%Y-%m-%d %H:%M}",
+                a.get_status_display(),
+                a.assignee_label,
+                a.rule.name if a.rule else a.strategy,
+                f"{a.due_at:%H:%M}" if a.due_at else "",
+                render_trace(a.trace),
+            )
+            for a in rows
+        ),
+    )
+
+
+register_lead_panel("Assignments", assignments_panel)
