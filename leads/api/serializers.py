@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import functools
+import re
+from datetime import UTC, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import EmailValidator
 from django.utils import timezone
-from django_countries.serializer_fields import CountryField
-from django_countries.serializers import CountryFieldMixin
+from django.utils.dateparse import parse_datetime
+from django_countries import countries
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.models import Activity, ActivityType, Grade, Lead, Stage, StageChange
@@ -51,11 +56,70 @@ def validate_json_object(value: Any) -> dict:
     return value
 
 
-class LeadSerializer(CountryFieldMixin, serializers.ModelSerializer):
+class CachedFieldsMixin:
+    """DRF rebuilds a ModelSerializer's fields from the model on every instance (about 1 ms for a
+    lead). Work out the fields once per class and give every instance fresh ones made from the same
+    arguments; a deep copy would copy the 250 country choices each time, which costs more."""
+
+    def get_fields(self):
+        cls = type(self)
+        prototype = cls.__dict__.get("_prototype_fields")
+        if prototype is None:
+            prototype = super().get_fields()
+            cls._prototype_fields = prototype
+        return {name: field.__class__(*field._args, **field._kwargs) for name, field in prototype.items()}
+
+
+COUNTRY_CODES = frozenset(code for code, _ in countries)
+LANGUAGE_CODES = frozenset(code for code, _ in settings.LANGUAGES)
+
+
+class _CodeField(serializers.CharField):
+    """A code from a fixed set, checked against a frozenset. (A ChoiceField over 250 countries costs
+    a quarter of a millisecond to build, and the capture endpoint builds several per request.)"""
+
+    codes: frozenset[str] = frozenset()
+    kind = ""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def normalise(self, value: str) -> str:
+        return value
+
+    def to_internal_value(self, data):
+        value = self.normalise(super().to_internal_value(data))
+        if value and value not in self.codes:
+            raise serializers.ValidationError(f'"{data}" is not a valid {self.kind}.')
+        return value
+
+    def to_representation(self, value):
+        return str(value.code if hasattr(value, "code") else value or "")
+
+
+@extend_schema_field({"type": "string", "enum": ["", *sorted(COUNTRY_CODES)], "description": "ISO 3166-1 alpha-2"})
+class CountryCodeField(_CodeField):
+    codes, kind = COUNTRY_CODES, "ISO 3166-1 alpha-2 country code"
+
+    def normalise(self, value: str) -> str:
+        return value.upper()
+
+
+@extend_schema_field({"type": "string", "enum": ["", *sorted(LANGUAGE_CODES)]})
+class LanguageCodeField(_CodeField):
+    codes, kind = LANGUAGE_CODES, "language code"
+
+    def normalise(self, value: str) -> str:
+        return value.lower()
+
+
+class LeadSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     # Blank is a valid value of these choice fields (not yet graded, language unknown).
     grade = serializers.ChoiceField(choices=Grade.choices, allow_blank=True, read_only=True)
-    language = serializers.ChoiceField(choices=settings.LANGUAGES, allow_blank=True, read_only=True)
-    country = CountryField(allow_blank=True, read_only=True)
+    language = LanguageCodeField(read_only=True)
+    country = CountryCodeField(read_only=True)
 
     class Meta:
         model = Lead
@@ -78,8 +142,11 @@ class LeadSerializer(CountryFieldMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class LeadWriteSerializer(CountryFieldMixin, serializers.ModelSerializer):
+class LeadWriteSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """Profile fields a client may send; shared by capture (POST) and update (PATCH)."""
+
+    country = CountryCodeField()
+    language = LanguageCodeField()
 
     attributes = serializers.JSONField(required=False, validators=[validate_json_object])
 
@@ -144,6 +211,10 @@ class EventSerializer(serializers.Serializer):
     source = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
     properties = serializers.JSONField(required=False, validators=[validate_json_object])
 
+    def run_validation(self, data=serializers.empty):
+        fast = fast_event(data)
+        return fast if fast is not None else super().run_validation(data)
+
     def validate_occurred_at(self, value):
         if value > timezone.now() + MAX_CLOCK_SKEW:
             raise serializers.ValidationError("occurred_at lies in the future.")
@@ -156,6 +227,75 @@ class EventSerializer(serializers.Serializer):
         if "lead" in attrs:
             attrs["lead_id"] = attrs.pop("lead")
         return attrs
+
+
+EVENT_KEYS = frozenset(EventSerializer._declared_fields)
+EVENT_TYPE_VALUES = frozenset(value for value, _ in EVENT_TYPES)
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+@functools.lru_cache(maxsize=20_000)
+def _valid_email(email: str) -> bool:
+    try:
+        EmailValidator()(email)
+    except DjangoValidationError:
+        return False
+    return len(email) <= 254
+
+
+def _clean_text(value: Any, max_length: int) -> bool:
+    return type(value) is str and len(value) <= max_length and value == value.strip() and not UNSTORABLE.search(value)
+
+
+def fast_event(data: Any) -> dict[str, Any] | None:
+    """The usual, well-formed event, checked without DRF's per-field machinery: a batch of 1,000
+    validates in a few milliseconds instead of about 100. Anything unusual returns None and takes
+    the full EventSerializer path, which also writes the error messages; a property test keeps the
+    two in agreement."""
+    if type(data) is not dict or not data.keys() <= EVENT_KEYS:
+        return None
+    email, lead = data.get("email"), data.get("lead")
+    kind = data.get("type")
+    if (email is None) == (lead is None) or type(kind) is not str or kind not in EVENT_TYPE_VALUES:
+        return None
+    result: dict[str, Any] = {}
+    if email is not None:
+        if type(email) is not str or email != email.strip() or not _valid_email(email):
+            return None
+        result["email"] = email
+    result["type"] = data["type"]
+    raw_time = data.get("occurred_at")
+    if raw_time is None:
+        if "occurred_at" in data:
+            return None
+        result["occurred_at"] = timezone.now()
+    else:
+        parsed = parse_datetime(raw_time) if type(raw_time) is str else None
+        if parsed is None or parsed.tzinfo is None:
+            return None
+        try:
+            parsed = parsed.astimezone(UTC)
+        except OverflowError:
+            return None
+        if parsed > timezone.now() + MAX_CLOCK_SKEW:
+            return None
+        result["occurred_at"] = parsed
+    for key, limit in (("external_id", 200), ("source", 50)):
+        if key in data:
+            if not _clean_text(data[key], limit):
+                return None
+            result[key] = data[key]
+    result.setdefault("source", "")
+    if "properties" in data:
+        try:
+            result["properties"] = validate_json_object(data["properties"])
+        except serializers.ValidationError:
+            return None
+    if lead is not None:
+        if type(lead) is not int or lead < 1:
+            return None
+        result["lead_id"] = lead
+    return result
 
 
 class EventBatchSerializer(serializers.ListSerializer):
