@@ -158,14 +158,18 @@ class ActivityType(models.TextChoices):
 class Activity(models.Model):
     """One entry of a lead's timeline. (source, external_id) makes ingestion idempotent."""
 
-    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities")
+    # No index of its own: activity_lead_timeline (lead, -occurred_at) serves lookups by lead, and
+    # every index costs on bulk ingestion.
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="activities", db_index=False)
     type = models.CharField(max_length=20, choices=ActivityType.choices)
     occurred_at = models.DateTimeField()
     properties = models.JSONField(default=dict, blank=True)
     source = models.CharField(max_length=50, blank=True)
     # NULL for activities without an id of their own; NULLs never collide in the unique constraint.
     external_id = models.CharField(max_length=200, null=True, blank=True)
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, db_index=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import signals
@@ -104,9 +105,8 @@ def _capture_once(
         properties={"created": created, "fields": sorted(changed)},
         created_by=actor,
     )
-    if changed:
-        signals.announce(signals.profile_changed, lead_ids=[lead.pk])
-    signals.announce(signals.activities_recorded, lead_ids=[lead.pk])
+    # One announcement for the profile change and the capture activity together.
+    signals.announce(signals.lead_captured, lead_ids=[lead.pk], created=created)
     return lead, created
 
 
@@ -205,33 +205,82 @@ def events_ingest(*, events: Iterable[dict[str, Any]], actor: User | None = None
     leads_created = _leads_for_emails(events)
 
     seen: set[tuple[str, str]] = set()
-    known = _known_external_ids(events)
-    rows, duplicates = [], 0
+    rows: list[tuple] = []
+    repeated = 0
     for event in events:
-        key = (event.get("source", ""), event.get("external_id") or "")
-        if key[1]:
-            if key in known or key in seen:
-                duplicates += 1
+        source, external_id = event.get("source", ""), event.get("external_id") or None
+        if external_id:
+            if (source, external_id) in seen:
+                repeated += 1
                 continue
-            seen.add(key)
-        rows.append(
-            Activity(
-                lead_id=event["lead_id"],
-                type=event["type"],
-                occurred_at=event["occurred_at"],
-                properties=event.get("properties") or {},
-                source=key[0],
-                external_id=key[1] or None,
-                created_by=actor,
+            seen.add((source, external_id))
+        row = (event["lead_id"], event["type"], event["occurred_at"], event.get("properties") or {}, source)
+        rows.append((*row, external_id))
+    stored_for = _insert_activities(rows, actor)
+    if stored_for:
+        signals.announce(signals.activities_recorded, lead_ids=sorted(set(stored_for)))
+    return {"stored": len(stored_for), "duplicates": len(events) - len(stored_for), "leads_created": leads_created}
+
+
+def _insert_activities(rows: list[tuple], actor: User | None) -> list[int]:
+    """Insert (lead_id, type, occurred_at, properties, source, external_id) rows, skipping those whose
+    (source, external_id) is already stored; return the lead id of every row stored.
+
+    On PostgreSQL one INSERT … SELECT FROM unnest(arrays) ON CONFLICT DO NOTHING RETURNING: the
+    database says exactly which rows were new, even against a concurrent batch, and a batch of
+    1,000 costs a few milliseconds (Django's bulk_create spends ~80 ms preparing 8,000 values).
+    """
+    if not rows:
+        return []
+    now = timezone.now()
+    actor_id = actor.pk if actor else None
+    if connection.vendor == "postgresql":
+        lead_ids, types, times, props, sources, external_ids = (list(column) for column in zip(*rows, strict=True))
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"""
+                INSERT INTO {Activity._meta.db_table}
+                    (lead_id, type, occurred_at, properties, source, external_id, created_by_id, created_at)
+                SELECT v.lead_id, v.type, v.occurred_at, v.properties::jsonb, v.source, v.external_id, %s, %s
+                FROM unnest(%s::bigint[], %s::varchar[], %s::timestamptz[], %s::text[], %s::varchar[], %s::varchar[])
+                    AS v(lead_id, type, occurred_at, properties, source, external_id)
+                ON CONFLICT DO NOTHING
+                RETURNING lead_id
+                """,  # noqa: S608 - the table name is ours; every value is a parameter
+                [actor_id, now, lead_ids, types, times, [json.dumps(p) for p in props], sources, external_ids],
             )
-        )
-    # ignore_conflicts: a concurrent batch carrying the same ids may have committed meanwhile;
-    # the constraint keeps the row single.
-    Activity.objects.bulk_create(rows, batch_size=1000, ignore_conflicts=True)
-    lead_ids = sorted({row.lead_id for row in rows})
-    if lead_ids:
-        signals.announce(signals.activities_recorded, lead_ids=lead_ids)
-    return {"stored": len(rows), "duplicates": duplicates, "leads_created": leads_created}
+            return [lead_id for (lead_id,) in cursor.fetchall()]
+    known = _known_external_ids(rows)
+    fresh = [r for r in rows if not r[5] or (r[4], r[5]) not in known]
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                lead_id=r[0],
+                type=r[1],
+                occurred_at=r[2],
+                properties=r[3],
+                source=r[4],
+                external_id=r[5],
+                created_by_id=actor_id,
+            )
+            for r in fresh
+        ],
+        batch_size=500,
+        ignore_conflicts=True,  # a concurrent batch with the same ids: the constraint keeps one
+    )
+    return [r[0] for r in fresh]
+
+
+def _known_external_ids(rows: list[tuple]) -> set[tuple[str, str]]:
+    by_source: dict[str, set[str]] = {}
+    for row in rows:
+        if row[5]:
+            by_source.setdefault(row[4], set()).add(row[5])
+    known: set[tuple[str, str]] = set()
+    for source, ids in by_source.items():
+        existing = Activity.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True)
+        known.update((source, external_id) for external_id in existing)
+    return known
 
 
 def _leads_for_emails(events: list[dict[str, Any]]) -> int:
@@ -252,15 +301,3 @@ def _leads_for_emails(events: list[dict[str, Any]]) -> int:
         if not event.get("lead_id"):
             event["lead_id"] = found[normalise_email(event["email"])]
     return len(missing)
-
-
-def _known_external_ids(events: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    by_source: dict[str, set[str]] = {}
-    for event in events:
-        if event.get("external_id"):
-            by_source.setdefault(event.get("source", ""), set()).add(event["external_id"])
-    known: set[tuple[str, str]] = set()
-    for source, ids in by_source.items():
-        existing = Activity.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True)
-        known.update((source, external_id) for external_id in existing)
-    return known

@@ -6,9 +6,10 @@ row that is not there yet. Receivers are connected in the `ready()` of the app t
 
 | signal               | keyword arguments                         | sent by                       |
 |----------------------|-------------------------------------------|-------------------------------|
-| profile_changed      | lead_ids: list[int]                        | lead_capture, lead_update     |
-| activities_recorded  | lead_ids: list[int]                        | lead_capture, events_ingest,  |
-|                      |                                           | activity_record               |
+| lead_captured        | lead_ids: list[int], created: bool         | lead_capture (profile and a   |
+|                      |                                           | `captured` activity at once)  |
+| profile_changed      | lead_ids: list[int]                        | lead_update                   |
+| activities_recorded  | lead_ids: list[int]                        | events_ingest, activity_record|
 | stage_changed        | lead_id, from_stage, to_stage, actor_id    | lead_transition               |
 """
 
@@ -19,6 +20,7 @@ from typing import Any
 from django.db import transaction
 from django.dispatch import Signal
 
+lead_captured = Signal()
 profile_changed = Signal()
 activities_recorded = Signal()
 stage_changed = Signal()

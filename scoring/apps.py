@@ -12,3 +12,4 @@ class ScoringConfig(AppConfig):
 
         signals.activities_recorded.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.activities")
         signals.profile_changed.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.profile")
+        signals.lead_captured.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.captured")

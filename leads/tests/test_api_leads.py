@@ -229,3 +229,23 @@ def test_time_filters_with_exotic_offsets_are_converted_not_crashed(api, marketi
     response = api(marketing).get("/api/v1/leads/", {"created_after": "2000-01-01T00:00-20:23"})
     assert listed_ids(response) == {lead.pk}
     assert api(marketing).get("/api/v1/leads/", {"updated_since": "0001-01-01T00:00+10:00"}).status_code == 400
+
+
+def test_the_api_answers_429_beyond_the_rate_limit(api, marketing, settings):
+    from django.core.cache import cache
+
+    from leads.api.throttling import FixedWindowUserRateThrottle
+
+    cache.clear()
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_CLASSES": ["leads.api.throttling.FixedWindowUserRateThrottle"],
+    }
+    FixedWindowUserRateThrottle.THROTTLE_RATES = {"user": "3/minute"}
+    try:
+        client = api(marketing)
+        codes = [client.get("/api/v1/leads/").status_code for _ in range(4)]
+    finally:
+        del FixedWindowUserRateThrottle.THROTTLE_RATES
+        cache.clear()
+    assert codes == [200, 200, 200, 429]
