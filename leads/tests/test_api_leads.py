@@ -231,21 +231,21 @@ def test_time_filters_with_exotic_offsets_are_converted_not_crashed(api, marketi
     assert api(marketing).get("/api/v1/leads/", {"updated_since": "0001-01-01T00:00+10:00"}).status_code == 400
 
 
-def test_the_api_answers_429_beyond_the_rate_limit(api, marketing, settings):
+def test_the_api_answers_429_beyond_the_rate_limit(api, marketing, monkeypatch):
     from django.core.cache import cache
 
     from leads.api.throttling import FixedWindowUserRateThrottle
+    from leads.api.views import LeadViewSet
 
+    class ThreePerMinute(FixedWindowUserRateThrottle):
+        rate = "3/minute"
+
+    monkeypatch.setattr(LeadViewSet, "throttle_classes", [ThreePerMinute])
     cache.clear()
-    settings.REST_FRAMEWORK = {
-        **settings.REST_FRAMEWORK,
-        "DEFAULT_THROTTLE_CLASSES": ["leads.api.throttling.FixedWindowUserRateThrottle"],
-    }
-    FixedWindowUserRateThrottle.THROTTLE_RATES = {"user": "3/minute"}
-    try:
-        client = api(marketing)
-        codes = [client.get("/api/v1/leads/").status_code for _ in range(4)]
-    finally:
-        del FixedWindowUserRateThrottle.THROTTLE_RATES
-        cache.clear()
-    assert codes == [200, 200, 200, 429]
+    client = api(marketing)
+
+    responses = [client.get("/api/v1/leads/") for _ in range(4)]
+
+    assert [r.status_code for r in responses] == [200, 200, 200, 429]
+    assert 0 < int(responses[-1]["Retry-After"]) <= 60
+    cache.clear()
