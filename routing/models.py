@@ -66,6 +66,7 @@ class RepProfile(models.Model):
     industries = models.JSONField(default=list, blank=True)
     min_company_size = models.PositiveIntegerField(null=True, blank=True)
     max_company_size = models.PositiveIntegerField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["user__username"]

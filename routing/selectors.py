@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Any
 
+from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
@@ -13,9 +15,52 @@ from leads.models import Lead, Stage, User
 from partners.models import PartnerOrganization
 
 from . import engine
-from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, expand_territories
+from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, RuleCondition, expand_territories
 
 OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The rule set as the engine needs it, plus the rule rows by id."""
+
+    rules: list[engine.Rule]
+    rows: dict[int, RoutingRule]
+
+
+_plans: dict[tuple[str, ...], tuple[tuple, Plan]] = {}
+
+
+def _fingerprint() -> tuple:
+    """Changes whenever rules, their conditions or partners, or team membership change (through
+    the admin or services): one cheap query instead of loading 500 rules for every lead."""
+    tables = {
+        "rule": RoutingRule._meta.db_table,
+        "condition": RuleCondition._meta.db_table,
+        "partners": RoutingRule.partners.through._meta.db_table,
+        "profile": RepProfile._meta.db_table,
+    }
+    sql = (
+        "SELECT (SELECT COUNT(*) FROM {rule}), (SELECT MAX(updated_at) FROM {rule}),"
+        " (SELECT COUNT(*) FROM {condition}), (SELECT MAX(id) FROM {condition}),"
+        " (SELECT COUNT(*) FROM {partners}), (SELECT MAX(id) FROM {partners}),"
+        " (SELECT COUNT(*) FROM {profile}), (SELECT MAX(updated_at) FROM {profile})"
+    ).format(**tables)  # noqa: S608 - our own table names, no input
+    with connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchone()
+
+
+def plan(statuses: tuple[str, ...] = (RoutingRule.Status.ACTIVE,)) -> Plan:
+    """The current rule set, rebuilt only when its fingerprint changed (cached per process)."""
+    fingerprint = _fingerprint()
+    cached = _plans.get(statuses)
+    if cached and cached[0] == fingerprint:
+        return cached[1]
+    rows = rules(statuses)
+    result = Plan(engine_rules(rows), {r.pk: r for r in rows})
+    _plans[statuses] = (fingerprint, result)
+    return result
 
 
 def rules(statuses: Iterable[str] = (RoutingRule.Status.ACTIVE,)) -> list[RoutingRule]:

@@ -51,7 +51,8 @@ def route_lead(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
         if current and current.status != Assignment.Status.UNASSIGNED:
             return current
         facts = selectors.lead_facts(lead)
-        all_rules = selectors.engine_rules(selectors.rules())
+        plan = selectors.plan()
+        all_rules = plan.rules
         matching = [r for r in all_rules if all(evaluate(c, facts) for c in r.conditions)]
         list(RoutingRule.objects.select_for_update().filter(pk__in=[r.id for r in matching]).order_by("pk"))
         owner = selectors.account_owner(lead)
@@ -67,7 +68,7 @@ def route_lead(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
         )
         if current:  # an unassigned lead that gets a new chance
             _end(current, Assignment.Status.CLOSED, "routed again")
-        assignment = _record(lead, decision, decision.trace, actor)
+        assignment = _record(lead, decision, decision.trace, actor, plan.rows.get(decision.rule_id))
     if assignment.user_id or assignment.partner_id or assignment.status == Assignment.Status.POOLED:
         transaction.on_commit(lambda: notify(assignment.pk))
     return assignment
@@ -84,9 +85,10 @@ def _lock_candidates(keys: set[engine.Key]) -> None:
         )
 
 
-def _record(lead: Lead, decision: engine.Decision, trace: list[dict[str, Any]], actor: User | None) -> Assignment:
+def _record(
+    lead: Lead, decision: engine.Decision, trace: list[dict[str, Any]], actor: User | None, rule: RoutingRule | None
+) -> Assignment:
     now = timezone.now()
-    rule = RoutingRule.objects.filter(pk=decision.rule_id).first() if decision.rule_id else None
     kind, ident = decision.assignee or (None, None)
     if decision.pooled:
         status = Assignment.Status.POOLED
