@@ -40,12 +40,12 @@ def _fingerprint() -> tuple:
         "partners": RoutingRule.partners.through._meta.db_table,
         "profile": RepProfile._meta.db_table,
     }
-    sql = (
+    sql = (  # noqa: S608 - our own table names, no input
         "SELECT (SELECT COUNT(*) FROM {rule}), (SELECT MAX(updated_at) FROM {rule}),"
         " (SELECT COUNT(*) FROM {condition}), (SELECT MAX(id) FROM {condition}),"
         " (SELECT COUNT(*) FROM {partners}), (SELECT MAX(id) FROM {partners}),"
         " (SELECT COUNT(*) FROM {profile}), (SELECT MAX(updated_at) FROM {profile})"
-    ).format(**tables)  # noqa: S608 - our own table names, no input
+    ).format(**tables)
     with connection.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchone()
