@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django_countries.fields import CountryField
+
+from .conditions import FIELD_CHOICES, OPERATOR_CHOICES, ConditionError, lead_condition
 
 
 class Role(models.TextChoices):
@@ -202,3 +205,27 @@ class StageChange(models.Model):
     @property
     def actor_label(self) -> str:
         return self.actor.get_username() if self.actor_id else "system"
+
+
+class ConditionRow(models.Model):
+    """A condition on a lead field as a row an admin edits (dropdown, dropdown, text): the one
+    storage of the shared condition vocabulary, used by scoring rules and routing rules."""
+
+    field = models.CharField(max_length=30, choices=FIELD_CHOICES)
+    operator = models.CharField(max_length=12, choices=OPERATOR_CHOICES)
+    value = models.CharField(max_length=1000, blank=True, help_text="Lists: comma-separated. Between: low, high")
+
+    class Meta:
+        abstract = True
+
+    def __str__(self) -> str:
+        return f"{self.field} {self.operator} {self.value}"
+
+    def condition(self):
+        return lead_condition(self.field, self.operator, self.value)
+
+    def clean(self) -> None:
+        try:
+            self.condition()
+        except ConditionError as exc:
+            raise ValidationError(str(exc)) from None

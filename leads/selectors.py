@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import QuerySet
 
+from .conditions import LEAD_FIELDS
 from .models import Activity, Lead, Role, User
 
 # Roles that see every lead of the company.
@@ -39,3 +42,10 @@ def lead_visible_to(user: User) -> QuerySet[Lead]:
 def lead_timeline(lead: Lead) -> QuerySet[Activity]:
     """The lead's activities, newest first."""
     return lead.activities.select_related("created_by").order_by("-occurred_at", "-pk")
+
+
+def lead_facts(lead: Lead) -> dict[str, Any]:
+    """The lead as plain data for the engines: every field a condition may look at."""
+    facts = {name: getattr(lead, name) for name in LEAD_FIELDS}
+    facts["country"] = lead.country.code if lead.country else ""
+    return facts

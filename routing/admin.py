@@ -15,6 +15,7 @@ from leads.admin import html_table, register_lead_panel
 from leads.conditions import LEAD_FIELDS
 from leads.forms import ListField
 from leads.models import Lead
+from leads.selectors import lead_facts
 
 from . import selectors, simulate
 from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Team
@@ -153,7 +154,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
         form = SimulateForm(request.GET or None)
         if form.is_valid():
             lead = form.cleaned_data.get("lead_obj")
-            facts = selectors.lead_facts(lead) if lead else form.facts()
+            facts = lead_facts(lead) if lead else form.facts()
             context["decision"] = simulate.simulate(
                 facts, include_drafts=form.cleaned_data["include_drafts"], lead=lead
             )

@@ -9,8 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.conditions import FIELD_CHOICES, OPERATOR_CHOICES, ConditionError, lead_condition
-from leads.models import Lead
+from leads.models import ConditionRow, Lead
 from partners.models import PartnerOrganization
 
 # Region names a rep's territory may use instead of listing countries.
@@ -168,28 +167,13 @@ class RoutingRule(models.Model):
             raise ValidationError({"strategy": "A single rep is routed to directly."})
 
 
-class RuleCondition(models.Model):
-    """One condition of a rule (all must hold). Same vocabulary as scoring rules."""
+class RuleCondition(ConditionRow):
+    """One condition of a rule (all must hold). Same vocabulary and editor as scoring rules."""
 
     rule = models.ForeignKey(RoutingRule, on_delete=models.CASCADE, related_name="conditions")
-    field = models.CharField(max_length=30, choices=FIELD_CHOICES)
-    operator = models.CharField(max_length=12, choices=OPERATOR_CHOICES)
-    value = models.CharField(max_length=1000, blank=True, help_text="Lists: comma-separated. Between: low, high")
 
     class Meta:
         ordering = ["pk"]
-
-    def __str__(self) -> str:
-        return f"{self.field} {self.operator} {self.value}"
-
-    def condition(self):
-        return lead_condition(self.field, self.operator, self.value)
-
-    def clean(self) -> None:
-        try:
-            self.condition()
-        except ConditionError as exc:
-            raise ValidationError(str(exc)) from None
 
 
 class RoutingCounter(models.Model):

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db import connection
 from django.db.models import Count, QuerySet
 from django.utils import timezone
 
-from leads.conditions import LEAD_FIELDS
 from leads.models import Lead, Stage, User
 from partners.models import PartnerOrganization
 
@@ -100,12 +98,6 @@ def engine_rules(rule_rows: list[RoutingRule]) -> list[engine.Rule]:
             )
         )
     return result
-
-
-def lead_facts(lead: Lead) -> dict[str, Any]:
-    facts = {name: getattr(lead, name) for name in LEAD_FIELDS}
-    facts["country"] = lead.country.code if lead.country else ""
-    return facts
 
 
 def account_owner(lead: Lead) -> engine.Key | None:

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from leads.conditions import evaluate
 from leads.models import Activity, ActivityType, Lead, Stage, User
+from leads.selectors import lead_facts
 from leads.services import lead_transition
 from partners.models import PartnerOrganization
 
@@ -50,7 +51,7 @@ def route_lead(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
         current = Assignment.objects.filter(lead=lead, status__in=Assignment.OPEN).first()
         if current and current.status != Assignment.Status.UNASSIGNED:
             return current
-        facts = selectors.lead_facts(lead)
+        facts = lead_facts(lead)
         plan = selectors.plan()
         all_rules = plan.rules
         matching = [r for r in all_rules if all(evaluate(c, facts) for c in r.conditions)]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from leads.models import Lead, Stage, StageChange
+from leads.selectors import lead_facts
 
 from . import engine, selectors
 from .models import RoutingRule
@@ -55,9 +56,7 @@ def replay(n: int = 100) -> Replay:
         counters: Counter = Counter()
         tally: Counter = Counter()
         for lead in leads:
-            decision = engine.decide(
-                selectors.lead_facts(lead), rules, candidates, counters, account_owner=owners[lead.pk]
-            )
+            decision = engine.decide(lead_facts(lead), rules, candidates, counters, account_owner=owners[lead.pk])
             if decision.assignee:
                 counters[(decision.rule_id, decision.assignee)] += 1
                 tally[decision.assignee] += 1

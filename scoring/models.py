@@ -8,14 +8,8 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from leads.conditions import (
-    FIELD_CHOICES,
-    OPERATOR_CHOICES,
-    ConditionError,
-    lead_condition,
-    property_condition,
-)
-from leads.models import ActivityType, Grade, Lead
+from leads.conditions import OPERATOR_CHOICES, ConditionError, property_condition
+from leads.models import ActivityType, ConditionRow, Grade, Lead
 
 
 class ScoringModel(models.Model):
@@ -75,25 +69,13 @@ class ScoringModel(models.Model):
             raise ValidationError("Grade bands must descend: A ≥ B ≥ C.")
 
 
-class _ConditionRule(models.Model):
+class _ConditionRule(ConditionRow):
     model = models.ForeignKey(ScoringModel, on_delete=models.CASCADE)
-    field = models.CharField(max_length=30, choices=FIELD_CHOICES)
-    operator = models.CharField(max_length=12, choices=OPERATOR_CHOICES)
-    value = models.CharField(max_length=1000, blank=True, help_text="Lists: comma-separated. Between: low, high")
     points = models.FloatField()
     label = models.CharField(max_length=120, blank=True)
 
     class Meta:
         abstract = True
-
-    def condition(self):
-        return lead_condition(self.field, self.operator, self.value)
-
-    def clean(self) -> None:
-        try:
-            self.condition()
-        except ConditionError as exc:
-            raise ValidationError(str(exc)) from None
 
 
 class FitRule(_ConditionRule):

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.db.models import Prefetch
 
-from leads.conditions import LEAD_FIELDS
 from leads.models import Activity, Lead
 
 from . import engine
@@ -57,12 +54,6 @@ def engine_model(model: ScoringModel) -> engine.Model:
             for r in model.exclusion_rules.all()
         ),
     )
-
-
-def lead_facts(lead: Lead) -> dict[str, Any]:
-    facts = {name: getattr(lead, name) for name in LEAD_FIELDS}
-    facts["country"] = lead.country.code if lead.country else ""
-    return facts
 
 
 def activity_facts(lead: Lead) -> list[engine.ActivityFact]:

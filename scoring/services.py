@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from leads.lifecycle import TransitionRefused
 from leads.models import Lead, Stage, User
+from leads.selectors import lead_facts
 from leads.services import lead_transition
 
 from . import bulk, engine, selectors
@@ -193,6 +194,4 @@ def lead_score_explain(*, lead: Lead, model: ScoringModel | None = None, now: da
     if model is None:
         return None, None
     spec = selectors.engine_model(selectors.model_with_rules(model.pk))
-    return spec, engine.score_lead(
-        spec, selectors.lead_facts(lead), selectors.activity_facts(lead), now or timezone.now()
-    )
+    return spec, engine.score_lead(spec, lead_facts(lead), selectors.activity_facts(lead), now or timezone.now())

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 
+from leads import selectors as lead_selectors
 from leads.models import Activity, Lead
 from scoring import bulk, engine, selectors
 from scoring.tests.strategies import ASSETS, COUNTRIES, DOMAINS, INDUSTRIES, NOW, TITLES, TYPES, URLS, models
@@ -41,7 +42,7 @@ def data_set(db):
         for lead in leads
         for _ in range(rnd.randint(0, 25))
     )
-    return {lead.pk: (selectors.lead_facts(lead), selectors.activity_facts(lead)) for lead in leads}
+    return {lead.pk: (lead_selectors.lead_facts(lead), selectors.activity_facts(lead)) for lead in leads}
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
