@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from . import signals
 from .lifecycle import check_transition
-from .models import Activity, ActivityType, Lead, StageChange, User
+from .models import Activity, ActivityType, ConsentStatus, Lead, Stage, StageChange, User
 
 # Profile fields that capture and update may set (stage, scores and ownership have their own services).
 PROFILE_FIELDS: tuple[str, ...] = (
@@ -64,6 +64,8 @@ def lead_capture(*, data: Mapping[str, Any], source: str = "", actor: User | Non
         values["source"] = source
     if not values.get("campaign") and values.get("utm_campaign"):
         values["campaign"] = values["utm_campaign"]
+    if values.get("consent_status") and not values.get("consent_at"):
+        values["consent_at"] = timezone.now()
     attributes = dict(data.get("attributes") or {})
 
     for attempt in range(CAPTURE_RETRIES):
@@ -107,7 +109,14 @@ def _capture_once(
     )
     # One announcement for the profile change and the capture activity together.
     signals.announce(signals.lead_captured, lead_ids=[lead.pk], created=created)
-    return lead, created
+    return _accept_on_opt_in(lead), created
+
+
+def _accept_on_opt_in(lead: Lead) -> Lead:
+    """A new lead whose double opt-in is confirmed becomes marketing's (new → mal)."""
+    if lead.stage == Stage.NEW and lead.consent_status == ConsentStatus.CONFIRMED:
+        return lead_transition(lead=lead, to_stage=Stage.MAL, reason="Opt-in confirmed")
+    return lead
 
 
 def _apply(lead: Lead, values: Mapping[str, Any]) -> list[str]:
@@ -138,7 +147,7 @@ def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User | None = Non
         created_by=actor,
     )
     signals.announce(signals.profile_changed, lead_ids=[lead.pk])
-    return lead
+    return _accept_on_opt_in(lead)
 
 
 @transaction.atomic

@@ -137,3 +137,17 @@ def test_simultaneous_captures_of_one_email_make_one_lead():
     assert {pk for pk, _ in results} == {lead.pk}
     assert sum(created for _, created in results) == 1
     assert Activity.objects.filter(lead=lead, type=ActivityType.CAPTURED).count() == workers
+
+
+def test_a_confirmed_opt_in_makes_a_new_lead_marketings(api, integration):
+    client = api(integration)
+    client.post("/api/v1/leads/", {"email": "optin@acme.example", "consent_status": "pending"})
+    lead = Lead.objects.get()
+    assert lead.stage == "new"
+    assert lead.consent_at is not None
+
+    response = client.post("/api/v1/leads/", {"email": "optin@acme.example", "consent_status": "confirmed"})
+
+    assert response.json()["stage"] == "mal"
+    change = lead.stage_changes.get()
+    assert (change.from_stage, change.to_stage, change.reason, change.actor) == ("new", "mal", "Opt-in confirmed", None)

@@ -33,7 +33,8 @@ def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(
     assert PartnerOrganization.objects.count() == 2
     assert User.objects.get(username="rep1").check_password("leadportal")
     output = capsys.readouterr().out
-    assert f"API token of the integration user: {Token.objects.get(user__username='integration').key}" in output
+    assert f"integration user (capture, events): {Token.objects.get(user__username='integration').key}" in output
+    assert f"marketing manager (reads every lead): {Token.objects.get(user__username='marketing').key}" in output
     assert set(Lead.objects.values_list("stage", flat=True)) == set(Stage.values)
     assert Lead.objects.values("country").distinct().count() >= 10
     # Every lead's stage is where its recorded history leads.

@@ -195,7 +195,9 @@ class Command(BaseCommand):
             self.stdout.write(f"  {username:<13} {Role(role).label if role else 'Superuser'}")
         for username, _first, _last, org, _terr, _prod in PARTNERS:
             self.stdout.write(f"  {username:<13} Channel partner ({org})")
-        self.stdout.write(f"API token of the integration user: {token.key}")
+        self.stdout.write(f"API token of the integration user (capture, events): {token.key}")
+        reader = Token.objects.get_or_create(user=users["marketing"])[0]
+        self.stdout.write(f"API token of the marketing manager (reads every lead): {reader.key}")
 
     @transaction.atomic
     def _users(self) -> dict[str, User]:
@@ -290,6 +292,8 @@ class Command(BaseCommand):
                 ]
             )
             for to_stage in PATHS[target]:
+                if lead.stage == to_stage:  # a confirmed opt-in already made it marketing's
+                    continue
                 reason = "Recycled after no response" if to_stage == Stage.MAL and lead.stage == Stage.SAL else ""
                 actor = None if to_stage in (Stage.MAL, Stage.MQL) else owner_pick
                 lead = services.lead_transition(lead=lead, to_stage=to_stage, reason=reason, actor=actor)
