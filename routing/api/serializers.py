@@ -53,3 +53,27 @@ class AssignmentSerializer(serializers.ModelSerializer):
 class RoutingErrorSerializer(serializers.Serializer):
     detail = serializers.CharField()
     code = serializers.CharField()
+
+
+class PoolEntrySerializer(serializers.Serializer):
+    """A pooled lead. In a blind pool only the wait is shown; the lead comes with the claim."""
+
+    lead = serializers.SerializerMethodField()
+    pool = serializers.CharField(source="rule.name")
+    mode = serializers.CharField(source="rule.pool_mode")
+    waiting_since = serializers.DateTimeField(source="assigned_at")
+
+    def get_lead(self, entry) -> dict | None:
+        if entry.rule.pool_mode == entry.rule.PoolMode.BLIND:
+            return None
+        lead = entry.lead
+        return {
+            "id": lead.pk,
+            "name": f"{lead.first_name} {lead.last_name}".strip(),
+            "company": lead.company,
+            "job_title": lead.job_title,
+            "country": lead.country.code if lead.country else "",
+            "score": lead.score,
+            "grade": lead.grade,
+            "product_interest": lead.product_interest,
+        }

@@ -21,6 +21,7 @@ from .serializers import (
     AvailabilityResultSerializer,
     AvailabilitySerializer,
     ClaimSerializer,
+    PoolEntrySerializer,
     RejectSerializer,
     RoutingErrorSerializer,
 )
@@ -97,6 +98,19 @@ class AssignmentsView(APIView):
     def get(self, request: Request, pk: int) -> Response:
         lead = visible_lead(request, pk)
         return Response(AssignmentSerializer(selectors.lead_assignments(lead), many=True).data)
+
+
+class PoolView(APIView):
+    permission_classes = [IsSalesRep]
+
+    @extend_schema(
+        summary="Leads you may claim: with details (cherry-pick, shark tank) or only how long "
+        "they have waited (blind pull: details after the claim)",
+        responses=PoolEntrySerializer(many=True),
+    )
+    def get(self, request: Request) -> Response:
+        entries = selectors.pool_for(request.user)[:200]
+        return Response(PoolEntrySerializer(entries, many=True).data)
 
 
 class PoolClaimView(APIView):

@@ -285,3 +285,19 @@ def test_a_lead_that_leaves_mql_elsewhere_closes_its_pool_or_queue_entry(team, d
         lead_transition(lead=lead, to_stage=Stage.DISQUALIFIED)
     assignment = Assignment.objects.get(lead=lead)
     assert (assignment.status, assignment.note) == ("closed", "lead moved to disqualified")
+
+
+@pytest.mark.parametrize(("mode", "with_details"), [("cherry_pick", True), ("blind", False)])
+def test_the_pool_lists_claimable_leads_with_details_unless_blind(
+    api, team, rep_b, mode, with_details, django_capture_on_commit_callbacks
+):
+    _, reps = team
+    make_rule("Pool", team=team[0], target="pool", strategy="pool", pool_mode=mode)
+    lead = mql(django_capture_on_commit_callbacks, company="Umbrella")
+
+    rows = api(reps[0]).get("/api/v1/pool/").json()
+
+    assert [(r["pool"], r["mode"]) for r in rows] == [("Pool", mode)]
+    assert (rows[0]["lead"] or {}).get("company") == ("Umbrella" if with_details else None)
+    assert (rows[0]["lead"] or {}).get("id") == (lead.pk if with_details else None)
+    assert api(rep_b).get("/api/v1/pool/").json() == []  # not in the pool's team
