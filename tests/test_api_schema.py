@@ -41,3 +41,9 @@ def test_no_input_causes_a_server_error_or_breaks_the_schema(case, staff_token):
         headers={"Authorization": f"Token {staff_token}"},
         checks=[not_a_server_error, response_schema_conformance],
     )
+
+
+def test_the_schema_generates_without_warnings():
+    from django.core.management import call_command
+
+    call_command("spectacular", "--validate", "--fail-on-warn", "--file", "/dev/null")

@@ -141,7 +141,12 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"StageEnum": "leads.models.Stage"},
+    "ENUM_NAME_OVERRIDES": {
+        "StageEnum": "leads.models.Stage",
+        "GradeEnum": "leads.models.Grade",
+        "ActivityTypeEnum": "leads.models.ActivityType",
+        "EventTypeEnum": "leads.api.serializers.EVENT_TYPES",
+    },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
