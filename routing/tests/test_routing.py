@@ -301,3 +301,20 @@ def test_the_pool_lists_claimable_leads_with_details_unless_blind(
     assert (rows[0]["lead"] or {}).get("company") == ("Umbrella" if with_details else None)
     assert (rows[0]["lead"] or {}).get("id") == (lead.pk if with_details else None)
     assert api(rep_b).get("/api/v1/pool/").json() == []  # not in the pool's team
+
+
+def test_a_partner_user_accepts_a_lead_routed_to_its_organisation_and_no_one_else_can(
+    api, partner_org_a, partner_a, partner_b, integration, django_capture_on_commit_callbacks
+):
+    make_rule("Partners", target="partners", partners=[partner_org_a], strategy="direct")
+    lead = mql(django_capture_on_commit_callbacks)
+    assert lead.partner == partner_org_a
+
+    assert api(partner_b).post(f"/api/v1/leads/{lead.pk}/accept/").status_code == 404
+    assert api(integration).post(f"/api/v1/leads/{lead.pk}/accept/").status_code == 403
+    response = api(partner_a).post(f"/api/v1/leads/{lead.pk}/accept/")
+
+    assert response.status_code == 200
+    lead.refresh_from_db()
+    assert lead.stage == Stage.SAL
+    assert StageChange.objects.get(lead=lead, to_stage=Stage.SAL).actor == partner_a
