@@ -109,8 +109,10 @@ def compute(
         activities = Activity.objects.filter(lead_id__gte=low, lead_id__lte=high)
     else:
         raise ValueError("Give lead_ids or id_range.")
-    fit_rows = leads.annotate(_fit=fit_expression(model), _dq=disqualify_expression(model)).values_list(
-        "pk", "stage", "_fit", "_dq"
+    fit_rows = (
+        leads.annotate(_fit=fit_expression(model), _dq=disqualify_expression(model))
+        .order_by("pk")
+        .values_list("pk", "stage", "_fit", "_dq")
     )
     per_rule: dict[int, dict[int, float]] = defaultdict(dict)  # rule id → lead id → points
 

@@ -14,6 +14,10 @@ def active_model() -> ScoringModel | None:
     return ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).first()
 
 
+def active_model_id() -> int | None:
+    return ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).values_list("pk", flat=True).first()
+
+
 def model_with_rules(pk: int) -> ScoringModel:
     return ScoringModel.objects.prefetch_related(
         Prefetch("fit_rules"), Prefetch("behavior_rules"), Prefetch("exclusion_rules")

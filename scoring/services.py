@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F, Max
 from django.utils import timezone
 
@@ -132,15 +132,29 @@ def rescore_request(*, lead_ids: Iterable[int]) -> list[int]:
     one pending row and one task. Returns the ids that were newly queued."""
     from .tasks import rescore_leads
 
-    if not selectors.active_model():
+    if not selectors.active_model_id():
         return []
-    ids = sorted(set(lead_ids))
-    pending = set(PendingRescore.objects.filter(lead_id__in=ids).values_list("lead_id", flat=True))
-    fresh = [i for i in ids if i not in pending]
-    PendingRescore.objects.bulk_create([PendingRescore(lead_id=i) for i in fresh], ignore_conflicts=True)
+    fresh = _add_pending(sorted(set(lead_ids)))
     for start in range(0, len(fresh), TASK_CHUNK):
         chunk = fresh[start : start + TASK_CHUNK]
         transaction.on_commit(lambda chunk=chunk: rescore_leads.delay(chunk))
+    return fresh
+
+
+def _add_pending(ids: list[int]) -> list[int]:
+    """Insert pending rows for these leads; return the ids that were not pending yet.
+    PostgreSQL answers in one statement (ON CONFLICT DO NOTHING RETURNING), even under races."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {PendingRescore._meta.db_table} (lead_id, requested_at) "
+                "SELECT unnest(%s::bigint[]), now() ON CONFLICT DO NOTHING RETURNING lead_id",
+                [ids],
+            )
+            return sorted(lead_id for (lead_id,) in cursor.fetchall())
+    pending = set(PendingRescore.objects.filter(lead_id__in=ids).values_list("lead_id", flat=True))
+    fresh = [i for i in ids if i not in pending]
+    PendingRescore.objects.bulk_create([PendingRescore(lead_id=i) for i in fresh], ignore_conflicts=True)
     return fresh
 
 
