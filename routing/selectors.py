@@ -123,9 +123,11 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
             .annotate(n=Count("pk"))
             .values_list("owner_id", "n")
         )
-        profiles = {p.user_id: p for p in RepProfile.objects.filter(user_id__in=rep_ids)}
-        for user in User.objects.filter(pk__in=rep_ids):
-            p = profiles.get(user.pk) or RepProfile(user=user)
+        profiles = {p.user_id: p for p in RepProfile.objects.filter(user_id__in=rep_ids).select_related("user")}
+        missing = rep_ids - profiles.keys()  # a rep without a profile routes with the defaults
+        profiles |= {u.pk: RepProfile(user=u) for u in User.objects.filter(pk__in=missing)} if missing else {}
+        for p in profiles.values():
+            user = p.user
             result[("rep", user.pk)] = engine.Candidate(
                 key=("rep", user.pk),
                 name=user.get_full_name() or user.get_username(),

@@ -56,7 +56,8 @@ def route_lead(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
         all_rules = plan.rules
         matching = [r for r in all_rules if all(evaluate(c, facts) for c in r.conditions)]
         list(RoutingRule.objects.select_for_update().filter(pk__in=[r.id for r in matching]).order_by("pk"))
-        owner = selectors.account_owner(lead)
+        needs_owner = any(r.strategy == engine.ACCOUNT_OWNER for r in matching)
+        owner = selectors.account_owner(lead) if needs_owner else None
         keys = {k for r in matching for k in r.candidates} | ({owner} if owner else set())
         _lock_candidates(keys)
         decision = engine.decide(
@@ -110,10 +111,12 @@ def _record(
         created_by=actor,
     )
     if decision.assignee and rule:
-        counter, _ = RoutingCounter.objects.get_or_create(
-            rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id
-        )
-        RoutingCounter.objects.filter(pk=counter.pk).update(assigned=F("assigned") + 1)
+        # The rule's row is locked, so update-else-create cannot race with another router.
+        counter = RoutingCounter.objects.filter(rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id)
+        if not counter.update(assigned=F("assigned") + 1):
+            RoutingCounter.objects.create(
+                rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id, assigned=1
+            )
     _apply_owner(lead, assignment)
     _timeline(lead, assignment, actor)
     return assignment
