@@ -103,7 +103,9 @@ class Lead(models.Model):
     stage = models.CharField(max_length=15, choices=Stage.choices, default=Stage.NEW, db_index=True)
 
     # Filled by the scoring app.
-    score = models.FloatField(default=0, db_index=True)
+    # Not indexed: rescoring rewrites these columns for every lead, and with no index on them
+    # PostgreSQL updates the row in place (HOT) instead of adding an entry to every index.
+    score = models.FloatField(default=0)
     fit_score = models.FloatField(default=0)
     engagement_score = models.FloatField(default=0)
     grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
