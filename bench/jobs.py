@@ -152,42 +152,13 @@ def scoring_model(args: argparse.Namespace) -> dict[str, Any]:
     from django.utils import timezone
 
     from scoring import services
-    from scoring.demo import BEHAVIOR, EXCLUSIONS, FIT
-    from scoring.models import BehaviorRule, ExclusionRule, FitRule, ScoringModel
+    from scoring.demo import create_demo_model
+    from scoring.models import ScoringModel
 
     active = ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).first()
     with transaction.atomic():
         if active is None:
-            model = ScoringModel.objects.create(
-                name="B2B default (bench)",
-                mql_threshold=60,
-                min_grade="C",
-                half_life_days=30,
-                grade_a_min=35,
-                grade_b_min=20,
-                grade_c_min=10,
-            )
-            FitRule.objects.bulk_create(
-                FitRule(model=model, field=f, operator=o, value=v, points=p, label=label) for f, o, v, p, label in FIT
-            )
-            BehaviorRule.objects.bulk_create(
-                BehaviorRule(
-                    model=model,
-                    activity_type=t,
-                    property=prop,
-                    operator=o,
-                    value=v,
-                    points=p,
-                    max_points=mp,
-                    max_occurrences=mo,
-                    label=label,
-                )
-                for t, prop, o, v, p, mp, mo, label in BEHAVIOR
-            )
-            ExclusionRule.objects.bulk_create(
-                ExclusionRule(model=model, category=c, field=f, operator=o, value=v, action=a, points=p, label=label)
-                for c, f, o, v, a, p, label in EXCLUSIONS
-            )
+            model = create_demo_model(name="B2B default (bench)")
             change = "demo model created"
         else:
             model = services.scoring_model_clone(source=active, name=f"{active.name} +{args.bump:g}")

@@ -84,35 +84,41 @@ def seed_scoring(say: Callable[[str], None]) -> None:
     if ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).exists():
         return
     with transaction.atomic():
-        model = ScoringModel.objects.create(
-            name="B2B default",
-            mql_threshold=60,
-            min_grade="C",
-            half_life_days=30,
-            grade_a_min=35,
-            grade_b_min=20,
-            grade_c_min=10,
-        )
-        FitRule.objects.bulk_create(
-            FitRule(model=model, field=f, operator=o, value=v, points=p, label=label) for f, o, v, p, label in FIT
-        )
-        BehaviorRule.objects.bulk_create(
-            BehaviorRule(
-                model=model,
-                activity_type=t,
-                property=prop,
-                operator=o,
-                value=v,
-                points=p,
-                max_points=mp,
-                max_occurrences=mo,
-                label=label,
-            )
-            for t, prop, o, v, p, mp, mo, label in BEHAVIOR
-        )
-        ExclusionRule.objects.bulk_create(
-            ExclusionRule(model=model, category=c, field=f, operator=o, value=v, action=a, points=p, label=label)
-            for c, f, o, v, a, p, label in EXCLUSIONS
-        )
+        model = create_demo_model()
         run = services.scoring_model_activate(model=model)
     say(f"Scoring model v{model.pk} active (MQL at 60, grade C or better); rescoring run #{run.pk} started.")
+
+
+def create_demo_model(name: str = "B2B default") -> ScoringModel:
+    """A draft with the demo rules (also used by `make bench`)."""
+    model = ScoringModel.objects.create(
+        name=name,
+        mql_threshold=60,
+        min_grade="C",
+        half_life_days=30,
+        grade_a_min=35,
+        grade_b_min=20,
+        grade_c_min=10,
+    )
+    FitRule.objects.bulk_create(
+        FitRule(model=model, field=f, operator=o, value=v, points=p, label=label) for f, o, v, p, label in FIT
+    )
+    BehaviorRule.objects.bulk_create(
+        BehaviorRule(
+            model=model,
+            activity_type=t,
+            property=prop,
+            operator=o,
+            value=v,
+            points=p,
+            max_points=mp,
+            max_occurrences=mo,
+            label=label,
+        )
+        for t, prop, o, v, p, mp, mo, label in BEHAVIOR
+    )
+    ExclusionRule.objects.bulk_create(
+        ExclusionRule(model=model, category=c, field=f, operator=o, value=v, action=a, points=p, label=label)
+        for c, f, o, v, a, p, label in EXCLUSIONS
+    )
+    return model
