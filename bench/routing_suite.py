@@ -128,7 +128,9 @@ class CeleryWorker:
             import redis
 
             client = redis.Redis.from_url(REDIS_URL)
-            client.delete(self.queue, f"_kombu.binding.{self.queue}")
+            keys = list(client.scan_iter(match=f"*{self.queue}*"))  # the queue, its bindings (kombu names vary)
+            if keys:
+                client.delete(*keys)
         except Exception as exc:  # noqa: BLE001 - best effort: a stale key in DB 3 harms nobody
             print(f"    (could not purge queue {self.queue}: {exc})")
 
