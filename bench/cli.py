@@ -65,15 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     args, rest = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     wall = time.perf_counter()
-    try:
-        pg_version = database.server_version()
-    except database.DatabaseUnavailable as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        print(
-            f"bench: needs PostgreSQL at {database.HOST}:{database.PORT} (user {database.USER}, trust auth); "
-            "start it and run `make bench` again.",
-            file=sys.stderr,
-        )
+    pg_version = database.server_version_or_explain()
+    if pg_version is None:
         return 2
     statuses = {}
     for name in args.suites:

@@ -6,6 +6,7 @@ under test (and by `manage.py` for migrations), never imported by the bench proc
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Sequence
 from datetime import datetime
@@ -153,3 +154,16 @@ def insert_copy(rows: list[tuple[Any, ...]], batch_size: int, dbname: str = BENC
                 for row in rows[offset : offset + batch_size]:
                     copy.write_row(row)
         return time.perf_counter() - start
+
+
+def server_version_or_explain() -> str | None:
+    """PostgreSQL's version, or None after telling the user on stderr what the bench needs."""
+    try:
+        return server_version()
+    except DatabaseUnavailable as exc:
+        print(f"bench: {exc}", file=sys.stderr)
+        print(
+            f"bench: needs PostgreSQL at {HOST}:{PORT} (user {USER}, trust auth); start it and run `make bench` again.",
+            file=sys.stderr,
+        )
+        return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import random
 import signal
-import sys
 import tempfile
 import time
 from datetime import UTC, datetime, timedelta
@@ -302,15 +301,8 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC)
     wall = time.perf_counter()
 
-    try:
-        pg_version = database.server_version()
-    except database.DatabaseUnavailable as exc:
-        print(f"bench: {exc}", file=sys.stderr)
-        print(
-            f"bench: needs PostgreSQL at {database.HOST}:{database.PORT} (user {database.USER}, trust auth); "
-            "start it and run `make bench` again.",
-            file=sys.stderr,
-        )
+    pg_version = database.server_version_or_explain()
+    if pg_version is None:
         return 2
     db_label = f"PG {pg_version.split()[0]}"
     versions = environment.versions(pg_version)
