@@ -42,7 +42,6 @@ def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Previ
         new = bulk.compute(new_spec, now, id_range=span)
         old = {s.lead_id: s for s in bulk.compute(old_spec, now, id_range=span)} if old_spec else {}
         rows.extend((old.get(s.lead_id), s) for s in new)
-    emails = {}
     result = Preview(
         leads=total,
         truncated=Lead.objects.count() > total,

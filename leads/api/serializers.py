@@ -255,6 +255,8 @@ def fast_event(data: Any) -> dict[str, Any] | None:
     if type(data) is not dict or not data.keys() <= EVENT_KEYS:
         return None
     email, lead = data.get("email"), data.get("lead")
+    if ("email" in data and email is None) or ("lead" in data and lead is None):
+        return None  # an explicit null is for the full validation to refuse
     kind = data.get("type")
     if (email is None) == (lead is None) or type(kind) is not str or kind not in EVENT_TYPE_VALUES:
         return None
