@@ -155,6 +155,8 @@ LEAD_VALUES = {
     "partner_id": "NULL",
     "scored_at": "NULL",
     "scoring_version": "NULL",
+    "handed_over_at": "NULL",
+    "respond_by": "NULL",
 }
 ACTIVITY_VALUES = {
     "lead_id": "lead_id",

@@ -120,6 +120,10 @@ class Lead(models.Model):
         "partners.PartnerOrganization", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
     marketing_suppressed = models.BooleanField(default=False, help_text="Excluded from marketing campaigns")
+    handed_over_at = models.DateTimeField(null=True, blank=True, help_text="When the current owner got it")
+    respond_by = models.DateTimeField(
+        null=True, blank=True, help_text="The owner must accept (or the partner report back) by then; empty once done"
+    )
 
     attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
@@ -132,6 +136,9 @@ class Lead(models.Model):
         indexes = [
             models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
             models.Index(fields=["partner", "stage"], name="lead_partner_stage"),
+            # The rep's queue and the partner's list, newest handovers first.
+            models.Index(fields=["owner", "-handed_over_at"], name="lead_owner_handover"),
+            models.Index(fields=["partner", "-handed_over_at"], name="lead_partner_handover"),
         ]
 
     def __str__(self) -> str:

@@ -122,13 +122,18 @@ def _record(
     return assignment
 
 
+OWNERSHIP_FIELDS = ("owner", "partner", "marketing_suppressed", "handed_over_at", "respond_by")
+
+
 def _apply_owner(lead: Lead, assignment: Assignment) -> None:
     """On handover the lead belongs to the assignee and leaves marketing's campaigns."""
     handed_over = assignment.status in (Assignment.Status.ACTIVE, Assignment.Status.ACCEPTED)
     lead.owner_id = assignment.user_id if handed_over else None
     lead.partner_id = assignment.partner_id if handed_over else None
     lead.marketing_suppressed = handed_over or assignment.status == Assignment.Status.POOLED
-    lead.save(update_fields=["owner", "partner", "marketing_suppressed", "updated_at"])
+    lead.handed_over_at = assignment.assigned_at if handed_over else None
+    lead.respond_by = assignment.due_at if assignment.status == Assignment.Status.ACTIVE else None
+    lead.save(update_fields=[*OWNERSHIP_FIELDS, "updated_at"])
 
 
 def _timeline(lead: Lead, assignment: Assignment, actor: User | None, event: str = "") -> None:
@@ -212,6 +217,8 @@ def assignment_accept(*, lead: Lead, user: User) -> Assignment:
     assignment.status = Assignment.Status.ACCEPTED
     assignment.accepted_at = timezone.now()
     assignment.save(update_fields=["status", "accepted_at"])
+    lead.respond_by = None
+    lead.save(update_fields=["respond_by", "updated_at"])
     _timeline(lead, assignment, user, "accepted")
     return assignment
 
@@ -228,8 +235,9 @@ def assignment_reject(*, lead: Lead, user: User, reason: str) -> Assignment | No
         reroute = assignment.rule and assignment.rule.on_reject == RoutingRule.OnReject.REROUTE
         if not reroute:
             lead_transition(lead=lead, to_stage=Stage.MAL, reason=reason, actor=user)
-            lead.owner, lead.partner, lead.marketing_suppressed = None, None, False
-            lead.save(update_fields=["owner", "partner", "marketing_suppressed", "updated_at"])
+            lead.owner = lead.partner = lead.handed_over_at = lead.respond_by = None
+            lead.marketing_suppressed = False
+            lead.save(update_fields=[*OWNERSHIP_FIELDS, "updated_at"])
             return None
     return route_lead(lead_id=lead.pk, exclude=selectors.previous_assignees(lead), actor=user)
 
@@ -349,4 +357,5 @@ def sync_with_stage(*, lead_id: int, from_stage: str, to_stage: str) -> None:
     open_ = Assignment.objects.filter(lead_id=lead_id, status__in=Assignment.OPEN)
     if to_stage == Stage.SAL:
         open_.filter(status=Assignment.Status.ACTIVE).update(status=Assignment.Status.ACCEPTED, accepted_at=now)
+    Lead.objects.filter(pk=lead_id).exclude(respond_by=None).update(respond_by=None)
     open_.update(status=Assignment.Status.CLOSED, ended_at=now, note=f"lead moved to {to_stage}")

@@ -135,6 +135,8 @@ class LeadSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "owner",
             "partner",
             "marketing_suppressed",
+            "handed_over_at",
+            "respond_by",
             "attributes",
             "created_at",
             "updated_at",
