@@ -71,6 +71,19 @@ class Grade(models.TextChoices):
 MAX_COMPANY_SIZE = 5_000_000  # the largest employers have about 2.5 million people
 
 
+class LostReason(models.TextChoices):
+    """Why a deal was lost (shared by reps and partner feedback)."""
+
+    NO_BUDGET = "no_budget", "No budget"
+    NO_NEED = "no_need", "No need"
+    BAD_TIMING = "bad_timing", "Bad timing"
+    COMPETITOR = "competitor", "Chose a competitor"
+    NO_AUTHORITY = "no_authority", "Not the decision maker"
+    UNREACHABLE = "unreachable", "Could not be reached"
+    PRICE = "price", "Too expensive"
+    OTHER = "other", "Other"
+
+
 class Lead(models.Model):
     # Stored normalised (stripped, lower case); the check constraint keeps it that way.
     email = models.EmailField(max_length=254, unique=True)
@@ -125,6 +138,12 @@ class Lead(models.Model):
         null=True, blank=True, help_text="The owner must accept (or the partner report back) by then; empty once done"
     )
 
+    # Filled when the deal closes (by a rep or a partner's feedback).
+    deal_value = models.DecimalField(max_digits=14, decimal_places=2, null=True, blank=True)
+    deal_currency = models.CharField(max_length=3, blank=True)
+    lost_reason = models.CharField(max_length=30, blank=True, choices=LostReason.choices)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
     attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
@@ -164,6 +183,7 @@ class ActivityType(models.TextChoices):
     PROFILE_UPDATE = "profile_update", "Profile updated"
     STAGE_CHANGE = "stage_change", "Stage changed"
     ASSIGNMENT = "assignment", "Assignment"
+    QUALIFICATION = "qualification", "Qualification (BANT)"
     PARTNER_FEEDBACK = "partner_feedback", "Partner feedback"
 
 
@@ -238,3 +258,32 @@ class ConditionRow(models.Model):
             self.condition()
         except ConditionError as exc:
             raise ValidationError(str(exc)) from None
+
+
+class Qualification(models.Model):
+    """BANT: budget, authority, need, timing — each confirmed or not, with a note. All four → SQL."""
+
+    CRITERIA = ("budget", "authority", "need", "timing")
+
+    lead = models.OneToOneField(Lead, on_delete=models.CASCADE, related_name="qualification")
+    budget = models.BooleanField(default=False)
+    budget_note = models.TextField(blank=True)
+    authority = models.BooleanField(default=False)
+    authority_note = models.TextField(blank=True)
+    need = models.BooleanField(default=False)
+    need_note = models.TextField(blank=True)
+    timing = models.BooleanField(default=False)
+    timing_note = models.TextField(blank=True)
+    updated_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"BANT of lead {self.lead_id}: {self.confirmed_count}/4"
+
+    @property
+    def confirmed_count(self) -> int:
+        return sum(getattr(self, name) for name in self.CRITERIA)
+
+    @property
+    def complete(self) -> bool:
+        return self.confirmed_count == len(self.CRITERIA)

@@ -11,8 +11,18 @@ from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from . import signals
-from .lifecycle import check_transition
-from .models import Activity, ActivityType, ConsentStatus, Lead, Stage, StageChange, User
+from .lifecycle import TransitionRefused, check_transition
+from .models import (
+    Activity,
+    ActivityType,
+    ConsentStatus,
+    Lead,
+    LostReason,
+    Qualification,
+    Stage,
+    StageChange,
+    User,
+)
 
 # Profile fields that capture and update may set (stage, scores and ownership have their own services).
 PROFILE_FIELDS: tuple[str, ...] = (
@@ -178,6 +188,65 @@ def lead_transition(*, lead: Lead, to_stage: str, reason: str = "", actor: User 
         to_stage=to_stage,
         actor_id=actor.pk if actor else None,
     )
+    return lead
+
+
+@transaction.atomic
+def lead_qualify(*, lead: Lead, criteria: Mapping[str, tuple[bool, str]], actor: User | None = None) -> Qualification:
+    """Record BANT for an accepted lead: `criteria` maps budget/authority/need/timing to
+    (confirmed, note). Criteria not given keep their value. All four confirmed moves sal → sql."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    if lead.stage not in (Stage.SAL, Stage.SQL):
+        raise TransitionRefused(lead.stage, Stage.SQL, "Accept the lead before qualifying it.")
+    unknown = set(criteria) - set(Qualification.CRITERIA)
+    if unknown:
+        raise ValueError(f"Unknown BANT criteria: {', '.join(sorted(unknown))}")
+    qualification, _ = Qualification.objects.get_or_create(lead=lead)
+    for name, (confirmed, note) in criteria.items():
+        setattr(qualification, name, bool(confirmed))
+        setattr(qualification, f"{name}_note", note.strip())
+    qualification.updated_by = actor
+    qualification.save()
+    Activity.objects.create(
+        lead=lead,
+        type=ActivityType.QUALIFICATION,
+        occurred_at=timezone.now(),
+        properties={
+            name: {"confirmed": getattr(qualification, name), "note": getattr(qualification, f"{name}_note")}
+            for name in Qualification.CRITERIA
+        },
+        created_by=actor,
+    )
+    if qualification.complete and lead.stage == Stage.SAL:
+        lead_transition(lead=lead, to_stage=Stage.SQL, reason="BANT confirmed", actor=actor)
+    return qualification
+
+
+@transaction.atomic
+def lead_close(
+    *,
+    lead: Lead,
+    won: bool,
+    amount: Any = None,
+    currency: str = "EUR",
+    reason: str = "",
+    note: str = "",
+    actor: User | None = None,
+) -> Lead:
+    """Close the deal: won (with its value) or lost (with a reason from LostReason and a note).
+    The lifecycle table decides from which stages; a refused move raises TransitionRefused."""
+    if won and (amount is None or amount <= 0):
+        raise ValueError("A won deal needs its value (greater than 0).")
+    if not won and reason not in LostReason.values:
+        raise ValueError(f"A lost deal needs a reason, one of: {', '.join(LostReason.values)}.")
+    label = f"won {amount} {currency}" if won else f"{LostReason(reason).label}{': ' + note if note else ''}"
+    lead = lead_transition(lead=lead, to_stage=Stage.WON if won else Stage.LOST, reason=label, actor=actor)
+    lead.deal_value = amount if won else None
+    lead.deal_currency = currency.upper() if won else ""
+    lead.lost_reason = "" if won else reason
+    lead.closed_at = timezone.now()
+    lead.respond_by = None
+    lead.save(update_fields=["deal_value", "deal_currency", "lost_reason", "closed_at", "respond_by", "updated_at"])
     return lead
 
 
