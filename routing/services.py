@@ -223,8 +223,9 @@ def assignment_accept(*, lead: Lead, user: User) -> Assignment:
     return assignment
 
 
-def assignment_reject(*, lead: Lead, user: User, reason: str) -> Assignment | None:
-    """The assignee rejects: back to marketing (mql → mal) or routed to someone else, per the rule."""
+def assignment_reject(*, lead: Lead, user: User, reason: str, reroute: bool | None = None) -> Assignment | None:
+    """The assignee rejects: back to marketing (mql → mal) or routed to someone else, per the rule.
+    `reroute` overrides the rule (a partner's decline is always routed on: partners.services)."""
     if not reason.strip():
         raise RoutingError("A rejection needs a reason.", "reason_required")
     with transaction.atomic():
@@ -232,7 +233,8 @@ def assignment_reject(*, lead: Lead, user: User, reason: str) -> Assignment | No
         assignment = _open_assignment_for(lead, user)
         _end(assignment, Assignment.Status.REJECTED, reason)
         _timeline(lead, assignment, user, f"rejected: {reason}")
-        reroute = assignment.rule and assignment.rule.on_reject == RoutingRule.OnReject.REROUTE
+        if reroute is None:
+            reroute = bool(assignment.rule and assignment.rule.on_reject == RoutingRule.OnReject.REROUTE)
         if not reroute:
             lead_transition(lead=lead, to_stage=Stage.MAL, reason=reason, actor=user)
             lead.owner = lead.partner = lead.handed_over_at = lead.respond_by = None
