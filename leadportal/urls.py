@@ -1,15 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
-from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from leads.views import healthz
+from leads.views import healthz, home
 
 admin.site.site_header = "LeadPortal administration"
 admin.site.site_title = "LeadPortal"
 
 urlpatterns = [
-    path("", RedirectView.as_view(pattern_name="admin:index", permanent=False)),
+    path("", home, name="home"),
+    path("accounts/", include("django.contrib.auth.urls")),
+    path("app/", include("leads.urls")),
+    path("app/", include("routing.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/", include("scoring.api.urls")),

@@ -1,8 +1,10 @@
-"""Form fields shared by the admin screens of several apps."""
+"""Form fields shared by the admin screens of several apps, and the rep dashboard's action forms."""
 
 from __future__ import annotations
 
 from django import forms
+
+from .models import LostReason
 
 
 class ListField(forms.CharField):
@@ -26,3 +28,64 @@ class ListField(forms.CharField):
             items = (super().to_python(value) or "").split(",")
         items = [i.strip() for i in items if i.strip()]
         return [i.upper() for i in items] if self.upper else items
+
+
+# --- rep dashboard: one small form per action ------------------------------------------------------
+
+CURRENCIES = [("EUR", "EUR"), ("USD", "USD"), ("GBP", "GBP"), ("CHF", "CHF")]
+
+
+class NoteForm(forms.Form):
+    text = forms.CharField(label="Note", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+
+
+class ContactLogForm(forms.Form):
+    KINDS = [("call", "Call"), ("meeting", "Meeting")]
+
+    kind = forms.ChoiceField(choices=KINDS, initial="call")
+    summary = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    occurred_at = forms.DateTimeField(
+        required=False,
+        label="When",
+        help_text="Empty: now",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+
+class QualifyForm(forms.Form):
+    """BANT: each criterion confirmed or not, with a note. A confirmed criterion needs its note."""
+
+    budget = forms.BooleanField(required=False)
+    budget_note = forms.CharField(required=False, max_length=1000, label="Budget")
+    authority = forms.BooleanField(required=False)
+    authority_note = forms.CharField(required=False, max_length=1000, label="Authority")
+    need = forms.BooleanField(required=False)
+    need_note = forms.CharField(required=False, max_length=1000, label="Need")
+    timing = forms.BooleanField(required=False)
+    timing_note = forms.CharField(required=False, max_length=1000, label="Timing")
+
+    CRITERIA = ("budget", "authority", "need", "timing")
+
+    def clean(self):
+        data = super().clean()
+        for name in self.CRITERIA:
+            if data.get(name) and not data.get(f"{name}_note", "").strip():
+                self.add_error(f"{name}_note", f"Say what confirms the {name}.")
+        return data
+
+    def criteria(self) -> dict[str, tuple[bool, str]]:
+        return {name: (self.cleaned_data[name], self.cleaned_data[f"{name}_note"]) for name in self.CRITERIA}
+
+    def rows(self):
+        """(checkbox, note) bound fields per criterion, for the template."""
+        return [(self[name], self[f"{name}_note"]) for name in self.CRITERIA]
+
+
+class CloseWonForm(forms.Form):
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=0.01, label="Deal value")
+    currency = forms.ChoiceField(choices=CURRENCIES, initial="EUR")
+
+
+class CloseLostForm(forms.Form):
+    reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *LostReason.choices])
+    note = forms.CharField(required=False, max_length=2000)

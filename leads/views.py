@@ -1,11 +1,30 @@
-"""HTML views of the leads app (the rep dashboard comes with its issue) and the health check."""
+"""HTML views of the leads app: the rep dashboard's queue and lead page, "/" and the health check.
+
+Other apps add to the dashboard through `leads.dashboard` (navigation, lead-page panels) and serve
+their own pages (routing: accept/reject, pool, availability, team) with `render_lead` and
+`sales_required` from here.
+"""
 
 from __future__ import annotations
 
+from functools import wraps
+
 from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import redirect_to_login
+from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
-from django.views.decorators.http import require_GET
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from . import dashboard, selectors, services
+from .filters import QueueFilter
+from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
+from .lifecycle import TransitionRefused
+from .models import ActivityType, Lead, Qualification, Role
 
 
 @require_GET
@@ -35,3 +54,199 @@ def _broker_status() -> str:
         return "ok"
     except redis.RedisError as exc:
         return f"error: {exc.__class__.__name__}"
+
+
+# --- the rep dashboard -----------------------------------------------------------------------------
+
+QUEUE_PAGE_SIZE = 25
+TIMELINE_LIMIT = 100
+
+
+def sales_required(view):
+    """Signed-in sales reps and managers only; anyone else signed in gets 404 (nothing here is theirs)."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not dashboard.is_sales(request.user):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """Where "/" takes each persona: reps and managers to their queue, partners to their portal,
+    marketing and staff to the admin."""
+    user = request.user
+    if not user.is_authenticated:
+        return redirect_to_login(request.get_full_path())
+    if dashboard.is_sales(user):
+        return redirect("leads:queue")
+    if user.role == Role.PARTNER:
+        return redirect(dashboard.PARTNER_HOME)
+    if user.is_staff:
+        return redirect("admin:index")
+    raise Http404
+
+
+@require_GET
+@sales_required
+def queue(request: HttpRequest) -> HttpResponse:
+    mine = Lead.objects.filter(owner=request.user)
+    filterset = QueueFilter(request.GET, queryset=mine)
+    page = Paginator(filterset.qs.only(*QUEUE_FIELDS), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "leads/queue.html",
+        {"filter": filterset, "page": page, "query": query.urlencode(), "now": timezone.now()},
+    )
+
+
+QUEUE_FIELDS = (
+    "first_name",
+    "last_name",
+    "email",
+    "company",
+    "company_domain",
+    "job_title",
+    "country",
+    "product_interest",
+    "source",
+    "stage",
+    "score",
+    "grade",
+    "handed_over_at",
+    "respond_by",
+    "created_at",
+)
+
+
+@require_GET
+@sales_required
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render_lead(request, lead_or_404(request, pk))
+
+
+def lead_or_404(request: HttpRequest, pk: int) -> Lead:
+    """The lead if this user may see it; anyone else's is a 404."""
+    return get_object_or_404(selectors.lead_visible_to(request.user).select_related("owner", "partner"), pk=pk)
+
+
+def render_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, status: int = 200) -> HttpResponse:
+    """The lead page. Actions answer with it too: htmx swaps the #lead block in place."""
+    try:
+        qualification = lead.qualification
+    except Qualification.DoesNotExist:
+        qualification = None
+    bound = forms or {}
+    context = {
+        "lead": lead,
+        "timeline": list(selectors.lead_timeline(lead)[:TIMELINE_LIMIT]),
+        "qualification": qualification,
+        "now": timezone.now(),
+        "forms": {
+            "note": bound.get("note") or NoteForm(),
+            "log": bound.get("log") or ContactLogForm(),
+            "qualify": bound.get("qualify") or QualifyForm(initial=_bant_initial(qualification)),
+            "won": bound.get("won") or CloseWonForm(),
+            "lost": bound.get("lost") or CloseLostForm(),
+        },
+        "action_panels": dashboard.panels_for(request, lead, "actions"),
+        "side_panels": dashboard.panels_for(request, lead, "side"),
+        "can_act": lead.owner_id == request.user.pk,
+    }
+    return render(request, "leads/lead_detail.html", context, status=status)
+
+
+def _bant_initial(qualification: Qualification | None) -> dict:
+    if qualification is None:
+        return {}
+    return {
+        field: getattr(qualification, field)
+        for name in Qualification.CRITERIA
+        for field in (name, f"{name}_note")
+    }
+
+
+def answer_action(request: HttpRequest, lead: Lead, forms: dict | None = None) -> HttpResponse:
+    """After an action: htmx gets the refreshed lead page (422 when a form needs fixing), a plain
+    browser is redirected back to it (post/redirect/get)."""
+    if forms:
+        return render_lead(request, lead, forms, status=422)
+    if request.htmx:
+        return render_lead(request, lead)
+    return redirect("leads:lead", pk=lead.pk)
+
+
+def _note(request, lead, form):
+    services.activity_record(
+        lead=lead, type=ActivityType.NOTE, properties={"text": form.cleaned_data["text"]}, actor=request.user
+    )
+    return "Note added."
+
+
+def _log(request, lead, form):
+    data = form.cleaned_data
+    services.activity_record(
+        lead=lead,
+        type=data["kind"],
+        occurred_at=data["occurred_at"],
+        properties={"summary": data["summary"]},
+        actor=request.user,
+    )
+    return f"{dict(ContactLogForm.KINDS)[data['kind']]} logged."
+
+
+def _qualify(request, lead, form):
+    qualification = services.lead_qualify(lead=lead, criteria=form.criteria(), actor=request.user)
+    if qualification.complete:
+        return "BANT complete: the lead is sales-qualified."
+    return f"BANT saved ({qualification.confirmed_count} of 4 confirmed)."
+
+
+def _won(request, lead, form):
+    data = form.cleaned_data
+    services.lead_close(lead=lead, won=True, amount=data["amount"], currency=data["currency"], actor=request.user)
+    return f"Closed won: {data['amount']:,.2f} {data['currency']}."
+
+
+def _lost(request, lead, form):
+    data = form.cleaned_data
+    services.lead_close(lead=lead, won=False, reason=data["reason"], note=data["note"], actor=request.user)
+    return "Closed lost."
+
+
+# action name → (form, handler returning the success message)
+ACTIONS = {
+    "note": (NoteForm, _note),
+    "log": (ContactLogForm, _log),
+    "qualify": (QualifyForm, _qualify),
+    "won": (CloseWonForm, _won),
+    "lost": (CloseLostForm, _lost),
+}
+
+
+@require_POST
+@sales_required
+def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
+    """One of the lead's own actions; each goes through the same service as the API."""
+    lead = lead_or_404(request, pk)
+    if action not in ACTIONS:
+        raise Http404
+    if lead.owner_id != request.user.pk:
+        messages.error(request, "Only the lead's owner can do that.")
+        return answer_action(request, lead)
+    form_class, handler = ACTIONS[action]
+    form = form_class(request.POST)
+    if not form.is_valid():
+        return answer_action(request, lead, {action: form})
+    try:
+        messages.success(request, handler(request, lead, form))
+    except (TransitionRefused, ValueError) as refused:
+        messages.error(request, getattr(refused, "message", str(refused)))  # ValueError has no .message
+    lead.refresh_from_db()
+    return answer_action(request, lead)

@@ -8,6 +8,7 @@ class RoutingConfig(AppConfig):
     def ready(self) -> None:
         from leads import signals
 
-        from . import receivers
+        from . import dashboard, receivers
 
+        dashboard.register()
         signals.stage_changed.connect(receivers.on_stage_changed, dispatch_uid="routing.stage")

@@ -8,8 +8,9 @@ class ScoringConfig(AppConfig):
     def ready(self) -> None:
         from leads import signals
 
-        from . import receivers
+        from . import dashboard, receivers
 
+        dashboard.register()
         signals.activities_recorded.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.activities")
         signals.profile_changed.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.profile")
         signals.lead_captured.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.captured")

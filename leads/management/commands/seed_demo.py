@@ -255,6 +255,8 @@ class Command(BaseCommand):
             events = [rng.choice(EVENTS) for _ in range(rng.randint(2, 12))]
             ages = [rng.uniform(0, 90) for _ in events]
             owner_pick, partner_pick = rng.choice(reps), rng.random()
+            handed_over = now - timedelta(days=rng.uniform(1, 30))
+            deal_value = rng.randint(5, 120) * 1000
             phone = f"+{rng.randint(30, 49)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}"
             if email in existing:
                 continue
@@ -299,11 +301,15 @@ class Command(BaseCommand):
                 lead = services.lead_transition(lead=lead, to_stage=to_stage, reason=reason, actor=actor)
             if target in (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST):
                 # Ownership placeholder until routing seeds real assignments.
+                owned = {"marketing_suppressed": True, "handed_over_at": handed_over}
+                if target == Stage.WON:
+                    owned |= {"deal_value": deal_value, "deal_currency": "EUR", "closed_at": now}
+                if target == Stage.LOST:
+                    owned |= {"lost_reason": "no_budget", "closed_at": now}
                 if partner_orgs and partner_pick < 0.2 and country in {"AT", "CH", "SE", "NO", "DK", "FI"}:
-                    Lead.objects.filter(pk=lead.pk).update(
-                        partner=partner_orgs[0 if country in {"AT", "CH"} else 1], marketing_suppressed=True
-                    )
+                    partner = partner_orgs[0 if country in {"AT", "CH"} else 1]
+                    Lead.objects.filter(pk=lead.pk).update(partner=partner, **owned)
                 else:
-                    Lead.objects.filter(pk=lead.pk).update(owner=owner_pick, marketing_suppressed=True)
+                    Lead.objects.filter(pk=lead.pk).update(owner=owner_pick, **owned)
             created += 1
         return created

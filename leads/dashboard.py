@@ -1,0 +1,84 @@
+"""Extension points of the rep dashboard.
+
+The dashboard's pages live in `leads` (queue, lead page), but what other apps know — the score's
+"why" (scoring), assignments, accept/reject, the pool and the team (routing) — is theirs to show.
+They register it here in their AppConfig.ready(), the same way they connect to `leads.signals`,
+so `leads` never imports them:
+
+- `register_nav(label, url_name, roles)` — an entry in the top navigation;
+- `register_lead_panel(slot, template, context, order)` — a block on the lead page. `context(request,
+  lead)` returns the template's context, or None to leave the block out. Slots: "actions" (above the
+  lead's own actions), "side" (the side column).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import HttpRequest
+
+from .models import Lead, Role, User
+
+SALES_ROLES = frozenset({Role.SALES_REP, Role.SALES_MANAGER})
+
+PanelContext = Callable[[HttpRequest, Lead], dict[str, Any] | None]
+
+
+@dataclass(frozen=True)
+class NavItem:
+    label: str
+    url_name: str
+    roles: frozenset[str]
+    order: int
+
+
+@dataclass(frozen=True)
+class LeadPanel:
+    slot: str
+    template: str
+    context: PanelContext
+    order: int
+
+
+_nav: list[NavItem] = []
+_panels: list[LeadPanel] = []
+
+
+def register_nav(label: str, url_name: str, roles: Iterable[str] = SALES_ROLES, order: int = 50) -> None:
+    if any(item.url_name == url_name for item in _nav):
+        return  # ready() may run twice in tests
+    _nav.append(NavItem(label, url_name, frozenset(roles), order))
+    _nav.sort(key=lambda item: item.order)
+
+
+def register_lead_panel(slot: str, template: str, context: PanelContext, order: int = 50) -> None:
+    if any(panel.template == template for panel in _panels):
+        return
+    _panels.append(LeadPanel(slot, template, context, order))
+    _panels.sort(key=lambda panel: panel.order)
+
+
+def nav_for(user: User) -> list[NavItem]:
+    return [item for item in _nav if user.role in item.roles]
+
+
+def panels_for(request: HttpRequest, lead: Lead, slot: str) -> list[tuple[str, dict[str, Any]]]:
+    """(template, context) of every panel of `slot` that has something to show for this lead."""
+    shown = []
+    for panel in _panels:
+        if panel.slot != slot:
+            continue
+        context = panel.context(request, lead)
+        if context is not None:
+            shown.append((panel.template, context))
+    return shown
+
+
+def is_sales(user: User) -> bool:
+    return user.is_authenticated and user.is_active and user.role in SALES_ROLES
+
+
+# Where a partner user lands (the partner portal, served by the partners app).
+PARTNER_HOME = "/partner/"

@@ -1,0 +1,73 @@
+"""The rep's queue: filters and sort orders of the dashboard list."""
+
+from __future__ import annotations
+
+import django_filters
+from django import forms
+from django.db.models import F, QuerySet
+from django_countries import countries
+
+from .models import Grade, Lead, Stage
+
+OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
+
+SORTS = {
+    "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
+    "sla": ("SLA due first", [F("respond_by").asc(nulls_last=True), "-pk"]),
+    "score": ("Highest score", ["-score", "-pk"]),
+    "age": ("Oldest lead first", ["created_at", "pk"]),
+}
+
+
+def _select(**attrs) -> forms.Select:
+    return forms.Select(attrs={"class": "select", **attrs})
+
+
+class QueueFilter(django_filters.FilterSet):
+    """Open leads by default; any stage, grade, country, product or source on request."""
+
+    stage = django_filters.ChoiceFilter(
+        choices=[("all", "All stages"), *Stage.choices],
+        empty_label="Open (MQL, SAL, SQL)",
+        method="filter_stage",
+        widget=_select(),
+    )
+    grade = django_filters.ChoiceFilter(choices=Grade.choices, empty_label="Any grade", widget=_select())
+    country = django_filters.ChoiceFilter(empty_label="Any country", widget=_select())
+    product_interest = django_filters.ChoiceFilter(label="Product", empty_label="Any product", widget=_select())
+    source = django_filters.ChoiceFilter(empty_label="Any source", widget=_select())
+    sort = django_filters.ChoiceFilter(
+        choices=[(key, label) for key, (label, _) in SORTS.items()],
+        empty_label=None,
+        method="filter_sort",
+        widget=_select(),
+    )
+
+    class Meta:
+        model = Lead
+        fields = ["stage", "grade", "country", "product_interest", "source"]
+
+    def __init__(self, data=None, queryset: QuerySet[Lead] | None = None, **kwargs):
+        data = data.copy() if data is not None else {}
+        data.setdefault("sort", "handover")
+        super().__init__(data, queryset=queryset, **kwargs)
+        # The choices are what this person's leads actually have: one small query each.
+        for name in ("country", "product_interest", "source"):
+            values = queryset.exclude(**{name: ""}).order_by(name).values_list(name, flat=True).distinct()
+            label = countries.name if name == "country" else str
+            self.filters[name].extra["choices"] = [(v, label(v) or v) for v in values]
+
+    @property
+    def qs(self) -> QuerySet[Lead]:
+        queryset = super().qs
+        if not self.form.cleaned_data.get("stage"):
+            queryset = queryset.filter(stage__in=OPEN_STAGES)
+        if not self.form.cleaned_data.get("sort"):
+            queryset = queryset.order_by(*SORTS["handover"][1])
+        return queryset
+
+    def filter_stage(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
+        return queryset if value == "all" else queryset.filter(stage=value)
+
+    def filter_sort(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
+        return queryset.order_by(*SORTS[value][1])

@@ -1,0 +1,104 @@
+"""Template helpers of the rep dashboard: SLA countdowns and readable timeline entries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django import template
+from django.utils import timezone
+from django.utils.html import format_html
+
+from leads.models import Activity, ActivityType, Stage
+
+register = template.Library()
+
+SOON = 15 * 60  # seconds: amber from here
+
+
+def _duration(seconds: float) -> str:
+    s = abs(round(seconds))
+    days, hours, minutes, rest = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
+    if days:
+        return f"{days}d {hours}h"
+    if hours:
+        return f"{hours}h {minutes}m"
+    return f"{minutes}m {rest:02d}s"
+
+
+@register.simple_tag
+def sla(due: datetime | None, now: datetime | None = None):
+    """A live countdown to `due` (the page's script keeps it ticking); red once overdue."""
+    if due is None:
+        return ""
+    left = (due - (now or timezone.now())).total_seconds()
+    state = "overdue" if left < 0 else "soon" if left < SOON else ""
+    text = f"overdue {_duration(left)}" if left < 0 else f"{_duration(left)} left"
+    return format_html(
+        '<span class="sla {}" data-due="{}" title="Accept by {} UTC">{}</span>',
+        state,
+        due.isoformat(),
+        f"{due:%d %b %H:%M}",
+        text,
+    )
+
+
+@register.filter
+def ago(moment: datetime | None) -> str:
+    """Compact age: just now, 5m ago, 3h ago, 2d ago."""
+    if moment is None:
+        return ""
+    seconds = max(0, (timezone.now() - moment).total_seconds())
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"
+
+
+def _stage(code: str) -> str:
+    try:
+        return Stage(code).label
+    except ValueError:
+        return code or "?"
+
+
+@register.filter
+def describe(activity: Activity) -> tuple[str, str]:
+    """(title, body) of a timeline entry, in words."""
+    p = activity.properties or {}
+    kind = activity.type
+    if kind == ActivityType.STAGE_CHANGE:
+        return f"{_stage(p.get('from', ''))} → {_stage(p.get('to', ''))}", p.get("reason", "")
+    if kind == ActivityType.ASSIGNMENT:
+        event = p.get("event", "")
+        who = p.get("assignee", "")
+        rule = f" · rule “{p['rule']}”" if p.get("rule") else ""
+        titles = {"active": f"Assigned to {who}", "pooled": "Put in the pool", "unassigned": "No rule could place it"}
+        return titles.get(event, f"Assignment {event}: {who}"), rule.lstrip(" ·")
+    if kind == ActivityType.CAPTURED:
+        fields = ", ".join(name.replace("_", " ") for name in p.get("fields", []))
+        if p.get("created"):
+            return "Captured", f"New lead{' from ' + activity.source if activity.source else ''}"
+        return "Captured again", f"Updated: {fields}" if fields else "No new details"
+    if kind == ActivityType.NOTE:
+        return "Note", p.get("text", "")
+    if kind in (ActivityType.CALL, ActivityType.MEETING):
+        return activity.get_type_display(), p.get("summary", "")
+    if kind == ActivityType.QUALIFICATION:
+        lines = [
+            f"{'✓' if (p.get(name) or {}).get('confirmed') else '✗'} {name.title()}"
+            + (f": {p[name]['note']}" if (p.get(name) or {}).get("note") else "")
+            for name in ("budget", "authority", "need", "timing")
+        ]
+        confirmed = sum(1 for name in ("budget", "authority", "need", "timing") if (p.get(name) or {}).get("confirmed"))
+        return f"BANT: {confirmed} of 4 confirmed", "\n".join(lines)
+    if kind == ActivityType.PARTNER_FEEDBACK:
+        title = f"Partner feedback: {p.get('status', '')}".rstrip(": ")
+        details = [str(p[key]) for key in ("reason", "text", "note") if p.get(key)]
+        if p.get("deal_value"):
+            details.append(f"{p['deal_value']} {p.get('currency', '')}".strip())
+        return title, " — ".join(details)
+    details = ", ".join(f"{k}: {v}" for k, v in p.items() if v not in ("", None, [], {}) and not isinstance(v, dict))
+    return activity.get_type_display(), details

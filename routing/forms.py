@@ -1,0 +1,44 @@
+"""Forms of routing's dashboard pages (reject, availability, reassign, funnel period)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.utils import timezone
+
+from leads.models import Role, User
+
+
+class RejectForm(forms.Form):
+    reason = forms.CharField(
+        max_length=1000,
+        widget=forms.TextInput(attrs={"placeholder": "Why? e.g. not our segment, student, duplicate"}),
+    )
+
+
+class AvailabilityForm(forms.Form):
+    away_until = forms.DateTimeField(
+        required=False,
+        label="Away until",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )
+
+    def clean_away_until(self):
+        value = self.cleaned_data["away_until"]
+        if value is not None and value <= timezone.now():
+            raise forms.ValidationError("Pick a time in the future.")
+        return value
+
+
+class ReassignForm(forms.Form):
+    to_user = forms.ModelChoiceField(
+        queryset=User.objects.filter(role__in=[Role.SALES_REP, Role.SALES_MANAGER], is_active=True),
+        label="Reassign to",
+        empty_label="Choose a rep…",
+    )
+    note = forms.CharField(required=False, max_length=500)
+
+
+class FunnelForm(forms.Form):
+    PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("365", "Last 12 months")]
+
+    days = forms.TypedChoiceField(choices=PERIODS, coerce=int, initial=30, required=False)

@@ -1,0 +1,185 @@
+"""Routing's pages of the rep dashboard: accept / reject, the pool, availability, the team and its
+funnel. Every action calls the same service as the API."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from leads.lifecycle import TransitionRefused
+from leads.models import Lead, Role
+from leads.views import answer_action, lead_or_404, sales_required
+
+from . import dashboard, selectors, services
+from .forms import AvailabilityForm, FunnelForm, ReassignForm, RejectForm
+from .models import RepProfile, RoutingRule
+
+
+def manager_required(view):
+    @sales_required
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if request.user.role != Role.SALES_MANAGER:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+# --- accept / reject / reassign (lead page) ------------------------------------------------------------
+
+
+@require_POST
+@sales_required
+def accept(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = lead_or_404(request, pk)
+    try:
+        services.assignment_accept(lead=lead, user=request.user)
+        messages.success(request, "Accepted: the lead is yours (SAL).")
+    except (services.RoutingError, TransitionRefused) as refused:
+        messages.error(request, refused.message)
+    lead.refresh_from_db()
+    return answer_action(request, lead)
+
+
+@require_POST
+@sales_required
+def reject(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = lead_or_404(request, pk)
+    form = RejectForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "A rejection needs a reason.")
+        return answer_action(request, lead)
+    try:
+        services.assignment_reject(lead=lead, user=request.user, reason=form.cleaned_data["reason"])
+    except (services.RoutingError, TransitionRefused) as refused:
+        messages.error(request, refused.message)
+        lead.refresh_from_db()
+        return answer_action(request, lead)
+    messages.success(request, f"Rejected: {lead} is no longer in your queue.")
+    # The lead has left the rep: back to the queue (htmx follows the redirect header).
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = redirect("leads:queue").url
+        return response
+    return redirect("leads:queue")
+
+
+@require_POST
+@manager_required
+def reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = lead_or_404(request, pk)
+    form = ReassignForm(request.POST)
+    back = request.POST.get("next", "")
+    if form.is_valid():
+        to_user = form.cleaned_data["to_user"]
+        services.assignment_reassign(lead=lead, to_user=to_user, actor=request.user, note=form.cleaned_data["note"])
+        messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
+    else:
+        messages.error(request, "Choose the rep to hand the lead to.")
+    if back == "team":
+        return redirect("routing:team")
+    lead.refresh_from_db()
+    return answer_action(request, lead)
+
+
+# --- pool --------------------------------------------------------------------------------------------
+
+
+@require_GET
+@sales_required
+def pool(request: HttpRequest) -> HttpResponse:
+    pooled = list(selectors.pool_for(request.user)[:200])
+    visible = [a for a in pooled if a.rule.pool_mode != RoutingRule.PoolMode.BLIND]
+    blind = len(pooled) - len(visible)
+    return render(request, "routing/pool.html", {"visible": visible, "blind": blind, "total": len(pooled)})
+
+
+@require_POST
+@sales_required
+def claim(request: HttpRequest) -> HttpResponse:
+    lead_id = request.POST.get("lead", "")
+    lead = None
+    if lead_id:
+        if not lead_id.isdigit():
+            raise Http404
+        lead = Lead.objects.filter(pk=int(lead_id)).first()
+        if lead is None:
+            raise Http404
+    try:
+        assignment = services.pool_claim(user=request.user, lead=lead)
+    except services.RoutingError as refused:
+        messages.error(request, refused.message)
+        return redirect("routing:pool")
+    messages.success(request, f"Claimed {assignment.lead}: it is in your queue now.")
+    return redirect("leads:lead", pk=assignment.lead_id)
+
+
+# --- availability -------------------------------------------------------------------------------------
+
+
+@require_http_methods(["GET", "POST"])
+@sales_required
+def availability(request: HttpRequest) -> HttpResponse:
+    profile = RepProfile.objects.filter(user=request.user).first()
+    if request.method == "POST":
+        form = AvailabilityForm(request.POST)
+        if request.POST.get("available"):
+            services.rep_set_availability(user=request.user, away_until=None)
+            messages.success(request, "You are available: new leads will reach you.")
+            return redirect("routing:availability")
+        if form.is_valid() and form.cleaned_data["away_until"]:
+            until = form.cleaned_data["away_until"]
+            services.rep_set_availability(user=request.user, away_until=until)
+            messages.success(request, f"You are away until {until:%d %b %Y, %H:%M} UTC: routing skips you.")
+            return redirect("routing:availability")
+        if form.is_valid():
+            form.add_error("away_until", "Say until when you are away.")
+        status = 422
+    else:
+        form = AvailabilityForm(initial={"away_until": profile.away_until if profile else None})
+        status = 200
+    away = profile is not None and profile.is_away()
+    return render(request, "routing/availability.html", {"form": form, "profile": profile, "away": away}, status=status)
+
+
+# --- team and funnel (sales managers) -----------------------------------------------------------------
+
+TEAM_PAGE_SIZE = 25
+
+
+@require_GET
+@manager_required
+def team(request: HttpRequest) -> HttpResponse:
+    now = timezone.now()
+    teams = dashboard.teams_of(request.user)
+    members = dashboard.team_members(teams)
+    member_ids = [m.user_id for m in members]
+    open_leads = Paginator(dashboard.team_open_leads(member_ids), TEAM_PAGE_SIZE).get_page(request.GET.get("page"))
+    context = {
+        "teams": list(teams),
+        "load": dashboard.rep_load(members, now),
+        "open_leads": open_leads,
+        "breaches": list(dashboard.team_open_leads(member_ids).filter(respond_by__lt=now)[:20]),
+        "unassigned": list(dashboard.unassigned_queue()[:50]),
+        "reps": list(ReassignForm.base_fields["to_user"].queryset.order_by("username")),
+        "now": now,
+    }
+    return render(request, "routing/team.html", context)
+
+
+@require_GET
+@manager_required
+def funnel(request: HttpRequest) -> HttpResponse:
+    form = FunnelForm(request.GET or None)
+    days = (form.cleaned_data.get("days") if form.is_valid() else None) or 30
+    teams = dashboard.teams_of(request.user)
+    member_ids = [m.user_id for m in dashboard.team_members(teams)]
+    steps = dashboard.funnel(member_ids, days)
+    return render(
+        request, "routing/funnel.html", {"form": form, "steps": steps, "days": days, "teams": teams}
+    )
+
