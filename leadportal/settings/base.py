@@ -185,6 +185,7 @@ CELERY_BEAT_SCHEDULE = {
     "scoring-recover-stalled": {"task": "scoring.tasks.recover_stalled", "schedule": 300.0},
     "routing-enforce-sla": {"task": "routing.tasks.enforce_sla", "schedule": 60.0},
     "routing-retry-unassigned": {"task": "routing.tasks.retry_unassigned", "schedule": 300.0},
+    "partners-chase-feedback": {"task": "partners.tasks.chase_feedback", "schedule": 3600.0},
 }
 
 LOGGING = {
