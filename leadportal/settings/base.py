@@ -150,6 +150,8 @@ SPECTACULAR_SETTINGS = {
         "GradeEnum": "leads.models.Grade",
         "ActivityTypeEnum": "leads.models.ActivityType",
         "EventTypeEnum": "leads.api.serializers.EVENT_TYPES",
+        "FeedbackStatusEnum": "partners.models.FeedbackStatus",
+        "FeedbackReasonEnum": "partners.models.FeedbackReason",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
