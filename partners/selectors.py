@@ -35,6 +35,13 @@ from .models import REPORT_STATUSES, FeedbackStatus, PartnerFeedback, PartnerOrg
 DAY = timedelta(days=1)
 
 
+def _days(field: str) -> ExpressionWrapper:
+    """A number-of-days column as a duration: PostgreSQL multiplies an interval, SQLite stores
+    durations as microseconds (and refuses integer × interval)."""
+    unit = Value(DAY) if connection.vendor == "postgresql" else Value(int(DAY.total_seconds() * 1_000_000))
+    return ExpressionWrapper(F(field) * unit, output_field=DurationField())
+
+
 def partner_leads(user: User) -> QuerySet[Lead]:
     """The leads routed to the user's organisation (none for anyone who is not a partner user), with
     their feedback prefetched and `feedback_due_at` annotated: the handover plus the organisation's
@@ -68,7 +75,7 @@ def partner_leads(user: User) -> QuerySet[Lead]:
                 When(
                     Q(handed_over_at__isnull=False, first_report_at__isnull=True),
                     then=ExpressionWrapper(
-                        F("handed_over_at") + F("partner__feedback_deadline_days") * Value(DAY),
+                        F("handed_over_at") + _days("partner__feedback_deadline_days"),
                         output_field=DateTimeField(),
                     ),
                 ),
@@ -147,7 +154,7 @@ def _handovers(organization_ids: list[int] | None, now: datetime) -> QuerySet[As
             lost_at=first_of(feedback.filter(status=FeedbackStatus.LOST)),
             rejected_at=Case(When(status=Assignment.Status.REJECTED, then=F("ended_at")), output_field=DateTimeField()),
             deadline=ExpressionWrapper(
-                F("assigned_at") + F("partner__feedback_deadline_days") * Value(DAY), output_field=DateTimeField()
+                F("assigned_at") + _days("partner__feedback_deadline_days"), output_field=DateTimeField()
             ),
         )
         .annotate(
