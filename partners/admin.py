@@ -1,10 +1,136 @@
-from django.contrib import admin
+from __future__ import annotations
 
-from .models import PartnerOrganization
+from django.contrib import admin
+from django.utils.html import format_html_join
+
+from .models import FeedbackReminder, PartnerFeedback, PartnerOrganization
+from .selectors import PartnerPerformance, partner_performance
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _duration(value) -> str:
+    if value is None:
+        return "–"
+    hours = value.total_seconds() / 3600
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
+
+
+def _money(values: dict) -> str:
+    return ", ".join(f"{total:,.2f} {currency}" for currency, total in values.items()) or "–"
 
 
 @admin.register(PartnerOrganization)
 class PartnerOrganizationAdmin(admin.ModelAdmin):
-    list_display = ["name", "active", "capacity", "created_at"]
+    list_display = [
+        "name",
+        "active",
+        "capacity",
+        "feedback_deadline_days",
+        "escalate_after_days",
+        "acceptance",
+        "first_response",
+        "compliance",
+        "win_rate",
+        "won_value",
+    ]
     list_filter = ["active"]
     search_fields = ["name"]
+    autocomplete_fields = ["channel_manager"]
+    readonly_fields = ["created_at", "performance"]
+    fieldsets = [
+        (None, {"fields": ["name", "active", "territories", "products", "capacity"]}),
+        (
+            "Feedback policy",
+            {
+                "description": "Days count from the handover. A report (anything but a bare acceptance) stops "
+                "the chase; past the escalation limit the lead is taken back and rerouted.",
+                "fields": [
+                    "feedback_deadline_days",
+                    "remind_after_days",
+                    "remind_every_days",
+                    "escalate_after_days",
+                    "channel_manager",
+                ],
+            },
+        ),
+        ("Performance", {"fields": ["performance", "created_at"]}),
+    ]
+
+    def changelist_view(self, request, extra_context=None):
+        # One set of aggregate queries for the whole page, not one per row.
+        self._figures = partner_performance()
+        return super().changelist_view(request, extra_context)
+
+    def _of(self, obj: PartnerOrganization) -> PartnerPerformance:
+        figures = getattr(self, "_figures", None)
+        if figures is None or obj.pk not in figures:
+            return partner_performance(obj)[obj.pk]
+        return figures[obj.pk]
+
+    @admin.display(description="Acceptance")
+    def acceptance(self, obj) -> str:
+        return _percent(self._of(obj).acceptance_rate)
+
+    @admin.display(description="Median first response")
+    def first_response(self, obj) -> str:
+        return _duration(self._of(obj).median_first_response)
+
+    @admin.display(description="Feedback in time")
+    def compliance(self, obj) -> str:
+        return _percent(self._of(obj).feedback_compliance)
+
+    @admin.display(description="Win rate")
+    def win_rate(self, obj) -> str:
+        return _percent(self._of(obj).win_rate)
+
+    @admin.display(description="Won value")
+    def won_value(self, obj) -> str:
+        return _money(self._of(obj).won_value)
+
+    @admin.display(description="Outcomes")
+    def performance(self, obj) -> str:
+        if obj.pk is None:
+            return "–"
+        p = partner_performance(obj)[obj.pk]
+        rows = [
+            ("Handovers", f"{p.handovers} ({p.waiting} waiting for an answer)"),
+            ("Accepted / declined", f"{p.accepted} / {p.declined} — acceptance {_percent(p.acceptance_rate)}"),
+            ("Median time to first response", _duration(p.median_first_response)),
+            ("Feedback within the deadline", _percent(p.feedback_compliance)),
+            ("Won / lost", f"{p.won} / {p.lost} — win rate {_percent(p.win_rate)}"),
+            ("Won value", _money(p.won_value)),
+        ]
+        return format_html_join("", "<div><strong>{}</strong>: {}</div>", rows)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Written by services only (feedback through the portal and API, reminders by the beat job)."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(PartnerFeedback)
+class PartnerFeedbackAdmin(ReadOnlyAdmin):
+    list_display = ["at", "organization", "lead", "status", "reason", "deal_value", "currency", "user"]
+    list_filter = ["status", "reason", "organization"]
+    search_fields = ["lead__email", "lead__company", "external_id", "note"]
+    list_select_related = ["organization", "lead", "user"]
+    date_hierarchy = "at"
+
+
+@admin.register(FeedbackReminder)
+class FeedbackReminderAdmin(ReadOnlyAdmin):
+    list_display = ["sent_at", "organization", "lead", "step", "number", "handed_over_at"]
+    list_filter = ["step", "organization"]
+    search_fields = ["lead__email", "lead__company"]
+    list_select_related = ["organization", "lead"]
