@@ -11,6 +11,17 @@ from rest_framework.test import APIClient
 from leads.models import Role
 from leads.tests.factories import PartnerOrganizationFactory, UserFactory
 
+# Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
 
 def pytest_collection_modifyitems(config, items):
     from django.conf import settings
@@ -23,6 +34,13 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not os.environ.get("REDIS_URL"):
             item.add_marker(skip_redis)
+        if "browser" in item.keywords and not os.path.exists(CHROMIUM):
+            item.add_marker(pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM}: apt-get install -y chromium"))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
 
 
 @pytest.fixture

@@ -64,6 +64,23 @@ def _stage(code: str) -> str:
         return code or "?"
 
 
+def _assignment(p: dict) -> tuple[str, str]:
+    event, who = p.get("event", ""), p.get("assignee", "")
+    rule = f"rule “{p['rule']}”" if p.get("rule") else ""
+    titles = {
+        "active": f"Assigned to {who}",
+        "pooled": "Put in the pool",
+        "unassigned": "No rule could place it",
+        "accepted": f"Accepted by {who}",
+        "reassigned": f"Reassigned to {who}",
+        "claimed from the pool": f"Claimed from the pool by {who}",
+        "SLA missed": f"SLA missed by {who}",
+    }
+    if event.startswith("rejected"):
+        return f"Rejected by {who}", event.partition(": ")[2]
+    return titles.get(event, f"{event.capitalize()}: {who}"), rule
+
+
 @register.filter
 def describe(activity: Activity) -> tuple[str, str]:
     """(title, body) of a timeline entry, in words."""
@@ -72,11 +89,7 @@ def describe(activity: Activity) -> tuple[str, str]:
     if kind == ActivityType.STAGE_CHANGE:
         return f"{_stage(p.get('from', ''))} → {_stage(p.get('to', ''))}", p.get("reason", "")
     if kind == ActivityType.ASSIGNMENT:
-        event = p.get("event", "")
-        who = p.get("assignee", "")
-        rule = f" · rule “{p['rule']}”" if p.get("rule") else ""
-        titles = {"active": f"Assigned to {who}", "pooled": "Put in the pool", "unassigned": "No rule could place it"}
-        return titles.get(event, f"Assignment {event}: {who}"), rule.lstrip(" ·")
+        return _assignment(p)
     if kind == ActivityType.CAPTURED:
         fields = ", ".join(name.replace("_", " ") for name in p.get("fields", []))
         if p.get("created"):
