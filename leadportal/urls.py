@@ -12,6 +12,7 @@ urlpatterns = [
     path("accounts/", include("django.contrib.auth.urls")),
     path("app/", include("leads.urls")),
     path("app/", include("routing.urls")),
+    path("partner/", include("partners.urls")),
     path("admin/", admin.site.urls),
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/", include("scoring.api.urls")),

@@ -172,14 +172,28 @@ def _bant_initial(qualification: Qualification | None) -> dict:
     }
 
 
-def answer_action(request: HttpRequest, lead: Lead, forms: dict | None = None) -> HttpResponse:
+def answer_action(
+    request: HttpRequest, lead: Lead, forms: dict | None = None, *, page=None, url_name: str = "leads:lead"
+) -> HttpResponse:
     """After an action: htmx gets the refreshed lead page (422 when a form needs fixing), a plain
-    browser is redirected back to it (post/redirect/get)."""
+    browser is redirected back to it (post/redirect/get). `page(request, lead, forms, status)`
+    renders the page (the rep's by default; the partner portal passes its own)."""
+    page = page or render_lead
     if forms:
-        return render_lead(request, lead, forms, status=422)
+        return page(request, lead, forms, status=422)
     if request.htmx:
-        return render_lead(request, lead)
-    return redirect("leads:lead", pk=lead.pk)
+        return page(request, lead)
+    return redirect(url_name, pk=lead.pk)
+
+
+def leave_lead(request: HttpRequest, url_name: str) -> HttpResponse:
+    """After an action that takes the lead away from this person (reject, decline): to their list;
+    htmx is told to go there too."""
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = redirect(url_name).url
+        return response
+    return redirect(url_name)
 
 
 def _note(request, lead, form):

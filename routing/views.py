@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from leads.lifecycle import TransitionRefused
 from leads.models import Lead, Role
-from leads.views import answer_action, lead_or_404, sales_required
+from leads.views import answer_action, lead_or_404, leave_lead, sales_required
 
 from . import dashboard, selectors, services
 from .forms import AvailabilityForm, FunnelForm, ReassignForm, RejectForm
@@ -60,12 +60,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
         lead.refresh_from_db()
         return answer_action(request, lead)
     messages.success(request, f"Rejected: {lead} is no longer in your queue.")
-    # The lead has left the rep: back to the queue (htmx follows the redirect header).
-    if request.htmx:
-        response = HttpResponse(status=204)
-        response["HX-Redirect"] = redirect("leads:queue").url
-        return response
-    return redirect("leads:queue")
+    return leave_lead(request, "leads:queue")
 
 
 @require_POST

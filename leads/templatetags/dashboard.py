@@ -115,3 +115,11 @@ def describe(activity: Activity) -> tuple[str, str]:
         return title, " — ".join(details)
     details = ", ".join(f"{k}: {v}" for k, v in p.items() if v not in ("", None, [], {}) and not isinstance(v, dict))
     return activity.get_type_display(), details
+
+
+@register.filter
+def duration_hours(value) -> str:
+    """A timedelta as "3h 20m" (or "2d 4h")."""
+    if value is None:
+        return ""
+    return _duration(value.total_seconds())

@@ -1,0 +1,208 @@
+"""The partner portal at /partner/: the leads routed to my organisation, a lead page with what a
+partner may see, accept / decline, outcome feedback, and my organisation's history and figures.
+Every action goes through partners.services.feedback_record, as the partner API does."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.db.models import F
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from leads.models import ActivityType, Lead, Role, Stage
+from leads.views import answer_action, leave_lead
+from routing.models import Assignment
+
+from . import selectors, services
+from .forms import DeclineForm, FeedbackForm
+from .models import FeedbackStatus
+
+PAGE_SIZE = 25
+OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
+# What a partner sees of a lead's history: the lead's own engagement, stage moves and its own
+# organisation's feedback — not the company's internal notes, calls, BANT or routing decisions.
+SHARED_ACTIVITY = (
+    ActivityType.CAPTURED,
+    ActivityType.FORM_SUBMIT,
+    ActivityType.PAGE_VIEW,
+    ActivityType.DOWNLOAD,
+    ActivityType.EMAIL_OPEN,
+    ActivityType.EMAIL_CLICK,
+    ActivityType.WEBINAR,
+    ActivityType.EVENT,
+    ActivityType.DEMO_REQUEST,
+    ActivityType.STAGE_CHANGE,
+    ActivityType.PARTNER_FEEDBACK,
+)
+SORTS = {
+    "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
+    "due": ("Feedback due first", [F("feedback_due_at").asc(nulls_last=True), "-pk"]),
+    "score": ("Highest score", ["-score", "-pk"]),
+}
+STAGE_FILTERS = {"": ("Open", OPEN_STAGES), "all": ("All stages", None)} | {
+    s: (Stage(s).label, (s,)) for s in (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST)
+}
+
+
+def partner_required(view):
+    """Signed-in partner users of an organisation only; anyone else gets 404."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        user = request.user
+        if user.role != Role.PARTNER or not user.partner_organization_id or not user.is_active:
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@partner_required
+def lead_list(request: HttpRequest) -> HttpResponse:
+    stage = request.GET.get("stage", "")
+    sort = request.GET.get("sort", "handover")
+    _, stages = STAGE_FILTERS.get(stage, STAGE_FILTERS[""])
+    sort = sort if sort in SORTS else "handover"
+    leads = selectors.partner_leads(request.user)
+    if stages:
+        leads = leads.filter(stage__in=stages)
+    if request.GET.get("due") == "overdue":
+        leads = leads.filter(feedback_due_at__lt=timezone.now())
+    page = Paginator(leads.order_by(*SORTS[sort][1]), PAGE_SIZE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "page": page,
+        "query": query.urlencode(),
+        "stage": stage,
+        "sort": sort,
+        "due": request.GET.get("due", ""),
+        "stages": [(key, label) for key, (label, _) in STAGE_FILTERS.items()],
+        "sorts": [(key, label) for key, (label, _) in SORTS.items()],
+        "now": timezone.now(),
+    }
+    return render(request, "partners/leads.html", context)
+
+
+def _lead(request: HttpRequest, pk: int) -> Lead:
+    return get_object_or_404(selectors.partner_leads(request.user), pk=pk)
+
+
+def render_partner_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, status: int = 200):
+    org_id = request.user.partner_organization_id
+    history = [
+        activity
+        for activity in lead.activities.filter(type__in=SHARED_ACTIVITY).order_by("-occurred_at", "-pk")[:100]
+        if activity.type != ActivityType.PARTNER_FEEDBACK or activity.properties.get("partner") == org_id
+    ]
+    waiting = (
+        lead.stage == Stage.MQL
+        and Assignment.objects.filter(lead=lead, partner_id=org_id, status=Assignment.Status.ACTIVE).exists()
+    )
+    bound = forms or {}
+    context = {
+        "lead": lead,
+        "timeline": history,
+        "waiting": waiting,
+        "open": lead.stage in OPEN_STAGES,
+        "decline_form": bound.get("decline") or DeclineForm(),
+        "feedback_form": bound.get("feedback") or FeedbackForm(),
+        "now": timezone.now(),
+    }
+    return render(request, "partners/lead.html", context, status=status)
+
+
+@require_GET
+@partner_required
+def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    return render_partner_lead(request, _lead(request, pk))
+
+
+def _answer(request: HttpRequest, lead: Lead, forms: dict | None = None) -> HttpResponse:
+    lead = _lead(request, lead.pk)  # fresh, with the portal's annotations
+    return answer_action(request, lead, forms, page=render_partner_lead, url_name="partners:lead")
+
+
+def _record(request: HttpRequest, lead: Lead, form_name: str, form, **feedback) -> HttpResponse | None:
+    """feedback_record with its errors shown: field errors on the form, refusals as a message."""
+    try:
+        services.feedback_record(lead=lead, user=request.user, **feedback)
+    except services.FeedbackInvalid as invalid:
+        for field, message in invalid.errors.items():
+            form.add_error(field if field in form.fields else None, message)
+        return _answer(request, lead, {form_name: form})
+    except services.FeedbackRefused as refused:
+        messages.error(request, refused.message)
+        return _answer(request, lead)
+    return None
+
+
+@require_POST
+@partner_required
+def accept(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _lead(request, pk)
+    refused = _record(request, lead, "feedback", FeedbackForm(), status=FeedbackStatus.ACCEPTED)
+    if refused:
+        return refused
+    messages.success(request, "Accepted: the lead is yours to work. Report back how it goes.")
+    return _answer(request, lead)
+
+
+@require_POST
+@partner_required
+def decline(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _lead(request, pk)
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, lead, {"decline": form})
+    data = form.cleaned_data
+    refused = _record(
+        request, lead, "decline", form, status=FeedbackStatus.DECLINED, reason=data["reason"], note=data["note"]
+    )
+    if refused:
+        return refused
+    messages.success(request, f"Declined: {lead.company or lead.email} goes to someone else.")
+    return leave_lead(request, "partners:leads")
+
+
+@require_POST
+@partner_required
+def feedback(request: HttpRequest, pk: int) -> HttpResponse:
+    lead = _lead(request, pk)
+    form = FeedbackForm(request.POST)
+    if not form.is_valid():
+        return _answer(request, lead, {"feedback": form})
+    data = form.cleaned_data
+    won = data["status"] == FeedbackStatus.WON
+    refused = _record(
+        request,
+        lead,
+        "feedback",
+        form,
+        status=data["status"],
+        reason=data["reason"] if data["status"] == FeedbackStatus.LOST else "",
+        note=data["note"],
+        deal_value=data["deal_value"] if won else None,
+        currency=data["currency"] if won else "",
+    )
+    if refused:
+        return refused
+    messages.success(request, f"Thanks — “{FeedbackStatus(data['status']).label}” is recorded.")
+    return _answer(request, lead)
+
+
+@require_GET
+@partner_required
+def history(request: HttpRequest) -> HttpResponse:
+    organization = request.user.partner_organization
+    figures = selectors.partner_performance(organization)[organization.pk]
+    page = Paginator(selectors.feedback_history(organization), PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "partners/feedback.html", {"organization": organization, "figures": figures, "page": page})
