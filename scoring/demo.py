@@ -34,6 +34,11 @@ BEHAVIOR = [  # type, property, operator, value, points, max_points, max_occurre
     ("email_open", "", "", "", 1, 5, None, "Opened an e-mail"),
     ("unsubscribe", "", "", "", -30, None, None, "Unsubscribed"),
     ("email_bounce", "", "", "", -20, None, None, "E-mail bounced"),
+    # Partner feedback closes the loop: what the partner learnt weighs on the score.
+    ("partner_feedback", "status", "eq", "meeting", 15, None, 1, "Partner: meeting held"),
+    ("partner_feedback", "status", "eq", "proposal", 20, None, 1, "Partner: proposal sent"),
+    ("partner_feedback", "status", "eq", "unreachable", -15, None, 2, "Partner: could not reach"),
+    ("partner_feedback", "reason", "eq", "no_budget", -25, None, 1, "Partner: no budget"),
 ]
 EXCLUSIONS = [  # category, field, operator, value, action, points, label
     (
