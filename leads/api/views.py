@@ -56,13 +56,13 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return Lead.objects.none()
         return selectors.lead_visible_to(self.request.user)
 
-    def create(self, request: Request) -> Response:
+    def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = LeadCaptureSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead, created = services.lead_capture(data=serializer.validated_data, source="api", actor=request.user)
         return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
-    def partial_update(self, request: Request, pk: str | None = None) -> Response:
+    def partial_update(self, request: Request, pk: str | None = None, **kwargs) -> Response:
         lead = self.get_object()
         serializer = LeadWriteSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
@@ -75,7 +75,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         responses={200: LeadSerializer, 409: OpenApiResponse(TransitionRefusedSerializer, "Move refused")},
     )
     @action(detail=True, methods=["post"])
-    def transition(self, request: Request, pk: str | None = None) -> Response:
+    def transition(self, request: Request, pk: str | None = None, **kwargs) -> Response:
         lead = self.get_object()
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -89,7 +89,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
     @extend_schema(summary="The lead's timeline, newest first", responses=ActivitySerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, filter_backends=[])
-    def activities(self, request: Request, pk: str | None = None) -> Response:
+    def activities(self, request: Request, pk: str | None = None, **kwargs) -> Response:
         page = self.paginate_queryset(selectors.lead_timeline(self.get_object()))
         return self.get_paginated_response(ActivitySerializer(page, many=True).data)
 

@@ -66,10 +66,16 @@ class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     )
     @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
     def feedback(self, request: Request, pk: str | None = None) -> Response:
+        lead = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
+        org_id = request.user.partner_organization_id
+        if (
+            lead is None
+            and not PartnerFeedback.objects.filter(organization_id=org_id, lead_id=self.kwargs["pk"]).exists()
+        ):
+            raise NotFound()  # another organisation's lead (or none): 404 before looking at the body
         serializer = FeedbackInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        lead = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
         if lead is None:
             # A retry of a decline: the lead has moved on, but the feedback is ours to see again.
             replay = PartnerFeedback.objects.filter(

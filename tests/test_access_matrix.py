@@ -1,0 +1,211 @@
+"""Every URL of the project, with every persona: the status each one gets.
+
+The walk covers every pattern the URLconf has. A pattern missing from EXPECTED fails the suite, so a
+new view cannot ship without saying who may use it. One lead is in play: owned by rep A and routed
+to partner A's organisation, waiting for rep A's acceptance — rep B and partner B must get 404.
+Actions are POSTed empty: the right persona gets a validation answer, the wrong one 404 (or
+401/403 on the API), and nothing changes.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver
+from rest_framework.authtoken.models import Token
+
+from leads.models import Activity, Lead, Stage, StageChange
+from leads.tests.factories import LeadFactory
+from partners.models import PartnerFeedback
+from routing.models import Assignment
+
+pytestmark = pytest.mark.django_db
+
+PERSONAS = ("anonymous", "marketing", "sales_manager", "rep_a", "rep_b", "partner_a", "partner_b", "integration")
+SALES = ("sales_manager", "rep_a", "rep_b")
+
+
+def walk(patterns=None, prefix: str = "", namespace: str = ""):
+    """(route, name) of every URL pattern, nested includes flattened."""
+    for pattern in patterns if patterns is not None else get_resolver().url_patterns:
+        if isinstance(pattern, URLResolver):
+            inner = ":".join(filter(None, [namespace, pattern.namespace or ""])) if pattern.namespace else namespace
+            yield from walk(pattern.url_patterns, prefix + str(pattern.pattern), inner)
+        elif isinstance(pattern, URLPattern):
+            yield prefix + str(pattern.pattern), ":".join(filter(None, [namespace, pattern.name or "?"]))
+
+
+def concrete(route: str, lead_id: int) -> str:
+    url = route.replace("^", "").replace("$", "")
+    url = re.sub(r"\\\.\(\?P<format>[^)]*\)/\?", ".json", url)
+    url = url.replace("<drf_format_suffix:format>", ".json")
+    url = re.sub(r"\(\?P<pk>[^)]*\)|<int:pk>", str(lead_id), url)
+    url = url.replace("<uidb64>/<token>", "MQ/set-password")
+    return "/" + url.replace("\\", "")
+
+
+def status_matrix(route: str, lead_id: int, clients: dict, method: str) -> dict[str, int]:
+    url = concrete(route, lead_id)
+    return {persona: getattr(clients[persona], method)(url).status_code for persona in PERSONAS}
+
+
+#                     anonymous marketing manager rep_a rep_b partner_a partner_b integration
+def row(*codes: int) -> tuple[int, ...]:
+    assert len(codes) == len(PERSONAS)
+    return codes
+
+
+ALL_200 = row(200, 200, 200, 200, 200, 200, 200, 200)
+ALL_405 = row(405, 405, 405, 405, 405, 405, 405, 405)
+SALES_ONLY = row(302, 404, 200, 200, 200, 404, 404, 404)
+MANAGER_ONLY = row(302, 404, 200, 404, 404, 404, 404, 404)
+PARTNERS_ONLY = row(302, 404, 404, 404, 404, 200, 200, 404)
+
+# name → (GET, POST with an empty body). The lead in play belongs to rep A and partner A.
+EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
+    "home": (row(302, 302, 302, 302, 302, 302, 302, 404), ALL_405),
+    "healthz": (ALL_200, ALL_405),
+    # sign-in pages (Django's auth views, our templates)
+    "login": (ALL_200, ALL_200),
+    "logout": (ALL_405, row(302, 302, 302, 302, 302, 302, 302, 302)),
+    "password_change": (row(302, 200, 200, 200, 200, 200, 200, 200), row(302, 200, 200, 200, 200, 200, 200, 200)),
+    "password_change_done": (row(302, 200, 200, 200, 200, 200, 200, 200), row(302, 405, 405, 405, 405, 405, 405, 405)),
+    "password_reset": (ALL_200, ALL_200),
+    "password_reset_done": (ALL_200, ALL_405),
+    "password_reset_confirm": (ALL_200, ALL_200),  # an invalid link: "This link has expired"
+    "password_reset_complete": (ALL_200, ALL_405),
+    # the rep dashboard
+    "leads:queue": (SALES_ONLY, ALL_405),
+    "leads:lead": (row(302, 404, 200, 200, 404, 404, 404, 404), ALL_405),
+    "leads:lead-note": (ALL_405, row(302, 404, 302, 422, 404, 404, 404, 404)),
+    "leads:lead-log": (ALL_405, row(302, 404, 302, 422, 404, 404, 404, 404)),
+    "leads:lead-qualify": (ALL_405, row(302, 404, 302, 302, 404, 404, 404, 404)),
+    "leads:lead-won": (ALL_405, row(302, 404, 302, 422, 404, 404, 404, 404)),
+    "leads:lead-lost": (ALL_405, row(302, 404, 302, 422, 404, 404, 404, 404)),
+    "routing:accept": (ALL_405, row(302, 404, 302, 302, 404, 404, 404, 404)),
+    "routing:reject": (ALL_405, row(302, 404, 302, 302, 404, 404, 404, 404)),
+    "routing:reassign": (ALL_405, row(302, 404, 302, 404, 404, 404, 404, 404)),
+    "routing:pool": (SALES_ONLY, ALL_405),
+    "routing:claim": (ALL_405, row(302, 404, 302, 302, 302, 404, 404, 404)),
+    "routing:availability": (SALES_ONLY, row(302, 404, 422, 422, 422, 404, 404, 404)),
+    "routing:team": (MANAGER_ONLY, ALL_405),
+    "routing:funnel": (MANAGER_ONLY, ALL_405),
+    # the partner portal
+    "partners:leads": (PARTNERS_ONLY, ALL_405),
+    "partners:lead": (row(302, 404, 404, 404, 404, 200, 404, 404), ALL_405),
+    "partners:accept": (ALL_405, row(302, 404, 404, 404, 404, 302, 404, 404)),
+    "partners:decline": (ALL_405, row(302, 404, 404, 404, 404, 422, 404, 404)),
+    "partners:feedback": (ALL_405, row(302, 404, 404, 404, 404, 422, 404, 404)),
+    "partners:history": (PARTNERS_ONLY, ALL_405),
+    # the REST API (token auth)
+    "api-root": (row(401, 200, 200, 200, 200, 200, 200, 200), row(401, 405, 405, 405, 405, 405, 405, 405)),
+    "events": (row(401, 405, 405, 403, 403, 403, 403, 405), row(401, 400, 400, 403, 403, 403, 403, 400)),
+    "lead-list": (row(401, 200, 200, 200, 200, 200, 200, 403), row(401, 400, 400, 403, 403, 403, 403, 400)),
+    "lead-detail": (row(401, 200, 200, 200, 404, 200, 404, 403), row(401, 405, 405, 405, 405, 403, 403, 403)),
+    "lead-activities": (row(401, 200, 200, 200, 404, 200, 404, 403), row(401, 405, 405, 405, 405, 403, 403, 403)),
+    "lead-transition": (row(401, 405, 405, 405, 405, 405, 405, 403), row(401, 400, 400, 400, 404, 403, 403, 403)),
+    # no scoring model is active here: 404 "no active model" for those who may read it
+    "scoring-model": (row(401, 404, 404, 404, 404, 403, 403, 403), row(401, 405, 405, 405, 405, 403, 403, 403)),
+    "lead-score": (row(401, 404, 404, 404, 404, 404, 404, 404), row(401, 405, 405, 405, 405, 405, 405, 405)),
+    "lead-accept": (row(401, 403, 405, 405, 405, 405, 405, 403), row(401, 403, 409, 200, 404, 409, 404, 403)),
+    "lead-reject": (row(401, 403, 405, 405, 405, 405, 405, 403), row(401, 403, 400, 400, 404, 400, 404, 403)),
+    "lead-assignments": (row(401, 200, 200, 200, 404, 200, 404, 404), row(401, 405, 405, 405, 405, 405, 405, 405)),
+    "pool": (row(401, 403, 200, 200, 200, 403, 403, 403), row(401, 403, 405, 405, 405, 403, 403, 403)),
+    "pool-claim": (row(401, 403, 405, 405, 405, 403, 403, 403), row(401, 403, 409, 409, 409, 403, 403, 403)),
+    "me-availability": (row(401, 403, 405, 405, 405, 403, 403, 403), row(401, 403, 400, 400, 400, 403, 403, 403)),
+    "partner-lead-list": (row(401, 403, 403, 403, 403, 200, 200, 403), row(401, 403, 403, 403, 403, 405, 405, 403)),
+    "partner-lead-detail": (row(401, 403, 403, 403, 403, 200, 404, 403), row(401, 403, 403, 403, 403, 405, 405, 403)),
+    "partner-lead-feedback": (row(401, 403, 403, 403, 403, 405, 405, 403), row(401, 403, 403, 403, 403, 400, 404, 403)),
+    "schema": (ALL_200, ALL_405),
+    "api-docs": (ALL_200, ALL_405),
+}
+DENIED = {401, 403, 404, 405}
+# Admin pages are for staff; everyone else is sent to the admin's sign-in (its own views say so).
+ADMIN_PUBLIC = {"admin:login", "admin:logout"}  # anyone may sign in and out
+NON_STAFF = ("anonymous", "rep_a", "rep_b", "partner_a", "partner_b", "integration")
+
+
+@pytest.fixture
+def world(request, rep_a, partner_org_a):
+    users = {p: (request.getfixturevalue(p) if p != "anonymous" else None) for p in PERSONAS}
+    lead = LeadFactory(stage=Stage.MQL, owner=rep_a, partner=partner_org_a)
+    Assignment.objects.create(lead=lead, user=rep_a, status=Assignment.Status.ACTIVE, strategy="direct")
+    tokens = {p: Token.objects.create(user=u).key for p, u in users.items() if u}
+    return users, tokens, lead
+
+
+def clients_for(users: dict, tokens: dict, api: bool) -> dict:
+    from rest_framework.test import APIClient
+
+    clients = {}
+    for persona, user in users.items():
+        if api:
+            client = APIClient()
+            if user:
+                client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[persona]}")
+        else:
+            client = Client()
+            if user:
+                client.force_login(user)
+        clients[persona] = client
+    return clients
+
+
+def state(lead: Lead) -> tuple:
+    lead.refresh_from_db()
+    return (
+        lead.stage,
+        lead.owner_id,
+        lead.partner_id,
+        Activity.objects.count(),
+        StageChange.objects.count(),
+        Assignment.objects.count(),
+        PartnerFeedback.objects.count(),
+    )
+
+
+def test_every_url_is_in_the_matrix():
+    names = {name for _, name in walk() if not name.startswith("admin:")}
+    assert names - EXPECTED.keys() == set(), "new URLs: say who may use them in EXPECTED"
+    assert EXPECTED.keys() - names == set(), "EXPECTED lists URLs that no longer exist"
+
+
+def test_each_persona_gets_exactly_what_is_theirs(world, django_db_blocker):
+    from django.db import transaction
+
+    users, tokens, lead = world
+    failures = []
+    for route, name in walk():
+        if name.startswith("admin:"):
+            continue
+        url = concrete(route, lead.pk)
+        for method, expected in zip(("get", "post"), EXPECTED[name], strict=True):
+            for persona, want in zip(PERSONAS, expected, strict=True):
+                with transaction.atomic():  # each request starts from the same state
+                    before = state(lead)
+                    client = clients_for({persona: users[persona]}, tokens, route.startswith("api/"))[persona]
+                    got = getattr(client, method)(url).status_code
+                    if got != want:
+                        failures.append(f"{method.upper()} {url} as {persona}: {got}, expected {want}")
+                    elif got in DENIED and state(lead) != before:
+                        failures.append(f"{method.upper()} {url} as {persona}: refused ({got}) but changed data")
+                    transaction.set_rollback(True)
+    assert failures == []
+
+
+def test_admin_pages_send_everyone_but_staff_to_the_admin_sign_in(world):
+    users, tokens, lead = world
+    failures = []
+    clients = clients_for({p: users[p] for p in NON_STAFF}, tokens, api=False)
+    for route, name in walk():
+        if not name.startswith("admin:") or name in ADMIN_PUBLIC:
+            continue
+        url = re.sub(r"<[^>]+>", str(lead.pk), "/" + route)
+        url = re.sub(r"\(\?P<app_label>([a-z_]+)[^)]*\)", r"\1", url).replace("^", "").replace("$", "")
+        for persona, client in clients.items():
+            response = client.get(url)
+            if response.status_code != 302 or not response["Location"].startswith("/admin/login/"):
+                failures.append(f"GET {url} as {persona}: {response.status_code}")
+    assert failures == []
