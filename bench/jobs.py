@@ -399,7 +399,7 @@ def routing_setup(args: argparse.Namespace) -> dict[str, Any]:
     around rule 300–500), a round-robin fallback at the end, and MQL leads to route."""
     from django.db import transaction
 
-    from leads.models import Lead, Stage
+    from leads.models import Lead, Stage, StageChange
     from routing.models import RoutingRule, RuleCondition
 
     rng = random.Random(args.seed)
@@ -471,6 +471,15 @@ def routing_setup(args: argparse.Namespace) -> dict[str, Any]:
             for i in range(args.leads)
         ]
         Lead.objects.bulk_create(leads, batch_size=1000)
+        # As scoring makes them: each MQL arrived there by a recorded move (routing batches only
+        # MQLs whose move queued a routing task).
+        StageChange.objects.bulk_create(
+            (
+                StageChange(lead=lead, from_stage=Stage.MAL, to_stage=Stage.MQL, reason="bench", at=lead.created_at)
+                for lead in leads
+            ),
+            batch_size=1000,
+        )
     return {
         "reps": sum(len(v) for v in reps.values()),
         "teams": len(teams),
@@ -494,10 +503,15 @@ def _lead_facts():
 
 @job
 def route_committed(args: argparse.Namespace) -> dict[str, Any]:
-    """routing.services.route_lead for one lead after the other, as one worker runs its tasks."""
+    """Routing committed by one process, lead after lead, as one worker runs its tasks.
+
+    `--mode task`: `routing.tasks.route_lead(lead_id)`, the worker's task body — it places the lead
+    and, in the same transaction, up to `ROUTE_BATCH` other MQLs still waiting for their tasks;
+    those tasks then find their lead placed (each is still called, as the worker would).
+    `--mode single`: `routing.services.route_lead(lead_id=…)`, one lead per transaction."""
     from bench.environment import Meter
     from leads.models import Lead, Stage
-    from routing import services
+    from routing import services, tasks
     from routing.models import Assignment
 
     ids = list(
@@ -506,24 +520,40 @@ def route_committed(args: argparse.Namespace) -> dict[str, Any]:
         .order_by("pk")
         .values_list("pk", flat=True)[: args.leads]
     )
+    if args.mode == "task":
+        route = tasks.route_lead
+    else:
+
+        def route(lead_id: int) -> None:
+            services.route_lead(lead_id=lead_id)
+
     latencies = []
     deadline = time.perf_counter() + args.max_seconds
     with Meter(_dbname()) as meter:
         for lead_id in ids:
             start = time.perf_counter()
-            services.route_lead(lead_id=lead_id)
+            route(lead_id)
             latencies.append(time.perf_counter() - start)
             if start > deadline:
                 break
-    done = len(latencies)
-    statuses = Counter(Assignment.objects.filter(lead_id__in=ids[:done]).values_list("status", flat=True))
+    done_ids = ids[: len(latencies)]
+    placed = Assignment.objects.filter(lead_id__in=ids).values("lead_id").distinct().count()
+    # With batching, leads beyond the last task called may be placed too; count only those called.
+    done = Assignment.objects.filter(lead_id__in=done_ids).values("lead_id").distinct().count()
+    statuses = Counter(Assignment.objects.filter(lead_id__in=done_ids).values_list("status", flat=True))
     positions = Counter(
-        Assignment.objects.filter(lead_id__in=ids[:done]).values_list("rule__priority", flat=True).iterator()
+        Assignment.objects.filter(lead_id__in=done_ids).values_list("rule__priority", flat=True).iterator()
     )
+    per_lead = Counter(Assignment.objects.filter(lead_id__in=ids).values_list("lead_id", flat=True))
     return {
+        "mode": args.mode,
+        "batch": getattr(services, "ROUTE_BATCH", 1) if args.mode == "task" else 1,
         "leads_available": len(ids),
+        "calls": len(latencies),
         "decisions": done,
-        "stopped_by_time_cap": done < len(ids),
+        "placed_including_beyond_last_call": placed,
+        "leads_with_more_than_one_assignment": sum(1 for n in per_lead.values() if n > 1),
+        "stopped_by_time_cap": len(latencies) < len(ids),
         "elapsed_s": round(meter.elapsed, 3),
         "decisions_per_s": round(done / meter.elapsed, 1),
         "latency_ms": percentiles(latencies),
@@ -561,17 +591,25 @@ def route_engine(args: argparse.Namespace) -> dict[str, Any]:
     lead_facts = _lead_facts()
     facts = [lead_facts(lead) for lead in leads]
     index = {r.id: i + 1 for i, r in enumerate(rules)}
-    positions = Counter(index.get(engine.decide(f, rules, candidates, counters).rule_id, 0) for f in facts)
+    # Compiled once, as the workers do (selectors.plan() caches it per rule-set fingerprint).
+    compile_start = time.perf_counter()
+    compiled = engine.compile_rules(rules) if hasattr(engine, "compile_rules") else rules
+    compile_s = time.perf_counter() - compile_start
+    positions = Counter(index.get(engine.decide(f, compiled, candidates, counters).rule_id, 0) for f in facts)
+    trace_entries = [len(engine.decide(f, compiled, candidates, counters).trace) for f in facts]
     decisions = 0
     start = time.perf_counter()
     cpu = time.process_time()
     deadline = start + args.seconds
     while time.perf_counter() < deadline:
         for f in facts:
-            engine.decide(f, rules, candidates, counters)
+            engine.decide(f, compiled, candidates, counters)
         decisions += len(facts)
     elapsed = time.perf_counter() - start
     return {
+        "compiled": compiled is not rules,
+        "compile_ms": round(compile_s * 1000, 1),
+        "trace_entries": {"mean": round(sum(trace_entries) / len(trace_entries), 1), "max": max(trace_entries)},
         "rules": len(rules),
         "conditions": sum(len(r.conditions) for r in rules),
         "candidates": len(candidates),
@@ -747,6 +785,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=50.0)
     parser.add_argument("--wait", type=float, default=60.0)
     parser.add_argument("--worker-pid", type=int, default=0)
+    parser.add_argument("--mode", choices=["task", "single"], default="task", help="route-committed: what is called")
     return parser.parse_args(argv)
 
 

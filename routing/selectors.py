@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from django.db import connection
-from django.db.models import Count, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads.models import Lead, Stage, User
@@ -20,10 +22,11 @@ OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
 @dataclass(frozen=True)
 class Plan:
-    """The rule set as the engine needs it, plus the rule rows by id."""
+    """The rule set as the engine needs it (the list, and compiled once), plus the rule rows by id."""
 
     rules: list[engine.Rule]
     rows: dict[int, RoutingRule]
+    ruleset: engine.RuleSet
 
 
 _plans: dict[tuple[str, ...], tuple[tuple, Plan]] = {}
@@ -56,7 +59,8 @@ def plan(statuses: tuple[str, ...] = (RoutingRule.Status.ACTIVE,)) -> Plan:
     if cached and cached[0] == fingerprint:
         return cached[1]
     rows = rules(statuses)
-    result = Plan(engine_rules(rows), {r.pk: r for r in rows})
+    listed = engine_rules(rows)
+    result = Plan(listed, {r.pk: r for r in rows}, engine.compile_rules(listed))
     _plans[statuses] = (fingerprint, result)
     return result
 
@@ -111,52 +115,137 @@ def account_owner(lead: Lead) -> engine.Key | None:
     return ("rep", owner_id) if owner_id else None
 
 
+def _open_count(column: str) -> Subquery:
+    """Open leads (MQL, SAL, SQL) of the candidate in the outer row, as a correlated subquery."""
+    return Coalesce(
+        Subquery(
+            Lead.objects.filter(**{column: OuterRef("pk" if column == "partner_id" else "user_id")})
+            .filter(stage__in=OPEN_STAGES)
+            .order_by()
+            .values(column)
+            .annotate(n=Count("pk"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        Value(0),
+    )
+
+
+def account_owners(leads: Iterable[Lead]) -> dict[int, engine.Key]:
+    """`account_owner` for many leads in one query: lead id → the owner of its domain's account."""
+    domains = {lead.pk: lead.company_domain.lower() for lead in leads if lead.company_domain}
+    if not domains:
+        return {}
+    owners = dict(
+        Account.objects.filter(domain__in=set(domains.values()), owner__isnull=False).values_list("domain", "owner_id")
+    )
+    return {pk: ("rep", owners[domain]) for pk, domain in domains.items() if domain in owners}
+
+
+@lru_cache(maxsize=4096)
+def _lower_set(items: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(x.lower() for x in items)
+
+
+@lru_cache(maxsize=4096)
+def _territories(items: tuple[str, ...]) -> frozenset[str]:
+    return expand_territories(list(items))
+
+
+REP_COLUMNS = (
+    "user_id",
+    "user__first_name",
+    "user__last_name",
+    "user__username",
+    "user__is_active",
+    "active",
+    "away_until",
+    "capacity",
+    "weight",
+    "seniority",
+    "territories",
+    "languages",
+    "products",
+    "industries",
+    "min_company_size",
+    "max_company_size",
+)
+
+
 def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.Candidate]:
+    """The candidates' state as the engine needs it, read now (call after locking their rows):
+    one query for the reps (profile, user and open leads, as plain rows), one for partners."""
     now = now or timezone.now()
+    keys = list(keys)
     rep_ids = {k[1] for k in keys if k[0] == "rep"}
     partner_ids = {k[1] for k in keys if k[0] == "partner"}
     result: dict[engine.Key, engine.Candidate] = {}
     if rep_ids:
-        open_counts = dict(
-            Lead.objects.filter(owner_id__in=rep_ids, stage__in=OPEN_STAGES)
-            .values("owner_id")
-            .annotate(n=Count("pk"))
-            .values_list("owner_id", "n")
+        rows = list(
+            RepProfile.objects.filter(user_id__in=rep_ids)
+            .order_by()
+            .annotate(open_leads=_open_count("owner_id"))
+            .values_list(*REP_COLUMNS, "open_leads")
         )
-        profiles = {p.user_id: p for p in RepProfile.objects.filter(user_id__in=rep_ids).select_related("user")}
-        missing = rep_ids - profiles.keys()  # a rep without a profile routes with the defaults
-        profiles |= {u.pk: RepProfile(user=u) for u in User.objects.filter(pk__in=missing)} if missing else {}
-        for p in profiles.values():
-            user = p.user
-            result[("rep", user.pk)] = engine.Candidate(
-                key=("rep", user.pk),
-                name=user.get_full_name() or user.get_username(),
-                active=user.is_active and p.active,
-                away=p.is_away(now),
-                open_leads=open_counts.get(user.pk, 0),
-                capacity=p.capacity,
-                weight=p.weight,
-                seniority=p.seniority,
-                territories=expand_territories(p.territories),
-                languages=frozenset(x.lower() for x in p.languages),
-                products=frozenset(x.lower() for x in p.products),
-                industries=frozenset(x.lower() for x in p.industries),
-                min_company_size=p.min_company_size,
-                max_company_size=p.max_company_size,
+        missing = rep_ids - {row[0] for row in rows}  # a rep without a profile routes with the defaults
+        if missing:
+            open_counts = dict(
+                Lead.objects.filter(owner_id__in=missing, stage__in=OPEN_STAGES)
+                .values("owner_id")
+                .annotate(n=Count("pk"))
+                .values_list("owner_id", "n")
+            )
+            default = RepProfile()
+            for user in User.objects.filter(pk__in=missing):
+                profile = tuple(getattr(default, column) for column in REP_COLUMNS[5:])
+                user_row = (user.pk, user.first_name, user.last_name, user.get_username(), user.is_active)
+                rows.append((*user_row, *profile, open_counts.get(user.pk, 0)))
+        for (
+            user_id,
+            first_name,
+            last_name,
+            username,
+            user_active,
+            active,
+            away_until,
+            capacity,
+            weight,
+            seniority,
+            territories,
+            languages,
+            products,
+            industries,
+            min_size,
+            max_size,
+            open_leads,
+        ) in rows:
+            key = ("rep", user_id)
+            result[key] = engine.Candidate(
+                key=key,
+                # User.get_full_name(), without a model instance per rep
+                name=f"{first_name} {last_name}".strip() or username,
+                active=user_active and active,
+                away=away_until is not None and away_until > now,  # RepProfile.is_away
+                open_leads=open_leads,
+                capacity=capacity,
+                weight=weight,
+                seniority=seniority,
+                territories=_territories(tuple(territories)),
+                languages=_lower_set(tuple(languages)),
+                products=_lower_set(tuple(products)),
+                industries=_lower_set(tuple(industries)),
+                min_company_size=min_size,
+                max_company_size=max_size,
             )
     if partner_ids:
-        open_counts = dict(
-            Lead.objects.filter(partner_id__in=partner_ids, stage__in=OPEN_STAGES)
-            .values("partner_id")
-            .annotate(n=Count("pk"))
-            .values_list("partner_id", "n")
-        )
-        for org in PartnerOrganization.objects.filter(pk__in=partner_ids):
+        for org in PartnerOrganization.objects.filter(pk__in=partner_ids).annotate(
+            open_leads=_open_count("partner_id")
+        ):
             result[("partner", org.pk)] = engine.Candidate(
                 key=("partner", org.pk),
                 name=org.name,
                 active=org.active,
-                open_leads=open_counts.get(org.pk, 0),
+                open_leads=org.open_leads,
                 capacity=org.capacity,
                 territories=expand_territories(org.territories),
                 products=frozenset(x.lower() for x in org.products),

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
 from django.db import transaction
-from django.db.models import F
+from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
-from leads.conditions import evaluate
-from leads.models import Activity, ActivityType, Lead, Stage, User
+from leads.models import Activity, ActivityType, Lead, Stage, StageChange, User
 from leads.selectors import lead_facts
 from leads.services import lead_transition
 from partners.models import PartnerOrganization
@@ -36,44 +36,240 @@ class RoutingError(Exception):
 # --- routing an MQL ------------------------------------------------------------------------
 
 
+class _LockEverything(Exception):
+    """The fast path's rule could not place the lead once its candidates were locked."""
+
+
 def route_lead(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User | None = None) -> Assignment | None:
     """Hand an MQL to the first rule's best eligible candidate, or to a pool, or to the unassigned
     queue. Safe to run twice: a lead with an open assignment keeps it.
 
-    Locks: the lead row (one router per lead), then the rows of the rules that match (their
-    round-robin counters), then the candidates' profile rows (their capacity), always in id order,
-    so parallel workers stay fair and never exceed a capacity.
+    Locks: the lead row (one router per lead), then the rule whose round-robin counters change,
+    then the candidates' profile rows (their capacity), each kind in id order, so parallel workers
+    stay fair and never exceed a capacity. Fast path: the first matching rule that has anybody to
+    offer is usually the one that places the lead, so only it and its candidates are locked and
+    read; when their state (read under the lock) says otherwise, that transaction is rolled back
+    and the decision is made again with every matching rule and candidate locked.
     """
-    with transaction.atomic():
-        lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
-        if lead is None or lead.stage != Stage.MQL:
-            return None
-        current = Assignment.objects.filter(lead=lead, status__in=Assignment.OPEN).first()
-        if current and current.status != Assignment.Status.UNASSIGNED:
-            return current
-        facts = lead_facts(lead)
-        plan = selectors.plan()
-        all_rules = plan.rules
-        matching = [r for r in all_rules if all(evaluate(c, facts) for c in r.conditions)]
-        list(RoutingRule.objects.select_for_update().filter(pk__in=[r.id for r in matching]).order_by("pk"))
-        needs_owner = any(r.strategy == engine.ACCOUNT_OWNER for r in matching)
-        owner = selectors.account_owner(lead) if needs_owner else None
-        keys = {k for r in matching for k in r.candidates} | ({owner} if owner else set())
-        _lock_candidates(keys)
-        decision = engine.decide(
-            facts,
-            all_rules,
-            selectors.candidates(keys),
-            selectors.counters(r.id for r in matching),
-            account_owner=owner,
-            excluded=frozenset(exclude),
-        )
-        if current:  # an unassigned lead that gets a new chance
-            _end(current, Assignment.Status.CLOSED, "routed again")
-        assignment = _record(lead, decision, decision.trace, actor, plan.rows.get(decision.rule_id))
-    if assignment.user_id or assignment.partner_id or assignment.status == Assignment.Status.POOLED:
-        transaction.on_commit(lambda: notify(assignment.pk))
+    excluded = frozenset(exclude)
+    try:
+        with transaction.atomic():
+            assignment, created = _route(lead_id, excluded, actor, fast=True)
+    except _LockEverything:
+        with transaction.atomic():
+            assignment, created = _route(lead_id, excluded, actor, fast=False)
+    if created and (assignment.user_id or assignment.partner_id or assignment.status == Assignment.Status.POOLED):
+        _notify_on_commit([assignment.pk])
     return assignment
+
+
+def _route(lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fast: bool):
+    lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
+    if lead is None or lead.stage != Stage.MQL:
+        return None, False
+    # A statement of its own, after the lock: one that waited for the lock would still see the
+    # assignments as they were when it started.
+    current = Assignment.objects.filter(lead=lead, status__in=Assignment.OPEN).first()
+    if current and current.status != Assignment.Status.UNASSIGNED:
+        return current, False
+    facts = lead_facts(lead)
+    plan = selectors.plan()
+    matching = plan.ruleset.matching(facts)
+    if fast:
+        target, keys, owner = _first_placing(matching, lambda: selectors.account_owner(lead))
+        locked = [target] if target and target.strategy != engine.POOL else []
+    else:
+        target, owner = None, None
+        if any(r.strategy == engine.ACCOUNT_OWNER for r in matching):
+            owner = selectors.account_owner(lead)
+        keys = {k for r in matching for k in r.candidates} | ({owner} if owner else set())
+        locked = matching
+    if locked:
+        rule_ids = sorted(r.id for r in locked)
+        list(RoutingRule.objects.select_for_update().filter(pk__in=rule_ids).order_by("pk").values_list("pk"))
+    _lock_candidates(keys)
+    decision = engine.decide(
+        facts,
+        plan.ruleset,
+        selectors.candidates(keys),
+        selectors.counters(r.id for r in locked),
+        account_owner=owner,
+        excluded=excluded,
+    )
+    if fast and target is not None and decision.rule_id != target.id:
+        raise _LockEverything
+    if current:  # an unassigned lead that gets a new chance
+        _end(current, Assignment.Status.CLOSED, "routed again")
+    return _record(lead, decision, decision.trace, actor, plan.rows.get(decision.rule_id)), True
+
+
+def _first_placing(
+    matching: list[engine.Rule], owner_of: Callable[[], engine.Key | None]
+) -> tuple[engine.Rule | None, set[engine.Key], engine.Key | None]:
+    """The first matching rule that has somebody to offer (or is a pool), its candidates, and the
+    account owner if an account-owner rule on the way needed it looked up (`owner_of()`)."""
+    looked_up, owner = False, None
+    for rule in matching:
+        if rule.strategy == engine.POOL:
+            return rule, set(), owner
+        if rule.strategy == engine.ACCOUNT_OWNER:
+            if not looked_up:
+                owner, looked_up = owner_of(), True
+            if owner:
+                return rule, {owner}, owner
+        elif rule.candidates:
+            return rule, set(rule.candidates), owner
+    return None, set(), owner
+
+
+# --- routing waiting MQLs together ---------------------------------------------------------
+
+ROUTE_BATCH = 50  # MQLs one routing task may place in one transaction
+WAITING_WINDOW = timedelta(hours=1)  # how far back a waiting MQL is looked for
+
+
+def route_waiting(*, lead_id: int, limit: int = ROUTE_BATCH) -> Assignment | None:
+    """What the routing task does: route this MQL and, in the same transaction, other MQLs whose
+    own routing tasks are still queued behind it (under load, a worker routes them in batches:
+    the locks, the rule set and the candidates' state are taken once). Their tasks find them
+    placed and have nothing left to do. Same decisions and locks as `route_lead`; a lead that has
+    been routed before (rerouting, recycled) or that the batch cannot place on its fast path is
+    routed on its own by `route_lead`."""
+    current = Assignment.objects.filter(lead_id=lead_id, status__in=Assignment.OPEN).first()
+    if current and current.status != Assignment.Status.UNASSIGNED:
+        return current  # a duplicate, or a lead an earlier batch placed
+    placed, leftover = _route_batch(lead_id, limit)
+    for other in leftover:
+        if other != lead_id:
+            route_lead(lead_id=other)
+    return placed.get(lead_id) or route_lead(lead_id=lead_id)
+
+
+def _waiting(now: datetime):
+    """MQLs never routed since they became MQL: a stage change put them there (so a routing task
+    was queued for each), and no assignment exists for them yet."""
+    return (
+        Lead.objects.filter(stage=Stage.MQL, updated_at__gte=now - WAITING_WINDOW)
+        .filter(Exists(StageChange.objects.filter(lead=OuterRef("pk"), to_stage=Stage.MQL)))
+        .exclude(Exists(Assignment.objects.filter(lead=OuterRef("pk"))))
+    )
+
+
+def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[int]]:
+    now = timezone.now()
+    waiting = _waiting(now)
+    others = list(waiting.exclude(pk=lead_id).order_by("updated_at", "pk").values_list("pk", flat=True)[: limit - 1])
+    with transaction.atomic():
+        # Another router's leads are skipped, not waited for; the re-check after the lock is a
+        # statement of its own (one that waited would not see the assignments made meanwhile).
+        leads = list(
+            Lead.objects.select_for_update(skip_locked=True)
+            .filter(pk__in=[lead_id, *others], stage=Stage.MQL)
+            .order_by("pk")
+        )
+        routed = set(Assignment.objects.filter(lead__in=leads).values_list("lead_id", flat=True))
+        wanted = {lead_id, *others}
+        leads = [lead for lead in leads if lead.pk not in routed and lead.pk in wanted]
+        if not leads or (lead_id not in {lead.pk for lead in leads} and len(leads) < 2):
+            return {}, [lead.pk for lead in leads]
+        plan = selectors.plan()
+        facts = {lead.pk: lead_facts(lead) for lead in leads}
+        matching = {lead.pk: plan.ruleset.matching(facts[lead.pk]) for lead in leads}
+        owners = selectors.account_owners(
+            [lead for lead in leads if any(r.strategy == engine.ACCOUNT_OWNER for r in matching[lead.pk])]
+        )
+        # Decide first on the candidates' state read without locks, to learn which rule places
+        # each lead; then lock those rules and their candidates, read them again and decide again.
+        # A lead whose decision changed under the locks is routed on its own afterwards.
+        everyone = {k for rules in matching.values() for r in rules for k in r.candidates} | set(owners.values())
+        snapshot = selectors.candidates(everyone)
+        predicted = {}
+        for lead in leads:
+            decision = engine.decide(facts[lead.pk], plan.ruleset, snapshot, {}, account_owner=owners.get(lead.pk))
+            predicted[lead.pk] = decision.rule_id
+            if decision.assignee:
+                chosen = snapshot[decision.assignee]
+                snapshot[decision.assignee] = replace(chosen, open_leads=chosen.open_leads + 1)
+        leftover = [lead.pk for lead in leads if predicted[lead.pk] is None and _could_place(matching[lead.pk])]
+        leads = [lead for lead in leads if lead.pk not in leftover]
+        placing = {plan.rows[rule_id] for rule_id in predicted.values() if rule_id is not None}
+        rule_ids = sorted(r.pk for r in placing if r.strategy != engine.POOL)
+        keys: set[engine.Key] = set()
+        for rule in plan.ruleset.rules:
+            if rule.id in rule_ids:
+                keys |= set(rule.candidates)
+        keys |= {owners[lead.pk] for lead in leads if lead.pk in owners and _is_owner_rule(plan, predicted[lead.pk])}
+        if rule_ids:
+            list(RoutingRule.objects.select_for_update().filter(pk__in=rule_ids).order_by("pk").values_list("pk"))
+        _lock_candidates(keys)
+        candidates = {**snapshot, **selectors.candidates(keys)}
+        counters = selectors.counters(rule_ids)
+        decided = []
+        for lead in leads:
+            decision = engine.decide(
+                facts[lead.pk], plan.ruleset, candidates, counters, account_owner=owners.get(lead.pk)
+            )
+            if decision.rule_id != predicted[lead.pk]:
+                leftover.append(lead.pk)  # the state changed meanwhile: placed on its own, all locked
+                continue
+            if decision.assignee:  # what this assignment changes for the next lead of the batch
+                slot = (decision.rule_id, decision.assignee)
+                counters[slot] = counters.get(slot, 0) + 1
+                chosen = candidates[decision.assignee]
+                candidates[decision.assignee] = replace(chosen, open_leads=chosen.open_leads + 1)
+            decided.append((lead, decision))
+        placed = _record_many(decided, plan.rows, counters, now)
+    _notify_on_commit([a.pk for a in placed.values() if a.status != Assignment.Status.UNASSIGNED])
+    return placed, leftover
+
+
+def _could_place(rules: list[engine.Rule]) -> bool:
+    """Whether some matching rule has anybody to offer (else "unassigned" needs no second look)."""
+    return any(r.candidates or r.strategy in (engine.POOL, engine.ACCOUNT_OWNER) for r in rules)
+
+
+def _is_owner_rule(plan: selectors.Plan, rule_id: int | None) -> bool:
+    row = plan.rows.get(rule_id)
+    return row is not None and row.strategy == engine.ACCOUNT_OWNER
+
+
+def _record_many(
+    decided: list[tuple[Lead, engine.Decision]],
+    rules: dict[int, RoutingRule],
+    counters: dict[tuple[int, engine.Key], int],
+    now: datetime,
+) -> dict[int, Assignment]:
+    """`_record` for many leads: the assignments, activities and counters in a few statements.
+    `counters` are the rules' counters as they stand after these assignments (read under the
+    rules' locks, then advanced), written as they are."""
+    assignments = Assignment.objects.bulk_create(
+        [_assignment_row(lead, decision, None, rules.get(decision.rule_id), now) for lead, decision in decided]
+    )
+    touched = {(d.rule_id, d.assignee) for _, d in decided if d.assignee and d.rule_id}
+    for kind, unique in (("rep", "user"), ("partner", "partner")):
+        rows = [
+            RoutingCounter(rule_id=rule_id, **{f"{unique}_id": key[1]}, assigned=counters[(rule_id, key)])
+            for rule_id, key in sorted(touched)
+            if key[0] == kind
+        ]
+        if rows:
+            RoutingCounter.objects.bulk_create(
+                rows, update_conflicts=True, unique_fields=["rule", unique], update_fields=["assigned"]
+            )
+    _apply_owner_many([(lead, assignment) for (lead, _), assignment in zip(decided, assignments, strict=True)], now)
+    Activity.objects.bulk_create(
+        _timeline_entry(lead, assignment, None, assignee=decision.assignee_name)
+        for (lead, decision), assignment in zip(decided, assignments, strict=True)
+    )
+    return {a.lead_id: a for a in assignments}
+
+
+def _notify_on_commit(assignment_ids: list[int]) -> None:
+    from .tasks import notify_assignments
+
+    # Its own task: the e-mail (slow, may fail) is neither in the transaction nor in the router's way.
+    if assignment_ids:
+        transaction.on_commit(lambda: notify_assignments.delay(assignment_ids))
 
 
 def _lock_candidates(keys: set[engine.Key]) -> None:
@@ -90,26 +286,9 @@ def _lock_candidates(keys: set[engine.Key]) -> None:
 def _record(
     lead: Lead, decision: engine.Decision, trace: list[dict[str, Any]], actor: User | None, rule: RoutingRule | None
 ) -> Assignment:
-    now = timezone.now()
-    kind, ident = decision.assignee or (None, None)
-    if decision.pooled:
-        status = Assignment.Status.POOLED
-    elif decision.assignee:
-        status = Assignment.Status.ACTIVE
-    else:
-        status = Assignment.Status.UNASSIGNED
-    assignment = Assignment.objects.create(
-        lead=lead,
-        user_id=ident if kind == "rep" else None,
-        partner_id=ident if kind == "partner" else None,
-        rule=rule,
-        strategy=decision.strategy,
-        status=status,
-        trace=trace,
-        assigned_at=now,
-        due_at=now + timedelta(minutes=rule.sla_minutes) if rule and status != Assignment.Status.UNASSIGNED else None,
-        created_by=actor,
-    )
+    assignment = _assignment_row(lead, decision, actor, rule, timezone.now())
+    assignment.trace = trace
+    assignment.save(force_insert=True)
     if decision.assignee and rule:
         # The rule's row is locked, so update-else-create cannot race with another router.
         counter = RoutingCounter.objects.filter(rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id)
@@ -118,8 +297,32 @@ def _record(
                 rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id, assigned=1
             )
     _apply_owner(lead, assignment)
-    _timeline(lead, assignment, actor)
+    _timeline(lead, assignment, actor, assignee=decision.assignee_name)
     return assignment
+
+
+def _assignment_row(
+    lead: Lead, decision: engine.Decision, actor: User | None, rule: RoutingRule | None, now: datetime
+) -> Assignment:
+    kind, ident = decision.assignee or (None, None)
+    if decision.pooled:
+        status = Assignment.Status.POOLED
+    elif decision.assignee:
+        status = Assignment.Status.ACTIVE
+    else:
+        status = Assignment.Status.UNASSIGNED
+    return Assignment(
+        lead=lead,
+        user_id=ident if kind == "rep" else None,
+        partner_id=ident if kind == "partner" else None,
+        rule=rule,
+        strategy=decision.strategy,
+        status=status,
+        trace=decision.trace,
+        assigned_at=now,
+        due_at=now + timedelta(minutes=rule.sla_minutes) if rule and status != Assignment.Status.UNASSIGNED else None,
+        created_by=actor,
+    )
 
 
 OWNERSHIP_FIELDS = ("owner", "partner", "marketing_suppressed", "handed_over_at", "respond_by")
@@ -127,24 +330,42 @@ OWNERSHIP_FIELDS = ("owner", "partner", "marketing_suppressed", "handed_over_at"
 
 def _apply_owner(lead: Lead, assignment: Assignment) -> None:
     """On handover the lead belongs to the assignee and leaves marketing's campaigns."""
+    _set_owner(lead, assignment)
+    lead.save(update_fields=[*OWNERSHIP_FIELDS, "updated_at"])
+
+
+def _apply_owner_many(pairs: list[tuple[Lead, Assignment]], now: datetime) -> None:
+    """`_apply_owner` for a routing batch, in one UPDATE."""
+    for lead, assignment in pairs:
+        _set_owner(lead, assignment)
+        lead.updated_at = now  # what auto_now does on save(); bulk_update does not
+    Lead.objects.bulk_update([lead for lead, _ in pairs], [*OWNERSHIP_FIELDS, "updated_at"])
+
+
+def _set_owner(lead: Lead, assignment: Assignment) -> None:
     handed_over = assignment.status in (Assignment.Status.ACTIVE, Assignment.Status.ACCEPTED)
     lead.owner_id = assignment.user_id if handed_over else None
     lead.partner_id = assignment.partner_id if handed_over else None
     lead.marketing_suppressed = handed_over or assignment.status == Assignment.Status.POOLED
     lead.handed_over_at = assignment.assigned_at if handed_over else None
     lead.respond_by = assignment.due_at if assignment.status == Assignment.Status.ACTIVE else None
-    lead.save(update_fields=[*OWNERSHIP_FIELDS, "updated_at"])
 
 
-def _timeline(lead: Lead, assignment: Assignment, actor: User | None, event: str = "") -> None:
-    Activity.objects.create(
+def _timeline(lead: Lead, assignment: Assignment, actor: User | None, event: str = "", assignee: str = "") -> None:
+    _timeline_entry(lead, assignment, actor, event, assignee).save(force_insert=True)
+
+
+def _timeline_entry(
+    lead: Lead, assignment: Assignment, actor: User | None, event: str = "", assignee: str = ""
+) -> Activity:
+    return Activity(
         lead=lead,
         type=ActivityType.ASSIGNMENT,
         occurred_at=timezone.now(),
         properties={
             "assignment": assignment.pk,
             "event": event or assignment.status,
-            "assignee": assignment.assignee_label,
+            "assignee": assignee or assignment.assignee_label,
             "rule": assignment.rule.name if assignment.rule else "",
             "due_at": assignment.due_at.isoformat() if assignment.due_at else None,
         },
@@ -162,7 +383,21 @@ def _end(assignment: Assignment, status: str, note: str = "") -> None:
 
 def notify(assignment_id: int) -> None:
     """E-mail the assignee (or, for a pool, every eligible rep). Runs after the commit."""
-    assignment = Assignment.objects.select_related("lead", "user", "partner", "rule").get(pk=assignment_id)
+    notify_many([assignment_id])
+
+
+def notify_many(assignment_ids: list[int]) -> None:
+    """`notify` for several assignments (a routing batch): one query, one connection to the mail server."""
+    messages = []
+    for assignment in Assignment.objects.select_related("lead", "user", "partner", "rule").filter(
+        pk__in=assignment_ids
+    ):
+        messages += _messages(assignment)
+    if messages:
+        send_mass_mail(messages, fail_silently=True)
+
+
+def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
     lead = assignment.lead
     if assignment.user_id:
         recipients = [assignment.user.email]
@@ -176,7 +411,7 @@ def notify(assignment_id: int) -> None:
         )
     recipients = [r for r in recipients if r]
     if not recipients:
-        return
+        return []
     if assignment.status == Assignment.Status.POOLED:
         subject = f"New lead in the pool: {lead.company or lead.company_domain}"
     else:
@@ -186,7 +421,7 @@ def notify(assignment_id: int) -> None:
         f"Score {lead.score:.0f}, grade {lead.grade or '–'}. Rule: {assignment.rule.name if assignment.rule else '–'}."
     )
     # One message each: a pool's reps do not see each other's addresses.
-    send_mass_mail([(subject, body, settings.DEFAULT_FROM_EMAIL, [r]) for r in recipients], fail_silently=True)
+    return [(subject, body, settings.DEFAULT_FROM_EMAIL, [r]) for r in recipients]
 
 
 # --- accept, reject, claim ---------------------------------------------------------------------

@@ -10,9 +10,16 @@ from .models import Assignment
 
 @shared_task(acks_late=True)
 def route_lead(lead_id: int) -> int | None:
-    """Route an MQL (a lead that already has an open assignment keeps it)."""
-    assignment = services.route_lead(lead_id=lead_id)
+    """Route an MQL (a lead that already has an open assignment keeps it), together with other MQLs
+    still waiting for their own task when the worker is behind."""
+    assignment = services.route_waiting(lead_id=lead_id)
     return assignment.pk if assignment else None
+
+
+@shared_task(acks_late=True)
+def notify_assignments(assignment_ids: list[int]) -> None:
+    """E-mail the assignees of new assignments (or a pool's reps), after the routing committed."""
+    services.notify_many(assignment_ids)
 
 
 @shared_task(expires=55)
