@@ -246,22 +246,21 @@ class AssignmentAdmin(admin.ModelAdmin):
         return render_trace(assignment.trace)
 
 
+def describe_step(step: dict) -> str:
+    """One entry of a decision trace in words (the simulator's template says the same)."""
+    if "skipped_rules" in step:
+        return f"{step['skipped_rules']} rules ({step['first']} … {step['last']}): conditions not met"
+    if "rule" not in step:
+        return step.get("result", "")
+    if not step.get("matched"):
+        return f"{step['rule']}: conditions not met"
+    skipped = "; ".join(f"{s['candidate']} skipped ({s['why']})" for s in step.get("skipped", []))
+    line = f"{step['rule']} ({step.get('strategy', '')}): {step.get('result', '')}"
+    return line + (f" — {skipped}" if skipped else "")
+
+
 def render_trace(trace: list[dict]) -> str:
-    lines = []
-    for step in trace:
-        if "rule" not in step:
-            lines.append((step.get("result", ""),))
-            continue
-        if not step.get("matched"):
-            lines.append((f"{step['rule']}: conditions not met",))
-            continue
-        skipped = "; ".join(f"{s['candidate']} skipped ({s['why']})" for s in step.get("skipped", []))
-        lines.append(
-            (
-                f"{step['rule']} ({step.get('strategy', '')}): {step.get('result', '')}"
-                + (f" — {skipped}" if skipped else ""),
-            )
-        )
+    lines = [(describe_step(step),) for step in trace]
     return format_html("<ol style='margin:0;padding-left:1.2em'>{}</ol>", format_html_join("", "<li>{}</li>", lines))
 
 

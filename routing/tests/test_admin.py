@@ -86,3 +86,18 @@ def test_a_rep_cannot_reach_the_routing_admin(setup):
     client = Client()
     client.force_login(setup[1][0])
     assert client.get("/admin/routing/routingrule/simulate/").status_code == 302
+
+
+def test_a_run_of_rules_that_did_not_match_reads_as_one_line(manager_client, setup, django_capture_on_commit_callbacks):
+    for n in range(3):
+        make_rule(f"US {n}", priority=n + 1, conditions=[("country", "eq", "US")], target="team", team=setup[0])
+    lead = LeadFactory(country="FR", stage=Stage.MAL)
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_transition(lead=lead, to_stage=Stage.MQL)
+
+    page = manager_client.get(f"/admin/leads/lead/{lead.pk}/change/").content.decode()
+    simulated = manager_client.get("/admin/routing/routingrule/simulate/", {"country": "fr"}).content.decode()
+
+    assert "4 rules (US 0 … DACH): conditions not met" in page
+    assert "Everyone (round_robin): assigned to Rep0" in page
+    assert "<strong>4 rules</strong> (US 0 … DACH): conditions not met" in simulated
