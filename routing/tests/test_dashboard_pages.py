@@ -8,11 +8,12 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from leads.models import ActivityType, Lead, Stage
+from leads.models import ActivityType, Stage
 from leads.services import lead_transition
 from leads.tests.factories import LeadFactory
 from routing.models import Assignment, RepProfile
 from routing.tests.factories import make_rule, make_team
+from routing.tests.test_routing import mql
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -22,14 +23,6 @@ def client_for(user) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def mql(capture, **fields) -> Lead:
-    lead = LeadFactory(stage=Stage.MAL, **fields)
-    with capture(execute=True):
-        lead_transition(lead=lead, to_stage=Stage.MQL)
-    lead.refresh_from_db()
-    return lead
 
 
 @pytest.fixture
