@@ -27,8 +27,10 @@ run: seed
 	@echo "  API          http://$(HOST):$(PORT)/api/v1/   docs http://$(HOST):$(PORT)/api/docs/"
 	@echo "  health       http://$(HOST):$(PORT)/healthz"
 	@if [ -n "$$REDIS_URL" ]; then \
-		echo "Starting a Celery worker and beat against $$REDIS_URL"; \
-		$(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=2 & \
+		echo "Starting Celery workers (scoring + default queue; routing) and beat against $$REDIS_URL"; \
+		Q=$${CELERY_QUEUE:-leadportal}; \
+		$(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=2 -Q $$Q,$$Q.scoring -n scoring@%h & \
+		$(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=1 -Q $$Q.routing -n routing@%h & \
 		$(VENV)/bin/celery -A leadportal beat --loglevel=info --schedule=/tmp/leadportal-celerybeat & \
 		trap 'kill 0' EXIT INT TERM; \
 		$(PY) manage.py runserver $(HOST):$(PORT); \

@@ -73,7 +73,9 @@ class CeleryWorker:
                 "--pool=prefork",
                 f"--concurrency={self.concurrency}",
                 "-Q",
-                self.queue,
+                # The private default queue and the routing and scoring queues named after it
+                # (leadportal/celery.py): routing first, served in turn with the others.
+                f"{self.queue}.routing,{self.queue},{self.queue}.scoring",
                 "--without-gossip",
                 "--without-mingle",
                 "--without-heartbeat",

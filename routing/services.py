@@ -138,7 +138,7 @@ def route_waiting(*, lead_id: int, limit: int = ROUTE_BATCH) -> Assignment | Non
     current = Assignment.objects.filter(lead_id=lead_id, status__in=Assignment.OPEN).first()
     if current and current.status != Assignment.Status.UNASSIGNED:
         return current  # a duplicate, or a lead an earlier batch placed
-    placed, leftover = _route_batch(lead_id, limit)
+    placed, leftover = _route_batch(lead_id, limit) if limit > 1 else ({}, [])
     for other in leftover:
         if other != lead_id:
             route_lead(lead_id=other)
@@ -159,6 +159,8 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
     now = timezone.now()
     waiting = _waiting(now)
     others = list(waiting.exclude(pk=lead_id).order_by("updated_at", "pk").values_list("pk", flat=True)[: limit - 1])
+    if not others:
+        return {}, []  # the worker keeps up: route_lead's fast path is the cheaper way for one lead
     with transaction.atomic():
         # Another router's leads are skipped, not waited for; the re-check after the lock is a
         # statement of its own (one that waited would not see the assignments made meanwhile).

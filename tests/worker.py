@@ -14,15 +14,18 @@ from pathlib import Path
 from django.db import connection
 
 from leadportal import celery_app
+from leadportal.celery import queues as celery_queues
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
 def celery_worker(concurrency: int = 1, pool: str = "solo"):
-    """Start a worker on a queue of its own, point this process's producer at it, stop it after.
+    """Start a worker on queues of its own (a private default queue, and the routing and scoring
+    queues named after it), point this process's producer at them, stop it after.
     Yields the worker's log file name (read it when something did not happen)."""
     queue = f"test-{uuid.uuid4().hex[:8]}"
+    names = list(celery_queues(queue).values())
     db = connection.settings_dict
     env = {
         **os.environ,
@@ -46,7 +49,7 @@ def celery_worker(concurrency: int = 1, pool: str = "solo"):
             f"--pool={pool}",
             f"--concurrency={concurrency}",
             "-Q",
-            queue,
+            ",".join(names),
             "--without-gossip",
             "--without-mingle",
             "--loglevel=WARNING",
@@ -70,7 +73,8 @@ def celery_worker(concurrency: int = 1, pool: str = "solo"):
         except subprocess.TimeoutExpired:
             worker.kill()
         with celery_app.connection_for_write() as conn:
-            conn.default_channel.queue_purge(queue)
+            for name in names:
+                conn.default_channel.queue_purge(name)
         log.close()
 
 

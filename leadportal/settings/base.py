@@ -172,6 +172,11 @@ CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process right after the commit that queued them.
 CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="leadportal")
+# Routing and scoring have queues of their own (leadportal/celery.py): by default the default
+# queue's name + ".routing" / ".scoring"; workers must consume all three (see `make run`).
+CELERY_ROUTING_QUEUE = env("CELERY_ROUTING_QUEUE", default="")
+CELERY_SCORING_QUEUE = env("CELERY_SCORING_QUEUE", default="")
+CELERY_TASK_ROUTES = ("leadportal.celery.route_task",)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True  # a worker that dies mid-task leaves the task to be redone
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
