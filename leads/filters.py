@@ -10,6 +10,7 @@ from django_countries import countries
 from .models import Grade, Lead, Stage
 
 OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
+CHOICE_FIELDS = ("country", "product_interest", "source")  # filters whose choices come from the rep's leads
 
 SORTS = {
     "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
@@ -51,11 +52,17 @@ class QueueFilter(django_filters.FilterSet):
         data = data.copy() if data is not None else {}
         data.setdefault("sort", "handover")
         super().__init__(data, queryset=queryset, **kwargs)
-        # The choices are what this person's leads actually have: one small query each.
-        for name in ("country", "product_interest", "source"):
-            values = queryset.exclude(**{name: ""}).order_by(name).values_list(name, flat=True).distinct()
+        # The choices are what this person's leads actually have. One query for the three lists:
+        # each list alone reads every one of the rep's leads (thousands of scattered rows), so
+        # three queries read them three times. Sorted here as the database's C collation would.
+        found: dict[str, set[str]] = {name: set() for name in CHOICE_FIELDS}
+        for row in queryset.order_by().values_list(*CHOICE_FIELDS).distinct():
+            for name, value in zip(CHOICE_FIELDS, row, strict=True):
+                if value:
+                    found[name].add(value)
+        for name in CHOICE_FIELDS:
             label = countries.name if name == "country" else str
-            self.filters[name].extra["choices"] = [(v, label(v) or v) for v in values]
+            self.filters[name].extra["choices"] = [(v, label(v) or v) for v in sorted(found[name])]
 
     @property
     def qs(self) -> QuerySet[Lead]:
