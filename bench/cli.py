@@ -1,4 +1,5 @@
-"""`python -m bench [suite …] [--quick]`: run the foundation, scoring and routing suites (all by default).
+"""`python -m bench [suite …] [--quick]`: run the foundation, scoring, routing and dashboard suites (all by
+default).
 
 Options the suites do not know are handed to the foundation suite (see `python -m bench foundation
 --help`), so `python -m bench foundation --worker-class gthread --workers 2` still works.
@@ -12,9 +13,9 @@ import sys
 import time
 import traceback
 
-from bench import database, environment, routing_suite, runner, scoring_suite, suite
+from bench import dashboard_suite, database, environment, routing_suite, runner, scoring_suite, suite
 
-SUITES = ("foundation", "scoring", "routing")
+SUITES = ("foundation", "scoring", "routing", "dashboard")
 # --quick for the foundation suite: fewer requests and batches (options given later still win).
 FOUNDATION_QUICK = ["--requests", "1000", "--warmup", "100", "--batches", "8", "--duration", "8"]
 
@@ -28,6 +29,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser.add_argument("-h", "--help", action="store_true")
     scoring_suite.add_arguments(parser)
     routing_suite.add_arguments(parser)
+    dashboard_suite.add_arguments(parser)
     args, rest = parser.parse_known_args(argv)
     if args.help:
         parser.print_help()
@@ -46,7 +48,7 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _run_suite(name: str, args: argparse.Namespace, pg_version: str) -> int:
-    module = {"scoring": scoring_suite, "routing": routing_suite}[name]
+    module = {"scoring": scoring_suite, "routing": routing_suite, "dashboard": dashboard_suite}[name]
     started, wall = suite.now(), time.perf_counter()
     print(f"\n=== {name} suite{' (quick)' if args.quick else ''} ===")
     versions, machine = suite.header(pg_version)

@@ -317,13 +317,25 @@ def _parallel(dbname: str, statements: list[tuple[str, dict | None, float | None
         raise errors[0]
 
 
-def generate(dbname: str, leads: int, per_lead: int = 10, seed: int = 2026, progress=None) -> Generated:
+def generate(
+    dbname: str,
+    leads: int,
+    per_lead: int = 10,
+    seed: int = 2026,
+    progress=None,
+    lead_values: dict[str, str] | None = None,
+) -> Generated:
     """Add `leads` leads and `per_lead` activities for each of them, then VACUUM ANALYZE both tables
     (hint bits and visibility map set, statistics fresh — as on a table that has been live for a
     while); return the timings. Indexes that back no constraint are dropped during the load and
-    rebuilt after it (the rebuild is inside the reported time)."""
+    rebuilt after it (the rebuild is inside the reported time).
+
+    `lead_values` replaces the SQL of some columns of LEAD_VALUES (e.g. owner and stage); the
+    expressions may use g (the lead's number), r2 … r6 and the other columns of LEAD_VALUES' subquery,
+    and must write a literal % as %%."""
     with psycopg.connect(database.conninfo(dbname), autocommit=True) as conn:
-        lead_values = {**LEAD_VALUES, **_unknown_required(conn, "leads_lead", LEAD_VALUES)}
+        known = {**LEAD_VALUES, **(lead_values or {})}
+        lead_values = {**known, **_unknown_required(conn, "leads_lead", known)}
         activity_values = {**ACTIVITY_VALUES, **_unknown_required(conn, "leads_activity", ACTIVITY_VALUES)}
         before = conn.execute("SELECT coalesce(max(id), 0) FROM leads_lead").fetchone()[0]
         number = conn.execute("SELECT count(*) FROM leads_lead WHERE source = 'bench'").fetchone()[0]
