@@ -181,29 +181,38 @@ def _throughput(args: argparse.Namespace, quiet: environment.QuietGate, db_label
         )
     )
 
-    suite.step(f"committed: routing.services.route_lead for {leads:,} leads, one after the other")
-    busy = quiet.wait()
-    committed = suite.run_job(
-        "route-committed", env, "--leads", str(leads), "--max-seconds", str(args.routing_max_seconds)
-    )
-    records.append(
-        suite.record(
-            "routing route_lead (committed)",
-            db_label,
-            rows,
-            committed["decisions"],
-            elapsed_s=committed["elapsed_s"],
-            rate=committed["decisions_per_s"],
-            unit="decisions/s",
-            latency_ms=committed["latency_ms"],
-            target={"rate_min": COMMITTED_TARGET},
-            target_text=f">= {COMMITTED_TARGET:,.0f}/s",
-            passed=committed["decisions_per_s"] >= COMMITTED_TARGET,
-            cpu=committed.pop("cpu"),
-            busy_before=busy,
-            details=committed,
+    # Two ways over disjoint leads: the worker's task (which places waiting MQLs together when it
+    # is behind, as it is here with every lead waiting), and one lead per transaction.
+    single = max(1, leads * 2 // 5)
+    for mode, n, label, what in (
+        ("task", leads - single, "routing task route_lead (committed, one worker)", "routing.tasks.route_lead"),
+        ("single", single, "routing route_lead, one lead per transaction", "routing.services.route_lead"),
+    ):
+        suite.step(f"committed: {what} for {n:,} leads, one after the other")
+        busy = quiet.wait()
+        committed = suite.run_job(
+            "route-committed",
+            env,
+            *("--leads", str(n), "--max-seconds", str(args.routing_max_seconds), "--mode", mode),
         )
-    )
+        records.append(
+            suite.record(
+                label,
+                db_label,
+                rows,
+                committed["decisions"],
+                elapsed_s=committed["elapsed_s"],
+                rate=committed["decisions_per_s"],
+                unit="decisions/s",
+                latency_ms=committed["latency_ms"],
+                target={"rate_min": COMMITTED_TARGET},
+                target_text=f">= {COMMITTED_TARGET:,.0f}/s" + ("" if mode == "task" else " (the task's figure counts)"),
+                passed=committed["decisions_per_s"] >= COMMITTED_TARGET,
+                cpu=committed.pop("cpu"),
+                busy_before=busy,
+                details=committed,
+            )
+        )
     return records
 
 
@@ -273,7 +282,8 @@ def notes(records: list[dict[str, Any]]) -> list[str]:
         if d.get("matched_rule_priority"):
             m = d["matched_rule_priority"]
             lines.append(
-                f"route_lead: {r['n']:,} decisions, matched rule priority median {m['p50']} "
+                f"route_lead ({d.get('mode', 'single')}, batch {d.get('batch', 1)}): {r['n']:,} decisions, "
+                f"matched rule priority median {m['p50']} "
                 f"(min {m['min']}, {m['share_at_fallback']:.0%} at the fallback); statuses {d['statuses']}."
             )
         if "latency_ms" in d and "event_to_mql_ms" in d:
@@ -297,8 +307,10 @@ def document_extra(args: argparse.Namespace) -> dict[str, Any]:
             "teams": TEAMS,
             "rules": RULES,
             "leads": LEADS,
-            "committed": "routing.services.route_lead in a loop in one process (settings production, eager)",
-            "engine": "routing.engine.decide with rules/candidates/counters loaded once",
+            "committed": "routing.tasks.route_lead (the worker's task: batches of waiting MQLs) and "
+            "routing.services.route_lead (one lead per transaction), each in a loop in one process over "
+            "disjoint leads (settings production, eager)",
+            "engine": "routing.engine.decide with rules/candidates/counters loaded once, rules compiled once",
             "speed_to_lead": {
                 "worker": "celery -A leadportal worker --pool=prefork --concurrency=2 (settings local, DEBUG off)",
                 "broker": REDIS_URL,

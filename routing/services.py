@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -10,10 +11,11 @@ from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from leads.conditions import LEAD_FIELDS
 from leads.models import Activity, ActivityType, Lead, Stage, StageChange, User
 from leads.selectors import lead_facts
 from leads.services import lead_transition
@@ -124,25 +126,32 @@ def _first_placing(
 
 # --- routing waiting MQLs together ---------------------------------------------------------
 
-ROUTE_BATCH = 50  # MQLs one routing task may place in one transaction
+ROUTE_BATCH = 100  # MQLs one routing task may place in one transaction
+SNAPSHOT_MAX_AGE = 2.0  # seconds a prediction may reuse the candidates' state read for an earlier batch
 WAITING_WINDOW = timedelta(hours=1)  # how far back a waiting MQL is looked for
 
 
-def route_waiting(*, lead_id: int, limit: int = ROUTE_BATCH) -> Assignment | None:
+def route_waiting(*, lead_id: int, limit: int = ROUTE_BATCH) -> int | None:
     """What the routing task does: route this MQL and, in the same transaction, other MQLs whose
     own routing tasks are still queued behind it (under load, a worker routes them in batches:
     the locks, the rule set and the candidates' state are taken once). Their tasks find them
     placed and have nothing left to do. Same decisions and locks as `route_lead`; a lead that has
     been routed before (rerouting, recycled) or that the batch cannot place on its fast path is
-    routed on its own by `route_lead`."""
-    current = Assignment.objects.filter(lead_id=lead_id, status__in=Assignment.OPEN).first()
-    if current and current.status != Assignment.Status.UNASSIGNED:
-        return current  # a duplicate, or a lead an earlier batch placed
+    routed on its own by `route_lead`. Returns the id of the lead's open assignment, if any."""
+    with connection.cursor() as cursor:  # every task of a batch's leads asks this: as cheap as it gets
+        cursor.execute(
+            f"SELECT id FROM {Assignment._meta.db_table} WHERE lead_id = %s AND status IN (%s, %s) LIMIT 1",  # noqa: S608
+            [lead_id, Assignment.Status.ACTIVE, Assignment.Status.POOLED],
+        )
+        placed_already = (cursor.fetchone() or [None])[0]
+    if placed_already:
+        return placed_already  # a duplicate, or a lead an earlier batch placed
     placed, leftover = _route_batch(lead_id, limit) if limit > 1 else ({}, [])
     for other in leftover:
         if other != lead_id:
             route_lead(lead_id=other)
-    return placed.get(lead_id) or route_lead(lead_id=lead_id)
+    assignment = placed.get(lead_id) or route_lead(lead_id=lead_id)
+    return assignment.pk if assignment else None
 
 
 def _waiting(now: datetime):
@@ -167,6 +176,7 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
         leads = list(
             Lead.objects.select_for_update(skip_locked=True)
             .filter(pk__in=[lead_id, *others], stage=Stage.MQL)
+            .only("stage", *LEAD_FIELDS)  # what the decision reads; the rows are written by id
             .order_by("pk")
         )
         routed = set(Assignment.objects.filter(lead__in=leads).values_list("lead_id", flat=True))
@@ -184,7 +194,7 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
         # each lead; then lock those rules and their candidates, read them again and decide again.
         # A lead whose decision changed under the locks is routed on its own afterwards.
         everyone = {k for rules in matching.values() for r in rules for k in r.candidates} | set(owners.values())
-        snapshot = selectors.candidates(everyone)
+        snapshot = _snapshot(everyone)
         predicted = {}
         for lead in leads:
             decision = engine.decide(facts[lead.pk], plan.ruleset, snapshot, {}, account_owner=owners.get(lead.pk))
@@ -223,6 +233,19 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
         placed = _record_many(decided, plan.rows, counters, now)
     _notify_on_commit([a.pk for a in placed.values() if a.status != Assignment.Status.UNASSIGNED])
     return placed, leftover
+
+
+_snapshots: dict[str, tuple[float, dict[engine.Key, engine.Candidate]]] = {}
+
+
+def _snapshot(keys: set[engine.Key]) -> dict[engine.Key, engine.Candidate]:
+    """The candidates' state for predictions, reused for SNAPSHOT_MAX_AGE s (per process): a stale
+    prediction only sends a lead through route_lead; the decisions use state read under the locks."""
+    read_at, cached = _snapshots.get("last", (0.0, {}))
+    if time.monotonic() - read_at > SNAPSHOT_MAX_AGE or not keys <= cached.keys():
+        cached = selectors.candidates(keys)
+        _snapshots["last"] = (time.monotonic(), cached)
+    return dict(cached)
 
 
 def _could_place(rules: list[engine.Rule]) -> bool:
@@ -340,8 +363,25 @@ def _apply_owner_many(pairs: list[tuple[Lead, Assignment]], now: datetime) -> No
     """`_apply_owner` for a routing batch, in one UPDATE."""
     for lead, assignment in pairs:
         _set_owner(lead, assignment)
-        lead.updated_at = now  # what auto_now does on save(); bulk_update does not
-    Lead.objects.bulk_update([lead for lead, _ in pairs], [*OWNERSHIP_FIELDS, "updated_at"])
+        lead.updated_at = now  # what auto_now does on save(); a bulk update does not
+    leads = [lead for lead, _ in pairs]
+    if connection.vendor != "postgresql":
+        Lead.objects.bulk_update(leads, [*OWNERSHIP_FIELDS, "updated_at"])
+        return
+    # bulk_update's CASE WHEN per field and row costs more to build than the rows cost to write.
+    fields = [Lead._meta.get_field(name) for name in OWNERSHIP_FIELDS]
+    types = {"ForeignKey": "bigint", "BooleanField": "boolean", "DateTimeField": "timestamptz"}
+    arrays = ", ".join(f"%s::{types[f.get_internal_type()]}[]" for f in fields)
+    sets = ", ".join(f"{f.column} = v.{f.column}" for f in fields)
+    columns = ", ".join(f.column for f in fields)
+    # Column and table names come from the model, values are parameters.
+    sql = (
+        f"UPDATE {Lead._meta.db_table} AS l SET {sets}, updated_at = %s "  # noqa: S608
+        f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {columns}) WHERE l.id = v.id"
+    )
+    params = [now, [lead.pk for lead in leads], *([getattr(lead, f.attname) for lead in leads] for f in fields)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
 
 
 def _set_owner(lead: Lead, assignment: Assignment) -> None:
@@ -388,12 +428,33 @@ def notify(assignment_id: int) -> None:
     notify_many([assignment_id])
 
 
+# What an e-mail needs (a lead row has some fifty columns; a batch loads fifty of them).
+NOTIFY_FIELDS = (
+    "status",
+    "due_at",
+    "rule__name",
+    "rule__team_id",
+    "user__email",
+    "partner__name",
+    *(
+        f"lead__{name}"
+        for name in ("first_name", "last_name", "email", "company", "company_domain", "job_title", "country")
+    ),
+    "lead__score",
+    "lead__grade",
+)
+
+
 def notify_many(assignment_ids: list[int]) -> None:
     """`notify` for several assignments (a routing batch): one query, one connection to the mail server."""
     messages = []
-    for assignment in Assignment.objects.select_related("lead", "user", "partner", "rule").filter(
-        pk__in=assignment_ids
-    ):
+    rows = (
+        Assignment.objects.select_related("lead", "user", "partner", "rule")
+        .filter(pk__in=assignment_ids)
+        .only(*NOTIFY_FIELDS)
+        .order_by("pk")
+    )
+    for assignment in rows:
         messages += _messages(assignment)
     if messages:
         send_mass_mail(messages, fail_silently=True)

@@ -12,8 +12,7 @@ from .models import Assignment
 def route_lead(lead_id: int) -> int | None:
     """Route an MQL (a lead that already has an open assignment keeps it), together with other MQLs
     still waiting for their own task when the worker is behind."""
-    assignment = services.route_waiting(lead_id=lead_id)
-    return assignment.pk if assignment else None
+    return services.route_waiting(lead_id=lead_id)
 
 
 @shared_task(acks_late=True)

@@ -1,5 +1,6 @@
 """Routing MQLs: rules, strategies, handover, accept/reject, pools, SLA — with the API."""
 
+from collections import Counter
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from leads.models import Activity, ActivityType, Lead, Stage, StageChange
 from leads.services import lead_transition
 from leads.tests.factories import LeadFactory
 from routing import services, tasks
-from routing.models import Account, Assignment, RepProfile, RoutingRule
+from routing.models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule
 from routing.tests.factories import make_rule, make_team
 
 
@@ -318,3 +319,46 @@ def test_a_partner_user_accepts_a_lead_routed_to_its_organisation_and_no_one_els
     lead.refresh_from_db()
     assert lead.stage == Stage.SAL
     assert StageChange.objects.get(lead=lead, to_stage=Stage.SAL).actor == partner_a
+
+
+def test_a_routing_task_places_the_mqls_waiting_behind_it_in_one_batch(team, django_capture_on_commit_callbacks):
+    _, reps = team
+    rule = make_rule("Everyone", team=team[0], sla_minutes=30)
+    waiting = []
+    for _ in range(7):
+        lead = LeadFactory(stage=Stage.MAL)
+        with django_capture_on_commit_callbacks(execute=False):  # the routing tasks stay queued
+            lead_transition(lead=lead, to_stage=Stage.MQL)
+        waiting.append(lead)
+    routed_before = LeadFactory(stage=Stage.MAL)  # a recycled lead: routed once already
+    with django_capture_on_commit_callbacks(execute=False):
+        lead_transition(lead=routed_before, to_stage=Stage.MQL)
+    Assignment.objects.create(lead=routed_before, user=reps[0], status="rejected")
+    control = LeadFactory(stage=Stage.MQL)  # made an MQL without a move: no routing task was queued
+
+    with django_capture_on_commit_callbacks(execute=True):
+        first = tasks.route_lead(waiting[3].pk)
+
+    placed = Assignment.objects.filter(lead__in=waiting)
+    assert placed.count() == 7 and {a.status for a in placed} == {"active"}
+    assert first == placed.get(lead=waiting[3]).pk
+    per_rep = Counter(placed.values_list("user", flat=True))
+    assert sorted(per_rep.values()) == [2, 2, 3]
+    assert dict(RoutingCounter.objects.filter(rule=rule).values_list("user", "assigned")) == dict(per_rep)
+    for lead in waiting:
+        lead.refresh_from_db()
+        assignment = placed.get(lead=lead)
+        assert (lead.owner_id, lead.marketing_suppressed, lead.respond_by) == (
+            assignment.user_id,
+            True,
+            assignment.due_at,
+        )
+        assert assignment.due_at - assignment.assigned_at == timedelta(minutes=30)
+        assert assignment.trace[-1]["result"].startswith("assigned to Rep")
+    assert Activity.objects.filter(lead__in=waiting, type=ActivityType.ASSIGNMENT).count() == 7
+    assert len(mail.outbox) == 7
+    # The batch left alone what it may not take, and the others' own tasks find them placed.
+    assert Assignment.objects.filter(lead=routed_before).count() == 1
+    assert not Assignment.objects.filter(lead=control).exists()
+    assert [tasks.route_lead(lead.pk) for lead in waiting] == [placed.get(lead=lead).pk for lead in waiting]
+    assert Assignment.objects.filter(lead__in=waiting).count() == 7
