@@ -312,7 +312,8 @@ def document_extra(args: argparse.Namespace) -> dict[str, Any]:
             "disjoint leads (settings production, eager)",
             "engine": "routing.engine.decide with rules/candidates/counters loaded once, rules compiled once",
             "speed_to_lead": {
-                "worker": "celery -A leadportal worker --pool=prefork --concurrency=2 (settings local, DEBUG off)",
+                "worker": "celery -A leadportal worker --pool=prefork --concurrency=2 -Q <q>.routing,<q>,<q>.scoring "
+                "(settings local, DEBUG off)",
                 "broker": REDIS_URL,
                 "driver": "leads.services.events_ingest in a separate process, one event per call",
                 "rate": args.stl_rate,

@@ -66,12 +66,16 @@ def route_lead(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
 
 
 def _route(lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fast: bool):
-    lead = Lead.objects.select_for_update().filter(pk=lead_id).first()
+    # What the decision reads; the ownership fields are written with update_fields.
+    lead = Lead.objects.select_for_update().filter(pk=lead_id).only("stage", *LEAD_FIELDS).first()
     if lead is None or lead.stage != Stage.MQL:
         return None, False
     # A statement of its own, after the lock: one that waited for the lock would still see the
     # assignments as they were when it started.
-    current = Assignment.objects.filter(lead=lead, status__in=Assignment.OPEN).first()
+    open_ids = list(
+        Assignment.objects.filter(lead=lead, status__in=Assignment.OPEN).order_by().values_list("pk", flat=True)[:1]
+    )
+    current = Assignment.objects.get(pk=open_ids[0]) if open_ids else None
     if current and current.status != Assignment.Status.UNASSIGNED:
         return current, False
     facts = lead_facts(lead)
