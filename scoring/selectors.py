@@ -18,6 +18,21 @@ def active_model_id() -> int | None:
     return ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).values_list("pk", flat=True).first()
 
 
+_engine_models: dict[tuple, engine.Model] = {}
+
+
+def active_engine_model() -> engine.Model | None:
+    """The active model as engine data, built once per process and model: a model is read-only once
+    active (edits go to a clone), and (pk, updated_at) changes with any save. One small query a call."""
+    key = ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).values_list("pk", "updated_at").first()
+    if key is None:
+        return None
+    if key not in _engine_models:
+        _engine_models.clear()  # only the active one is worth keeping
+        _engine_models[key] = engine_model(model_with_rules(key[0]))
+    return _engine_models[key]
+
+
 def model_with_rules(pk: int) -> ScoringModel:
     return ScoringModel.objects.prefetch_related(
         Prefetch("fit_rules"), Prefetch("behavior_rules"), Prefetch("exclusion_rules")

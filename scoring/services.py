@@ -165,14 +165,45 @@ def rescore_leads(*, lead_ids: Sequence[int], now: datetime | None = None) -> li
     compute queues a new run instead of being folded into a computation that cannot see it.
     """
     PendingRescore.objects.filter(lead_id__in=lead_ids).delete()
-    active = selectors.active_model()
-    if active is None:
+    model = selectors.active_engine_model()
+    if model is None:
         return []
-    model = selectors.engine_model(selectors.model_with_rules(active.pk))
     now = now or timezone.now()
     with transaction.atomic():
         scores = bulk.compute(model, now, lead_ids=list(lead_ids))
         bulk.write(scores, model.version, now)
+    apply_lifecycle(model, scores)
+    return scores
+
+
+def rescore_pending(*, lead_ids: Sequence[int], now: datetime | None = None, limit: int = TASK_CHUNK):
+    """What the worker runs for queued rescoring: claim the pending rows of these leads and, up to
+    `limit`, of other leads waiting (oldest first), rescore them all in one set-based pass, and
+    delete the claimed rows in the same transaction as the scores.
+
+    A burst of events thus makes few tasks that do the work, and later tasks find their leads done
+    (no pending row) and return at once. The claimed rows stay locked until the commit: an event for
+    one of those leads that arrives meanwhile waits for it, then queues a fresh row and task, so
+    nothing is folded into a computation that could not see it, and a worker that dies mid-way
+    leaves its rows pending for `recover_stalled`. Rows locked by another worker are skipped.
+    """
+    model = selectors.active_engine_model()
+    if model is None:
+        PendingRescore.objects.filter(lead_id__in=lead_ids).delete()
+        return []
+    now = now or timezone.now()
+    pending = PendingRescore.objects.select_for_update(skip_locked=True)
+    with transaction.atomic():
+        claimed = list(pending.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True))
+        room = limit - len(claimed)
+        if room > 0:
+            others = pending.exclude(lead_id__in=lead_ids).order_by("requested_at", "lead_id")
+            claimed += list(others.values_list("lead_id", flat=True)[:room])
+        if not claimed:
+            return []
+        scores = bulk.compute(model, now, lead_ids=claimed)
+        bulk.write(scores, model.version, now)
+        PendingRescore.objects.filter(lead_id__in=claimed).delete()
     apply_lifecycle(model, scores)
     return scores
 
@@ -204,8 +235,10 @@ def apply_lifecycle(model: engine.Model, scores: Iterable[bulk.LeadScore]) -> in
 
 def lead_score_explain(*, lead: Lead, model: ScoringModel | None = None, now: datetime | None = None):
     """The engine's score of one lead with its breakdown ("why this score")."""
-    model = model or selectors.active_model()
     if model is None:
-        return None, None
-    spec = selectors.engine_model(selectors.model_with_rules(model.pk))
+        spec = selectors.active_engine_model()
+        if spec is None:
+            return None, None
+    else:
+        spec = selectors.engine_model(selectors.model_with_rules(model.pk))
     return spec, engine.score_lead(spec, lead_facts(lead), selectors.activity_facts(lead), now or timezone.now())

@@ -15,8 +15,9 @@ STALLED_AFTER = timedelta(minutes=5)
 
 @shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
 def rescore_leads(lead_ids: list[int]) -> int:
-    """Rescore a few leads after their events or profile changed."""
-    return len(services.rescore_leads(lead_ids=lead_ids))
+    """Rescore leads after their events or profile changed (these, and others waiting: see
+    services.rescore_pending)."""
+    return len(services.rescore_pending(lead_ids=lead_ids))
 
 
 @shared_task(acks_late=True)

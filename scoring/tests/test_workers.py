@@ -280,3 +280,60 @@ def test_no_active_model_is_a_404_with_a_message(api, marketing):
     assert response.status_code == 404
     assert response.json()["detail"] == "No scoring model is active."
     assert ScoringModel.objects.count() == 0
+
+
+def test_one_task_rescores_every_waiting_lead_and_the_others_find_theirs_done(db):
+    make_model(activate=True)
+    leads = [LeadFactory(job_title="CTO", stage=Stage.MAL) for _ in range(3)]
+    with mock.patch.object(tasks.rescore_leads, "delay"):
+        for lead in leads:
+            services.rescore_request(lead_ids=[lead.pk])  # three events, three queued tasks
+    assert PendingRescore.objects.count() == 3
+
+    first = tasks.rescore_leads([leads[0].pk])
+    assert first == 3 and not PendingRescore.objects.exists()
+    assert sorted(Lead.objects.values_list("fit_score", flat=True)) == [20, 20, 20]
+    assert tasks.rescore_leads([leads[1].pk]) == 0  # already done by the first
+    assert tasks.rescore_leads([leads[2].pk]) == 0
+
+
+def test_a_task_claims_at_most_its_limit_oldest_first(db):
+    make_model(activate=True)
+    leads = [LeadFactory() for _ in range(4)]
+    with mock.patch.object(tasks.rescore_leads, "delay"):
+        services.rescore_request(lead_ids=[lead.pk for lead in leads])
+    scores = services.rescore_pending(lead_ids=[leads[3].pk], limit=2)
+    assert sorted(s.lead_id for s in scores) == sorted([leads[3].pk, leads[0].pk])
+    assert sorted(PendingRescore.objects.values_list("lead_id", flat=True)) == [leads[1].pk, leads[2].pk]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_rows_another_worker_holds_are_left_to_it():
+    import threading
+
+    from django.db import connection
+
+    make_model(activate=True)
+    held, free = LeadFactory(), LeadFactory()
+    with mock.patch.object(tasks.rescore_leads, "delay"):
+        services.rescore_request(lead_ids=[held.pk, free.pk])
+    locked, release = threading.Event(), threading.Event()
+
+    def other_worker():
+        with transaction.atomic():
+            list(PendingRescore.objects.select_for_update().filter(lead_id=held.pk))
+            locked.set()
+            release.wait(10)
+        connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    locked.wait(10)
+    try:
+        scores = services.rescore_pending(lead_ids=[held.pk, free.pk])
+    finally:
+        release.set()
+        thread.join()
+    assert [s.lead_id for s in scores] == [free.pk]
+    assert list(PendingRescore.objects.values_list("lead_id", flat=True)) == [held.pk]
