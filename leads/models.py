@@ -7,6 +7,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
 from django.db import models
+from django.db.models import Q
 from django.db.models.functions import Lower
 from django_countries.fields import CountryField
 
@@ -153,11 +154,14 @@ class Lead(models.Model):
             models.CheckConstraint(name="lead_email_normalised", condition=models.Q(email=Lower("email"))),
         ]
         indexes = [
-            models.Index(fields=["owner", "stage"], name="lead_owner_stage"),
+            # Load per owner (open leads, waiting, overdue) read from the index alone on PostgreSQL.
+            models.Index(fields=["owner", "stage"], include=["respond_by"], name="lead_owner_stage_due"),
             models.Index(fields=["partner", "stage"], name="lead_partner_stage"),
-            # The rep's queue and the partner's list, newest handovers first.
-            models.Index(fields=["owner", "-handed_over_at"], name="lead_owner_handover"),
+            # The rep's queue in its own order (open leads, newest handover first, NULLS LAST) has a
+            # PostgreSQL-only index from migration 0007: SQLite cannot index NULLS LAST.
             models.Index(fields=["partner", "-handed_over_at"], name="lead_partner_handover"),
+            # SLA breaches: only leads waiting for acceptance carry a deadline.
+            models.Index(fields=["respond_by"], condition=Q(respond_by__isnull=False), name="lead_waiting_due"),
         ]
 
     def __str__(self) -> str:

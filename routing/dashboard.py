@@ -106,11 +106,27 @@ def rep_load(members: list[RepProfile], now) -> list[dict[str, Any]]:
     return rows
 
 
+TEAM_ROW_FIELDS = (
+    "company",
+    "email",
+    "score",
+    "grade",
+    "stage",
+    "respond_by",
+    "handed_over_at",
+    "owner__username",
+    "owner__first_name",
+    "owner__last_name",
+)
+
+
 def team_open_leads(member_ids: list[int]) -> QuerySet[Lead]:
+    """The team's open leads, most urgent first, with only the columns a row shows."""
     return (
         Lead.objects.filter(owner_id__in=member_ids, stage__in=OPEN_STAGES)
         .select_related("owner")
-        .order_by(F("respond_by").asc(nulls_last=True), "-handed_over_at", "-pk")
+        .only(*TEAM_ROW_FIELDS)
+        .order_by(F("respond_by").asc(nulls_last=True), F("handed_over_at").desc(nulls_last=True), "-pk")
     )
 
 

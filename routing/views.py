@@ -160,7 +160,8 @@ def team(request: HttpRequest) -> HttpResponse:
         "open_leads": open_leads,
         "breaches": list(dashboard.team_open_leads(member_ids).filter(respond_by__lt=now)[:20]),
         "unassigned": list(dashboard.unassigned_queue()[:50]),
-        "reps": list(ReassignForm.base_fields["to_user"].queryset.order_by("username")),
+        # Hand leads within the team (any sales user is accepted from the lead page).
+        "reps": [m.user for m in members if m.user.is_active and m.active],
         "now": now,
     }
     return render(request, "routing/team.html", context)
