@@ -237,6 +237,18 @@ def partner_performance(
     return result
 
 
+def performance_score(p: PartnerPerformance) -> float:
+    """One number for routing ("performance-weighted"): the chance a lead is accepted × the chance
+    an accepted deal is won × how reliably the partner reports back. Counts are smoothed (one
+    success and one failure assumed), so a new partner starts at 0.5 × 0.5 × 1 and the score moves
+    with evidence; never below 0.05, so nobody is starved of the chance to improve."""
+    decided = p.handovers - p.waiting
+    acceptance = (p.accepted + 1) / (decided + 2)
+    winning = (p.won + 1) / (p.won + p.lost + 2)
+    reporting = 0.5 + 0.5 * (p.feedback_compliance if p.feedback_compliance is not None else 1.0)
+    return max(0.05, round(acceptance * winning * reporting, 4))
+
+
 def _rate(part: int, whole: int) -> float | None:
     return round(part / whole, 4) if whole else None
 

@@ -21,13 +21,14 @@ from leads.conditions import Condition, evaluate
 # A candidate is ("rep", user id) or ("partner", organisation id).
 Key = tuple[str, int]
 
-DIRECT, ROUND_ROBIN, WEIGHTED, LEAST_LOADED, ACCOUNT_OWNER, POOL = (
+DIRECT, ROUND_ROBIN, WEIGHTED, LEAST_LOADED, ACCOUNT_OWNER, POOL, PERFORMANCE = (
     "direct",
     "round_robin",
     "weighted_round_robin",
     "least_loaded",
     "account_owner",
     "pool",
+    "performance_weighted",
 )
 
 
@@ -40,6 +41,7 @@ class Candidate:
     open_leads: int = 0
     capacity: int = 25
     weight: int = 1
+    performance: float = 1.0  # partners: how well they convert (partners.selectors.performance_score)
     seniority: int = 2
     territories: frozenset[str] = frozenset()  # empty: anywhere
     languages: frozenset[str] = frozenset()
@@ -284,7 +286,8 @@ def decide(
 
     Strategies: direct (the rule's one candidate), account owner (the owner of the lead's account),
     round robin (fewest leads from this rule so far; ties by order), weighted round robin (fewest
-    per unit of weight), least loaded (lowest open/capacity), pool (nobody yet: reps claim it).
+    per unit of weight), performance-weighted (the same, with each partner's outcome score as its
+    weight), least loaded (lowest open/capacity), pool (nobody yet: reps claim it).
     A matching rule without an eligible candidate falls through to the next one.
 
     `rules` is the ordered list or, faster, the `RuleSet` that `compile_rules` made of it. The
@@ -339,7 +342,7 @@ def decide(
 def _pick(
     rule: Rule, order: Mapping[Key, int], eligible: list[Candidate], counters: Mapping[tuple[int, Key], int]
 ) -> Candidate:
-    if len(eligible) == 1 or rule.strategy not in (ROUND_ROBIN, WEIGHTED, LEAST_LOADED):
+    if len(eligible) == 1 or rule.strategy not in (ROUND_ROBIN, WEIGHTED, PERFORMANCE, LEAST_LOADED):
         return eligible[0]  # direct, account owner
     last = len(order)
     rule_id = rule.id
@@ -347,4 +350,9 @@ def _pick(
         return min(eligible, key=lambda c: (counters.get((rule_id, c.key), 0), order.get(c.key, last)))
     if rule.strategy == WEIGHTED:
         return min(eligible, key=lambda c: (counters.get((rule_id, c.key), 0) / c.weight, order.get(c.key, last)))
+    if rule.strategy == PERFORMANCE:
+        return min(
+            eligible,
+            key=lambda c: ((counters.get((rule_id, c.key), 0) + 1) / max(c.performance, 0.01), order.get(c.key, last)),
+        )
     return min(eligible, key=lambda c: (c.open_leads / max(c.capacity, 1), order.get(c.key, last)))

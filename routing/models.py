@@ -100,6 +100,7 @@ class Strategy(models.TextChoices):
     DIRECT = "direct", "Direct (one rep)"
     ROUND_ROBIN = "round_robin", "Round robin"
     WEIGHTED = "weighted_round_robin", "Weighted round robin"
+    PERFORMANCE = "performance_weighted", "Performance-weighted (partners: by their outcomes)"
     LEAST_LOADED = "least_loaded", "Least loaded"
     ACCOUNT_OWNER = "account_owner", "Account owner"
     POOL = "pool", "Pool (reps claim)"
@@ -157,6 +158,8 @@ class RoutingRule(models.Model):
         return f"{self.priority}. {self.name}"
 
     def clean(self) -> None:
+        if self.strategy == Strategy.PERFORMANCE and self.target != self.Target.PARTNERS:
+            raise ValidationError({"strategy": "Performance-weighted routing chooses among partners."})
         needs = {self.Target.REP: "rep", self.Target.TEAM: "team", self.Target.POOL: "team"}
         field = needs.get(self.target)
         if field and not getattr(self, f"{field}_id"):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -268,6 +269,7 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
                 max_company_size=max_size,
             )
     if partner_ids:
+        scores = partner_scores()
         for org in PartnerOrganization.objects.filter(pk__in=partner_ids).annotate(
             open_leads=_open_count("partner_id")
         ):
@@ -279,8 +281,26 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
                 capacity=org.capacity,
                 territories=expand_territories(org.territories),
                 products=frozenset(x.lower() for x in org.products),
+                performance=scores.get(org.pk, 1.0),
             )
     return result
+
+
+PERFORMANCE_TTL = 60.0  # seconds: outcomes change by the day, not by the lead
+_scores: tuple[float, dict[int, float]] = (0.0, {})
+
+
+def partner_scores() -> dict[int, float]:
+    """Every partner organisation's outcome score (partners.selectors.performance_score), computed
+    in a few aggregate queries at most once a minute per process."""
+    global _scores
+    expires, scores = _scores
+    if time.monotonic() >= expires:
+        from partners.selectors import partner_performance, performance_score
+
+        scores = {org_id: performance_score(p) for org_id, p in partner_performance().items()}
+        _scores = (time.monotonic() + PERFORMANCE_TTL, scores)
+    return scores
 
 
 def counters(rule_ids: Iterable[int]) -> dict[tuple[int, engine.Key], int]:

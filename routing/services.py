@@ -104,6 +104,8 @@ def _route(lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fa
     )
     if fast and target is not None and decision.rule_id != target.id:
         raise _LockEverything
+    if current and decision.assignee is None and not decision.pooled:
+        return current, False  # still nobody: it keeps its place (and its history) in the unassigned queue
     if current:  # an unassigned lead that gets a new chance
         _end(current, Assignment.Status.CLOSED, "routed again")
     return _record(lead, decision, decision.trace, actor, plan.rows.get(decision.rule_id)), True

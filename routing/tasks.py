@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from . import services
+from leads.models import Lead
+
+from . import selectors, services
 from .models import Assignment
 
 
@@ -29,8 +31,9 @@ def enforce_sla() -> int:
 
 @shared_task(expires=290)
 def retry_unassigned() -> int:
-    """Every five minutes: leads in the unassigned queue get another chance (reps may be back)."""
+    """Every five minutes: leads in the unassigned queue get another chance (reps may be back) —
+    never with someone who had them before (a partner that declined, a rep who let the SLA pass)."""
     ids = list(Assignment.objects.filter(status=Assignment.Status.UNASSIGNED).values_list("lead_id", flat=True)[:500])
-    for lead_id in ids:
-        services.route_lead(lead_id=lead_id)
+    for lead in Lead.objects.filter(pk__in=ids).only("pk"):
+        services.route_lead(lead_id=lead.pk, exclude=selectors.previous_assignees(lead))
     return len(ids)
