@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from celery import shared_task
 
 from leads.models import Lead
@@ -9,12 +11,18 @@ from leads.models import Lead
 from . import selectors, services
 from .models import Assignment
 
+# A task that waited longer than this in the queue means the workers are behind: it then looks for
+# other MQLs waiting and places them together. A worker that keeps up skips that look (one query
+# per lead, which grows with the MQLs of the last hour) and routes its lead alone.
+BEHIND_AFTER_S = 0.25
+
 
 @shared_task(acks_late=True)
-def route_lead(lead_id: int) -> int | None:
+def route_lead(lead_id: int, queued_at: float | None = None) -> int | None:
     """Route an MQL (a lead that already has an open assignment keeps it), together with other MQLs
-    still waiting for their own task when the worker is behind."""
-    return services.route_waiting(lead_id=lead_id)
+    still waiting for their own task when the worker is behind (or when the queueing time is unknown)."""
+    behind = queued_at is None or time.time() - queued_at > BEHIND_AFTER_S
+    return services.route_waiting(lead_id=lead_id, limit=services.ROUTE_BATCH if behind else 1)
 
 
 @shared_task(acks_late=True)
