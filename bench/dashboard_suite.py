@@ -171,27 +171,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run_job(name: str, env: dict[str, str], *args: str, timeout: float = 600.0) -> dict[str, Any]:
     """`python -m bench.dashboard_jobs <name> …` in a process of its own; the JSON it wrote."""
-    with tempfile.TemporaryDirectory(prefix="leadportal-bench-job-") as tmp:
-        out, log = Path(tmp) / "result.json", Path(tmp) / "job.log"
-        with log.open("w") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", "bench.dashboard_jobs", name, "--out", str(out), *args],
-                cwd=server.PROJECT_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                returncode = process.wait(timeout=timeout)
-            except BaseException:
-                process.kill()
-                process.wait(timeout=10)
-                raise
-        if returncode != 0 or not out.exists():
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"dashboard job {name} failed with exit status {returncode}:\n{tail}")
-        return json.loads(out.read_text())
+    return suite.run_job(name, env, *args, timeout=timeout, module="bench.dashboard_jobs")
 
 
 def _assign_leads(setup: dict[str, Any]) -> dict[str, float]:

@@ -48,14 +48,16 @@ def prepare_database(dbname: str) -> float:
     return time.perf_counter() - start
 
 
-def run_job(name: str, env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
-    """Run `python -m bench.jobs <name> …` and return the JSON it wrote. Output goes to a file (a
+def run_job(
+    name: str, env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT, module: str = "bench.jobs"
+) -> dict[str, Any]:
+    """Run `python -m <module> <name> …` and return the JSON it wrote. Output goes to a file (a
     pipe nobody reads could block the job); its tail is shown when the job fails."""
     with tempfile.TemporaryDirectory(prefix="leadportal-bench-job-") as tmp:
         out, log = Path(tmp) / "result.json", Path(tmp) / "job.log"
         with log.open("w") as log_file:
             process = subprocess.Popen(
-                [sys.executable, "-m", "bench.jobs", name, "--out", str(out), *args],
+                [sys.executable, "-m", module, name, "--out", str(out), *args],
                 cwd=server.PROJECT_DIR,
                 env=env,
                 stdin=subprocess.DEVNULL,
