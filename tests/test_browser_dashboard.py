@@ -5,6 +5,7 @@ Screenshots of the main pages (laptop and phone) go to test-artifacts/screenshot
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from decimal import Decimal
@@ -229,3 +230,38 @@ def test_pages_on_a_phone(browser, live_server, sales):
     shot(page, "team-phone")
     page.goto(f"{live_server.url}/accounts/login/")
     context.close()
+
+
+def test_the_demo_personas_work_their_pages(page: Page, live_server, browser):
+    """`seed_demo` as `make run` loads it: rep1 accepts a new MQL, the sales manager reads the team
+    and the funnel, partner-a reports on a lead in the portal (password `leadportal`)."""
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=io.StringIO())
+    rep = Lead.objects.filter(owner__username="rep1", stage=Stage.MQL, respond_by__isnull=False).first()
+    assert rep is not None
+
+    sign_in(page, live_server.url, "rep1", "leadportal")
+    page.goto(f"{live_server.url}/app/leads/{rep.pk}/")
+    page.get_by_role("button", name="Accept lead").click()
+    expect(page.locator("#stage")).to_have_text("Sales accepted")
+    page.get_by_role("link", name="Pool").click()
+    expect(page.get_by_role("heading", name="Pool")).to_be_visible()
+
+    manager = browser.new_context(viewport=LAPTOP).new_page()
+    sign_in(manager, live_server.url, "salesmanager", "leadportal")
+    manager.get_by_role("link", name="Team").click()
+    expect(manager.locator(".stat", has_text="open leads")).not_to_contain_text(re.compile(r"^\s*0\s"))
+    manager.get_by_role("link", name="Funnel", exact=True).click()
+    expect(manager.locator(".funnel-row").first).to_contain_text("Marketing qualified")
+    manager.context.close()
+
+    partner = browser.new_context(viewport=LAPTOP).new_page()
+    sign_in(partner, live_server.url, "partner-a", "leadportal")
+    expect(partner.get_by_role("heading", name="Our leads")).to_be_visible()
+    expect(partner.locator("#leads tbody tr").first).to_be_visible()
+    partner.get_by_role("link", name="Feedback & figures").click()
+    expect(partner.locator(".stat", has_text="leads received")).to_be_visible()
+    partner.context.close()
+    rep.refresh_from_db()
+    assert rep.stage == Stage.SAL
