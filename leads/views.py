@@ -24,7 +24,7 @@ from . import dashboard, selectors, services
 from .filters import QueueFilter
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
 from .lifecycle import TransitionRefused
-from .models import ActivityType, Lead, Qualification, Role
+from .models import ActivityType, Lead, Qualification, Role, Stage
 
 
 @require_GET
@@ -158,6 +158,7 @@ def render_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, sta
         "action_panels": dashboard.panels_for(request, lead, "actions"),
         "side_panels": dashboard.panels_for(request, lead, "side"),
         "can_act": lead.owner_id == request.user.pk,
+        "can_work": lead.owner_id == request.user.pk and lead.stage in (Stage.SAL, Stage.SQL),
     }
     return render(request, "leads/lead_detail.html", context, status=status)
 

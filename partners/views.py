@@ -108,8 +108,14 @@ def render_partner_lead(request: HttpRequest, lead: Lead, forms: dict | None = N
         and Assignment.objects.filter(lead=lead, partner_id=org_id, status=Assignment.Status.ACTIVE).exists()
     )
     bound = forms or {}
+    if waiting and lead.respond_by:
+        due, due_label = lead.respond_by, ""
+    else:
+        due, due_label = lead.feedback_due_at, "feedback due"
     context = {
         "lead": lead,
+        "due": due,
+        "due_label": due_label,
         "timeline": history,
         "waiting": waiting,
         "open": lead.stage in OPEN_STAGES,
