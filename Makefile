@@ -13,29 +13,43 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+# No statement timeout for migrations: building an index on a big table takes longer than a request may.
+# The lock timeout stays: a migration waiting for a lock would hold every request queued behind it.
 migrate: $(VENV)/.installed
-	$(PY) manage.py migrate --no-input
+	DATABASE_STATEMENT_TIMEOUT=0 $(PY) manage.py migrate --no-input
 
 seed: migrate
 	$(PY) manage.py seed_demo
 
-# With DATABASE_URL and REDIS_URL set: PostgreSQL, a Celery worker and beat. Otherwise SQLite, tasks eager.
+# Embedded default (nothing set): SQLite, tasks eager, Django's runserver.
+# DATABASE_URL set: gunicorn serves the portal (WEB_WORKERS processes × WEB_THREADS threads, 30 s timeout).
+# REDIS_URL or CELERY_BROKER_URL set: Celery workers and beat too, the workers with a longer statement
+# timeout (WORKER_STATEMENT_TIMEOUT ms) for a full rescoring's batches; beat's schedule in var/.
+WEB_WORKERS ?= 3
+WEB_THREADS ?= 4
+WORKER_STATEMENT_TIMEOUT ?= 600000
 run: seed
+	@mkdir -p var
 	@echo ""
 	@echo "LeadPortal on http://$(HOST):$(PORT)/"
 	@echo "  admin        http://$(HOST):$(PORT)/admin/"
 	@echo "  API          http://$(HOST):$(PORT)/api/v1/   docs http://$(HOST):$(PORT)/api/docs/"
 	@echo "  health       http://$(HOST):$(PORT)/healthz"
-	@if [ -n "$$REDIS_URL" ]; then \
-		echo "Starting Celery workers (scoring + default queue; routing) and beat against $$REDIS_URL"; \
-		Q=$${CELERY_QUEUE:-leadportal}; \
-		$(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=2 -Q $$Q,$$Q.scoring -n scoring@%h & \
-		$(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=1 -Q $$Q.routing -n routing@%h & \
-		$(VENV)/bin/celery -A leadportal beat --loglevel=info --schedule=/tmp/leadportal-celerybeat & \
-		trap 'kill 0' EXIT INT TERM; \
-		$(PY) manage.py runserver $(HOST):$(PORT); \
+	@if [ -n "$$DATABASE_URL" ]; then \
+		WEB="$(VENV)/bin/gunicorn leadportal.wsgi:application --bind $(HOST):$(PORT) --workers $(WEB_WORKERS) --threads $(WEB_THREADS) --timeout 30 --access-logfile -"; \
 	else \
-		$(PY) manage.py runserver $(HOST):$(PORT); \
+		WEB="$(PY) manage.py runserver $(HOST):$(PORT)"; \
+	fi; \
+	if [ -n "$$REDIS_URL$$CELERY_BROKER_URL" ]; then \
+		echo "Starting Celery workers (scoring + default queue; routing) and beat against $${CELERY_BROKER_URL:-$$REDIS_URL}"; \
+		Q=$${CELERY_QUEUE:-leadportal}; \
+		DATABASE_STATEMENT_TIMEOUT=$(WORKER_STATEMENT_TIMEOUT) $(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=2 -Q $$Q,$$Q.scoring -n scoring@%h & \
+		DATABASE_STATEMENT_TIMEOUT=$(WORKER_STATEMENT_TIMEOUT) $(VENV)/bin/celery -A leadportal worker --loglevel=info --concurrency=1 -Q $$Q.routing -n routing@%h & \
+		$(VENV)/bin/celery -A leadportal beat --loglevel=info --schedule=var/celerybeat-schedule & \
+		trap 'kill 0' EXIT INT TERM; \
+		$$WEB; \
+	else \
+		$$WEB; \
 	fi
 
 lint: $(VENV)/.installed
@@ -49,4 +63,4 @@ bench: $(VENV)/.installed
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles var

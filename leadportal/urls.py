@@ -22,3 +22,6 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("healthz", healthz, name="healthz"),
 ]
+
+# A database outage raised outside a view (e.g. saving the session) is a 503, not a 500.
+handler500 = "leadportal.middleware.server_error"

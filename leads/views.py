@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -35,10 +35,23 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if healthy else "unavailable", **checks}, status=200 if healthy else 503)
 
 
+# A database that answers `SELECT 1` can still be stuck: a lock held on the leads table, a statement
+# queue. The check reads one lead within these bounds, like a real request would.
+HEALTH_LOCK_TIMEOUT_MS = 1000
+HEALTH_STATEMENT_TIMEOUT_MS = 2000
+
+
 def _database_ok() -> str:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
+        with transaction.atomic(), connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # SET LOCAL ends with this transaction, or with its savepoint when called inside one
+                # (the rollback below): the connection's own timeouts are untouched.
+                cursor.execute(f"SET LOCAL lock_timeout = {HEALTH_LOCK_TIMEOUT_MS}")
+                cursor.execute(f"SET LOCAL statement_timeout = {HEALTH_STATEMENT_TIMEOUT_MS}")
+            cursor.execute(f"SELECT id FROM {Lead._meta.db_table} LIMIT 1")  # noqa: S608 - our own table name
+            cursor.fetchall()
+            transaction.set_rollback(True)
         return "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
         return f"error: {exc.__class__.__name__}"

@@ -56,6 +56,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Database down or stuck → 503 with Retry-After, never 500.
+    "leadportal.middleware.DatabaseUnavailableMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -86,10 +88,43 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-# A health check is a SELECT 1 before every request; off unless a proxy drops idle connections.
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = envbool("DATABASE_CONN_HEALTH_CHECKS", default=False)
+
+def database(url: str) -> dict:
+    """The default database from its URL plus the environment's connection settings.
+
+    On PostgreSQL every statement is bounded, so a stuck database makes a request fail fast (a 503,
+    leadportal/middleware.py) instead of holding a web worker until the proxy gives up:
+    DATABASE_STATEMENT_TIMEOUT (ms, default 15000) and DATABASE_LOCK_TIMEOUT (ms, default 5000); 0 is
+    no limit. Workers that run long statements (a full rescoring's batches) get a longer statement
+    timeout from `make run` / docker-compose.yml; migrations run with 0.
+    DATABASE_POOL_MAX_SIZE > 0 turns on psycopg's connection pool (per process, needs psycopg[pool];
+    persistent connections are then off: the pool keeps them).
+    """
+    db = env.db_url_config(url)
+    db["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+    # A health check is a SELECT 1 before every request; off unless a proxy drops idle connections.
+    db["CONN_HEALTH_CHECKS"] = envbool("DATABASE_CONN_HEALTH_CHECKS", default=False)
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        options = db.setdefault("OPTIONS", {})
+        statement_ms = env.int("DATABASE_STATEMENT_TIMEOUT", default=15_000)
+        lock_ms = env.int("DATABASE_LOCK_TIMEOUT", default=5_000)
+        given = options.get("options", "")
+        options["options"] = f"{given} -c statement_timeout={statement_ms} -c lock_timeout={lock_ms}".strip()
+        options.setdefault("connect_timeout", env.int("DATABASE_CONNECT_TIMEOUT", default=5))
+        pool_max = env.int("DATABASE_POOL_MAX_SIZE", default=0)
+        if pool_max > 0:
+            options["pool"] = {
+                "min_size": min(env.int("DATABASE_POOL_MIN_SIZE", default=1), pool_max),
+                "max_size": pool_max,
+                # A request waits this long for a free connection, then gets a 503 (PoolTimeout).
+                "timeout": env.float("DATABASE_POOL_TIMEOUT", default=5.0),
+            }
+            db["CONN_MAX_AGE"] = 0  # Django refuses persistent connections with a pool
+            db["CONN_HEALTH_CHECKS"] = False
+    return db
+
+
+DATABASES = {"default": database(env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # a batch of 1,000 events fits
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -161,7 +196,12 @@ SPECTACULAR_SETTINGS = {
 # Shared by every process when Redis is there (API rate limits count across gunicorn workers).
 REDIS_URL = env("REDIS_URL", default="")
 CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        # Redis away must not hold a request: the throttle (its only user) then fails open.
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+    }
     if REDIS_URL
     else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
