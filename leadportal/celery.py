@@ -10,9 +10,12 @@ the routing queue of its own, e.g. `make run` and docker-compose.yml do:
   celery -A leadportal worker -Q leadportal.routing
 """
 
+import logging
 import os
+import time
 
 from celery import Celery
+from django.db import transaction
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadportal.settings.local")
 
@@ -44,3 +47,61 @@ def route_task(name, args, kwargs, options, task=None, **kw):
     if app_label in ("routing", "scoring") and name not in DEFAULT_QUEUE_TASKS:
         return {"queue": queues()[app_label]}
     return None
+
+
+# --- the doorbell: queue a task after the commit, never fail the caller because the broker is away --------
+
+log = logging.getLogger("leadportal.queue")
+# After a failed send, skip the broker for this long: a request during a Redis outage does not wait
+# for another connection timeout. The work is durable in the database (pending rows, MQLs without an
+# assignment, unsent notifications); the reconciler (loop.tasks.reconcile_task) rings again.
+BROKER_PAUSE_S = 5.0
+_broker_down_until = 0.0
+
+
+def broker_errors() -> tuple[type[BaseException], ...]:
+    """What a send raises when the broker is down or unreachable (Redis and AMQP alike)."""
+    from kombu.exceptions import OperationalError as KombuOperationalError
+
+    errors: list[type[BaseException]] = [KombuOperationalError, OSError]
+    try:
+        import redis.exceptions
+
+        errors.append(redis.exceptions.RedisError)
+    except ImportError:  # pragma: no cover - redis is a dependency
+        pass
+    return tuple(errors)
+
+
+def _transient_errors() -> tuple[type[BaseException], ...]:
+    from django.db import InterfaceError, OperationalError
+
+    return (OperationalError, InterfaceError, *broker_errors())
+
+
+# What a task retries with backoff (autoretry_for): the database or the broker was away, a lock or
+# statement timed out, a deadlock was broken. Anything else is a bug and fails the task.
+TRANSIENT_ERRORS = _transient_errors()
+
+
+def send(task, *args, **kwargs) -> bool:
+    """`task.delay(*args, **kwargs)` unless the broker is down: then log, return False and let the
+    reconciler do it later. Only broker errors are swallowed; an eager task's own error propagates."""
+    global _broker_down_until
+    if not app.conf.task_always_eager and time.monotonic() < _broker_down_until:
+        return False
+    try:
+        task.delay(*args, **kwargs)
+    except broker_errors() as exc:
+        if app.conf.task_always_eager:
+            raise
+        _broker_down_until = time.monotonic() + BROKER_PAUSE_S
+        log.warning("Broker unavailable (%s: %s); %s left to the reconciler", type(exc).__name__, exc, task.name)
+        return False
+    return True
+
+
+def enqueue(task, *args, **kwargs) -> None:
+    """Queue `task` once the current transaction commits (at once outside one), through `send`.
+    The caller must have recorded the work durably in that transaction: this is only the doorbell."""
+    transaction.on_commit(lambda: send(task, *args, **kwargs))

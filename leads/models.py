@@ -125,6 +125,10 @@ class Lead(models.Model):
     grade = models.CharField(max_length=1, choices=Grade.choices, blank=True)
     scored_at = models.DateTimeField(null=True, blank=True)
     scoring_version = models.PositiveIntegerField(null=True, blank=True, help_text="Scoring model that scored it")
+    # Raised in the same transaction as every change a score is computed from (an activity, the
+    # profile). A computed score is stored only if the lead's revision is still the one it read, so
+    # an older computation never overwrites what a newer change asked for (scoring.services).
+    score_rev = models.BigIntegerField(default=0, editable=False)
 
     # Filled by the routing app.
     owner = models.ForeignKey(

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from . import signals
@@ -117,6 +118,8 @@ def _capture_once(
         properties={"created": created, "fields": sorted(changed)},
         created_by=actor,
     )
+    score_inputs_changed([lead.pk])
+    lead.score_rev += 1  # read under the row lock, so exact
     # One announcement for the profile change and the capture activity together.
     signals.announce(signals.lead_captured, lead_ids=[lead.pk], created=created)
     return _accept_on_opt_in(lead), created
@@ -156,6 +159,8 @@ def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User | None = Non
         properties={"fields": sorted(changed)},
         created_by=actor,
     )
+    score_inputs_changed([lead.pk])
+    lead.score_rev += 1  # read under the row lock, so exact
     signals.announce(signals.profile_changed, lead_ids=[lead.pk])
     return _accept_on_opt_in(lead)
 
@@ -191,6 +196,63 @@ def lead_transition(*, lead: Lead, to_stage: str, reason: str = "", actor: User 
     return lead
 
 
+def lead_transition_many(*, moves: Mapping[int, tuple[str, str]], actor: User | None = None) -> list[int]:
+    """`lead_transition` for many leads at once (a rescoring batch promoting MQLs): `moves` maps a
+    lead id to (to_stage, reason). In the caller's transaction; the leads are locked (again, in id
+    order) and each move is checked against the stage found under the lock — a refused one is
+    skipped. A few statements for the batch; the same StageChange, Activity and `stage_changed`
+    announcement per lead as `lead_transition`. Returns the ids of the leads that moved."""
+    if not moves:
+        return []
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("lead_transition_many runs inside the caller's transaction.")
+    lock_leads(moves)
+    stages = dict(Lead.objects.filter(pk__in=list(moves)).values_list("pk", "stage"))
+    now = timezone.now()
+    by_move: dict[tuple[str, str], list[int]] = {}
+    for lead_id in sorted(moves):
+        to_stage, reason = moves[lead_id]
+        from_stage = stages.get(lead_id)
+        if from_stage is None:
+            continue
+        try:
+            check_transition(from_stage, to_stage, reason)
+        except TransitionRefused:
+            continue
+        by_move.setdefault((from_stage, to_stage), []).append(lead_id)
+    moved: list[int] = []
+    changes, entries = [], []
+    for (from_stage, to_stage), ids in by_move.items():
+        Lead.objects.filter(pk__in=ids).update(stage=to_stage, updated_at=now)
+        for lead_id in ids:
+            reason = moves[lead_id][1]
+            changes.append(
+                StageChange(
+                    lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor=actor, reason=reason, at=now
+                )
+            )
+            entries.append(
+                Activity(
+                    lead_id=lead_id,
+                    type=ActivityType.STAGE_CHANGE,
+                    occurred_at=now,
+                    properties={"from": from_stage, "to": to_stage, "reason": reason},
+                    created_by=actor,
+                )
+            )
+            signals.announce(
+                signals.stage_changed,
+                lead_id=lead_id,
+                from_stage=from_stage,
+                to_stage=to_stage,
+                actor_id=actor.pk if actor else None,
+            )
+        moved += ids
+    StageChange.objects.bulk_create(changes)
+    Activity.objects.bulk_create(entries)
+    return sorted(moved)
+
+
 @transaction.atomic
 def lead_qualify(*, lead: Lead, criteria: Mapping[str, tuple[bool, str]], actor: User | None = None) -> Qualification:
     """Record BANT for an accepted lead: `criteria` maps budget/authority/need/timing to
@@ -217,6 +279,7 @@ def lead_qualify(*, lead: Lead, criteria: Mapping[str, tuple[bool, str]], actor:
         },
         created_by=actor,
     )
+    score_inputs_changed([lead.pk])  # a behaviour rule may score BANT
     if qualification.complete and lead.stage == Stage.SAL:
         lead_transition(lead=lead, to_stage=Stage.SQL, reason="BANT confirmed", actor=actor)
     return qualification
@@ -260,6 +323,7 @@ def activity_record(
     actor: User | None = None,
 ) -> Activity:
     """Add one entry to a lead's timeline (a note, a call, a meeting …)."""
+    lock_leads([lead.pk])
     activity = Activity.objects.create(
         lead=lead,
         type=type,
@@ -267,8 +331,36 @@ def activity_record(
         properties=dict(properties or {}),
         created_by=actor,
     )
+    score_inputs_changed([lead.pk])
     signals.announce(signals.activities_recorded, lead_ids=[lead.pk])
     return activity
+
+
+def lock_leads(lead_ids: Iterable[int]) -> None:
+    """Lock these lead rows, in id order, until the transaction ends (FOR NO KEY UPDATE on
+    PostgreSQL: inserting an activity that refers to a lead does not wait for it)."""
+    ids = sorted(set(lead_ids))
+    if ids:
+        list(Lead.objects.select_for_update(no_key=True).filter(pk__in=ids).order_by("pk").values_list("pk"))
+
+
+def score_inputs_changed(lead_ids: Iterable[int]) -> None:
+    """Inside the transaction that changed what these leads' scores are computed from: raise their
+    `score_rev` and send `signals.score_inputs_changed`, whose receivers record the rescoring
+    durably in this same transaction.
+
+    Lock order: every writer of a lead's score inputs or of its score locks the lead rows first, in
+    id order (`lock_leads`, or `select_for_update` of the one lead), before it writes anything else,
+    so a rescoring and an event batch that share leads serialise on them and cannot deadlock; the
+    revision tells a rescoring whether it read the inputs as they are now.
+    """
+    ids = sorted(set(lead_ids))
+    if not ids:
+        return
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("score_inputs_changed must run inside the transaction of the change.")
+    Lead.objects.filter(pk__in=ids).update(score_rev=F("score_rev") + 1)
+    signals.score_inputs_changed.send(sender="leads", lead_ids=ids)
 
 
 @transaction.atomic
@@ -294,8 +386,12 @@ def events_ingest(*, events: Iterable[dict[str, Any]], actor: User | None = None
             seen.add((source, external_id))
         row = (event["lead_id"], event["type"], event["occurred_at"], event.get("properties") or {}, source)
         rows.append((*row, external_id))
+    # The leads first, in id order, then their activities: a rescoring that holds some of these leads
+    # waits for us or we for it, never both (see score_inputs_changed).
+    lock_leads({row[0] for row in rows})
     stored_for = _insert_activities(rows, actor)
     if stored_for:
+        score_inputs_changed(stored_for)
         signals.announce(signals.activities_recorded, lead_ids=sorted(set(stored_for)))
     return {"stored": len(stored_for), "duplicates": len(events) - len(stored_for), "leads_created": leads_created}
 

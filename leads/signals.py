@@ -10,7 +10,15 @@ row that is not there yet. Receivers are connected in the `ready()` of the app t
 |                      |                                           | `captured` activity at once)  |
 | profile_changed      | lead_ids: list[int]                        | lead_update                   |
 | activities_recorded  | lead_ids: list[int]                        | events_ingest, activity_record|
-| stage_changed        | lead_id, from_stage, to_stage, actor_id    | lead_transition               |
+| stage_changed        | lead_id, from_stage, to_stage, actor_id    | lead_transition,              |
+|                      |                                           | lead_promote_many (per lead)  |
+
+One signal is different: `score_inputs_changed` (lead_ids) is sent *inside* the transaction that
+changed what a score is computed from (an activity stored, the profile changed), right after the
+leads' `score_rev` was raised. Its receivers record the follow-up work durably in that same
+transaction (scoring: a pending row) and ring the broker only after the commit
+(`leadportal.celery.enqueue`), so a dead worker or a broker outage delays the work but never loses
+it. Such receivers must only write rows: no I/O, nothing slow.
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ lead_captured = Signal()
 profile_changed = Signal()
 activities_recorded = Signal()
 stage_changed = Signal()
+score_inputs_changed = Signal()  # in the transaction; see above
 
 
 def announce(signal: Signal, **kwargs: Any) -> None:

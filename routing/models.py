@@ -232,6 +232,9 @@ class Assignment(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Set once the assignee (or the pool's reps) was e-mailed; an open assignment still without it
+    # after a while is sent by the reconciler (its task was lost with a dead worker or broker).
+    notified_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-assigned_at", "-pk"]

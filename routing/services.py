@@ -15,6 +15,7 @@ from django.db import connection, transaction
 from django.db.models import Exists, F, OuterRef
 from django.utils import timezone
 
+from leadportal.celery import enqueue
 from leads.conditions import LEAD_FIELDS
 from leads.models import Activity, ActivityType, Lead, Stage, StageChange, User
 from leads.selectors import lead_facts
@@ -299,8 +300,9 @@ def _notify_on_commit(assignment_ids: list[int]) -> None:
     from .tasks import notify_assignments
 
     # Its own task: the e-mail (slow, may fail) is neither in the transaction nor in the router's way.
+    # The assignment rows are the durable record: without `notified_at` the reconciler sends them.
     if assignment_ids:
-        transaction.on_commit(lambda: notify_assignments.delay(assignment_ids))
+        enqueue(notify_assignments, assignment_ids)
 
 
 def _lock_candidates(keys: set[engine.Key]) -> None:
@@ -463,7 +465,8 @@ def notify_many(assignment_ids: list[int]) -> None:
     for assignment in rows:
         messages += _messages(assignment)
     if messages:
-        send_mass_mail(messages, fail_silently=True)
+        send_mass_mail(messages)  # an SMTP error fails the task, which retries (routing.tasks)
+    Assignment.objects.filter(pk__in=assignment_ids, notified_at=None).update(notified_at=timezone.now())
 
 
 def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
@@ -614,7 +617,7 @@ def assignment_reassign(*, lead: Lead, to_user: User, actor: User, note: str = "
     )
     _apply_owner(lead, assignment)
     _timeline(lead, assignment, actor, "reassigned")
-    transaction.on_commit(lambda: notify(assignment.pk))
+    _notify_on_commit([assignment.pk])
     return assignment
 
 

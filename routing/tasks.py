@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import smtplib
 import time
 
 from celery import shared_task
 
+from leadportal.celery import TRANSIENT_ERRORS
 from leads.models import Lead
 
 from . import selectors, services
@@ -17,7 +19,10 @@ from .models import Assignment
 BEHIND_AFTER_S = 0.25
 
 
-@shared_task(acks_late=True)
+RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_max": 30, "max_retries": 8}
+
+
+@shared_task(acks_late=True, **RETRY)
 def route_lead(lead_id: int, queued_at: float | None = None) -> int | None:
     """Route an MQL (a lead that already has an open assignment keeps it), together with other MQLs
     still waiting for their own task when the worker is behind (or when the queueing time is unknown)."""
@@ -25,7 +30,13 @@ def route_lead(lead_id: int, queued_at: float | None = None) -> int | None:
     return services.route_waiting(lead_id=lead_id, limit=services.ROUTE_BATCH if behind else 1)
 
 
-@shared_task(acks_late=True)
+@shared_task(
+    acks_late=True,
+    autoretry_for=(*TRANSIENT_ERRORS, smtplib.SMTPException),
+    retry_backoff=5,
+    retry_backoff_max=300,
+    max_retries=6,
+)
 def notify_assignments(assignment_ids: list[int]) -> None:
     """E-mail the assignees of new assignments (or a pool's reps), after the routing committed."""
     services.notify_many(assignment_ids)

@@ -11,6 +11,5 @@ class ScoringConfig(AppConfig):
         from . import dashboard, receivers
 
         dashboard.register()
-        signals.activities_recorded.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.activities")
-        signals.profile_changed.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.profile")
-        signals.lead_captured.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.captured")
+        # Inside the change's transaction: the pending row commits with the change (durable hand-off).
+        signals.score_inputs_changed.connect(receivers.rescore_changed_leads, dispatch_uid="scoring.inputs")

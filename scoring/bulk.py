@@ -10,11 +10,12 @@ which is quadratic at these batch sizes). Leads whose values did not change are 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Case, F, FloatField, Func, Q, Sum, Value, When
 from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest, Power
@@ -88,10 +89,26 @@ class LeadScore:
     engagement: float
     grade: str
     disqualified: bool
+    rev: int = 0  # the lead's score_rev the computation read (its inputs as of that revision)
 
     @property
     def total(self) -> float:
         return self.fit + self.engagement
+
+
+@contextmanager
+def snapshot() -> Iterator[None]:
+    """Run the queries of one computation in one snapshot: the fit query and the behaviour queries
+    must see the same committed activities (under READ COMMITTED each statement sees its own, and an
+    event batch committed between two of them would be half counted). On PostgreSQL a read-only
+    REPEATABLE READ transaction, which never waits and never fails on a conflict; SQLite's
+    transactions are serialisable anyway. Inside an outer transaction (tests) it is that one's."""
+    outermost = not transaction.get_connection().in_atomic_block
+    with transaction.atomic():
+        if outermost and connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        yield
 
 
 def compute(
@@ -128,7 +145,7 @@ def _queries(model: engine.Model, leads, activities, now: datetime):
     fit = (
         leads.annotate(_fit=fit_expression(model), _dq=disqualify_expression(model))
         .order_by("pk")
-        .values_list("pk", "stage", "_fit", "_dq")
+        .values_list("pk", "stage", "_fit", "_dq", "score_rev")
     )
     summed_rules = [r for r in model.behavior_rules if r.max_occurrences is None]
     summed = None
@@ -221,7 +238,7 @@ def _combine(model: engine.Model, fit_rows, summed, summed_rows, latest) -> list
 
     caps = {r.id: r.max_points for r in model.behavior_rules}
     scores = []
-    for lead_id, stage, fit, dq in fit_rows:
+    for lead_id, stage, fit, dq, rev in fit_rows:
         engagement = 0.0
         for rule_id, by_lead in per_rule.items():
             points = by_lead.get(lead_id)
@@ -230,12 +247,27 @@ def _combine(model: engine.Model, fit_rows, summed, summed_rows, latest) -> list
             cap = caps[rule_id]
             engagement += points if cap is None else max(-cap, min(cap, points))
         fit = float(fit)
-        scores.append(LeadScore(lead_id, stage, fit, engagement, engine.grade_for(fit, model.grade_bands), bool(dq)))
+        grade = engine.grade_for(fit, model.grade_bands)
+        scores.append(LeadScore(lead_id, stage, fit, engagement, grade, bool(dq), rev))
     return scores
 
 
+def model_still_active(version: int) -> bool:
+    """In a write transaction: whether this model is still the active one. On PostgreSQL the row is
+    share-locked until the commit, so an activation (which locks it for update) waits for our write
+    and then supersedes it with its full run, or our write sees it archived."""
+    sql = "SELECT status FROM scoring_scoringmodel WHERE id = %s"
+    if connection.vendor == "postgresql":
+        sql += " FOR SHARE"
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [version])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "active"
+
+
 def write(scores: Sequence[LeadScore], version: int, now: datetime) -> int:
-    """Store the scores; rows whose values did not change are left alone. Returns rows written."""
+    """Store the scores; rows whose values did not change are left alone. Returns rows written.
+    The caller decides which scores may be written (scoring.services.scores_apply)."""
     if not scores:
         return 0
     ids = [s.lead_id for s in scores]

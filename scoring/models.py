@@ -179,6 +179,7 @@ class RescoreRun(models.Model):
     class Kind(models.TextChoices):
         ACTIVATION = "activation", "Model activated"
         DECAY = "decay", "Daily decay"
+        MANUAL = "manual", "Started by an operator (rescore_all)"
 
     class Status(models.TextChoices):
         RUNNING = "running", "Running"
@@ -219,11 +220,15 @@ class RescoreRun(models.Model):
 
 
 class PendingRescore(models.Model):
-    """A lead waiting to be rescored. One row per lead (the primary key): a burst of events for one
-    lead makes one row and one queued task, which claims the row before it rescores."""
+    """A lead waiting to be rescored: written in the transaction of the change that asked for it, so
+    it survives a dead worker and a broker outage. One row per lead (the primary key): a burst of
+    events for one lead makes one row and one queued task. A task claims rows for a while
+    (`claimed_until`) before it computes, and deletes them when it stores scores that include every
+    change they stand for; a change that arrives meanwhile releases the claim and queues a task."""
 
     lead = models.OneToOneField(Lead, on_delete=models.CASCADE, primary_key=True, related_name="+")
     requested_at = models.DateTimeField(auto_now_add=True)
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"lead {self.lead_id} since {self.requested_at:%H:%M:%S}"

@@ -33,6 +33,21 @@ def active_engine_model() -> engine.Model | None:
     return _engine_models[key]
 
 
+_models_by_id: dict[tuple, engine.Model] = {}
+
+
+def engine_model_of(pk: int) -> engine.Model:
+    """Model `pk` as engine data (a full run's model, active or not), cached like the active one."""
+    key = ScoringModel.objects.filter(pk=pk).values_list("pk", "updated_at").first()
+    if key is None:
+        raise ScoringModel.DoesNotExist(pk)
+    if key not in _models_by_id:
+        if len(_models_by_id) > 8:
+            _models_by_id.clear()
+        _models_by_id[key] = engine_model(model_with_rules(pk))
+    return _models_by_id[key]
+
+
 def model_with_rules(pk: int) -> ScoringModel:
     return ScoringModel.objects.prefetch_related(
         Prefetch("fit_rules"), Prefetch("behavior_rules"), Prefetch("exclusion_rules")

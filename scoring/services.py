@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
-from leads.lifecycle import TransitionRefused
+from leadportal.celery import enqueue
 from leads.models import Lead, Stage, User
 from leads.selectors import lead_facts
-from leads.services import lead_transition
+from leads.services import lead_transition_many, lock_leads
 
 from . import bulk, engine, selectors
 from .models import PendingRescore, RescoreRun, ScoringModel, ScoringModelChange
@@ -71,6 +72,79 @@ def scoring_model_activate(*, model: ScoringModel, actor: User | None = None) ->
     return rescore_run_start(model=model, kind=RescoreRun.Kind.ACTIVATION, actor=actor)
 
 
+# --- storing computed scores: the one write path ------------------------------------------------
+#
+# A score is computed from a snapshot (bulk.snapshot: one consistent view of the lead and its
+# activities) and stored afterwards, in a transaction of its own that
+#   1. locks the leads in id order (the same order every writer of score inputs uses),
+#   2. stores a score only if the lead's score_rev is still the one the computation read — a change
+#      committed meanwhile raised it and queued a rescoring of its own — and never over a score of
+#      the same model computed for a later instant,
+#   3. deletes the pending rows those scores satisfy, and
+#   4. moves the leads that crossed the threshold to MQL (or an exclusion rule to disqualified), in
+#      that same transaction: a crossing is never lost between the score and the move, and the move
+#      is made once because it is checked under the lock.
+
+
+@dataclass
+class Applied:
+    """What `scores_apply` did with one batch of computed scores."""
+
+    current: list[int] = field(default_factory=list)  # stored score now reflects the computation
+    stale: list[int] = field(default_factory=list)  # inputs changed meanwhile: left to their own rescoring
+    written: int = 0
+    became_mql: int = 0
+    disqualified: int = 0
+
+
+def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: datetime) -> Applied:
+    """Store `scores` (computed with `model` for the instant `at`) where they are still current, and
+    make the lifecycle moves they call for. Runs inside the caller's transaction."""
+    applied = Applied()
+    if not scores:
+        return applied
+    lock_leads(s.lead_id for s in scores)
+    now_state = {
+        pk: (rev, version, scored_at, stage)
+        for pk, rev, version, scored_at, stage in Lead.objects.filter(pk__in=[s.lead_id for s in scores]).values_list(
+            "pk", "score_rev", "scoring_version", "scored_at", "stage"
+        )
+    }
+    fresh: list[bulk.LeadScore] = []
+    for score in scores:
+        state = now_state.get(score.lead_id)
+        if state is None:
+            continue  # deleted meanwhile
+        rev, version, scored_at, stage = state
+        if rev != score.rev:
+            applied.stale.append(score.lead_id)
+            continue
+        applied.current.append(score.lead_id)
+        if version == model.version and scored_at is not None and scored_at > at:
+            continue  # the same inputs, already scored for a later instant
+        fresh.append(replace(score, stage=stage))
+    applied.written = bulk.write(fresh, model.version, at)
+    PendingRescore.objects.filter(lead_id__in=applied.current).delete()
+
+    moves: dict[int, tuple[str, str]] = {}
+    for score in fresh:
+        if score.disqualified and score.stage in DISQUALIFIABLE:
+            moves[score.lead_id] = (Stage.DISQUALIFIED, "Matched an exclusion rule")
+        elif score.stage == Stage.MAL and engine.qualifies_for_mql(model, score.total, score.grade, score.disqualified):
+            moves[score.lead_id] = (Stage.MQL, mql_reason(model, score.total, score.grade))
+    moved = set(lead_transition_many(moves=moves))
+    applied.became_mql = sum(1 for pk in moved if moves[pk][0] == Stage.MQL)
+    applied.disqualified = len(moved) - applied.became_mql
+    return applied
+
+
+def mql_reason(model: engine.Model, total: float, grade: str) -> str:
+    return (
+        f"Score {total:.1f} reached the MQL threshold {model.mql_threshold:g} "
+        f"with grade {grade} (model v{model.version})"
+    )
+
+
 # --- rescoring every lead (set-based, resumable) --------------------------------------------
 
 
@@ -90,147 +164,155 @@ def rescore_run_start(*, model: ScoringModel, kind: str, actor: User | None = No
         batch_size=settings.SCORING_RESCORE_BATCH,
         started_by=actor,
     )
-    transaction.on_commit(lambda: rescore_run_step.delay(run.pk))
+    enqueue(rescore_run_step, run.pk, 0)
     return run
 
 
-def rescore_run_step(*, run_id: int) -> bool:
-    """Rescore the next batch of a run; True while more remain. The batch, its scores and the
-    run's cursor commit together, so a crash redoes at most the batch it was in."""
+def rescore_run_step(*, run_id: int, cursor: int | None = None) -> int | None:
+    """Rescore the next batch of a run; return the run's new cursor while more remain, else None.
+
+    `cursor` is where the caller believes the run stands: a step queued twice (the reconciler
+    re-queued a run whose worker died, and the worker was only slow) finds the run moved on and
+    does nothing, so one run never has two chains of steps. The batch is computed in one snapshot
+    and stored with `scores_apply` in the transaction that advances the cursor, so a crash redoes
+    at most the batch it was in, and `became_mql` counts each move exactly once."""
+    run = RescoreRun.objects.filter(pk=run_id).first()
+    if run is None or run.status != RescoreRun.Status.RUNNING or (cursor is not None and cursor != run.cursor):
+        return None
+    start = run.cursor
+    remaining = Lead.objects.filter(pk__gt=start).order_by("pk").values_list("pk", flat=True)
+    nth = list(remaining[run.batch_size - 1 : run.batch_size])
+    high = nth[0] if nth else remaining.aggregate(high=Max("pk"))["high"]
+    model = selectors.engine_model_of(run.model_id)
+    scores: list[bulk.LeadScore] = []
+    if high is not None:
+        with bulk.snapshot():
+            scores = bulk.compute(model, run.as_of, id_range=(start + 1, high))
     with transaction.atomic():
-        run = RescoreRun.objects.select_for_update().select_related("model").get(pk=run_id)
-        if run.status != RescoreRun.Status.RUNNING:
-            return False
-        remaining = Lead.objects.filter(pk__gt=run.cursor).order_by("pk").values_list("pk", flat=True)
-        nth = list(remaining[run.batch_size - 1 : run.batch_size])
-        high = nth[0] if nth else remaining.aggregate(high=Max("pk"))["high"]
+        run = RescoreRun.objects.select_for_update().get(pk=run_id)
+        if run.status != RescoreRun.Status.RUNNING or run.cursor != start:
+            return None  # superseded, or another chain did this batch
         if high is None:
             run.status = RescoreRun.Status.DONE
             run.finished_at = timezone.now()
             run.done = max(run.done, run.total)
             run.save(update_fields=["status", "finished_at", "done", "updated_at"])
-            return False
-        model = selectors.engine_model(selectors.model_with_rules(run.model_id))
-        scores = bulk.compute(model, run.as_of, id_range=(run.cursor + 1, high))
-        bulk.write(scores, model.version, run.as_of)
+            return None
+        applied = scores_apply(model=model, scores=scores, at=run.as_of)
         run.cursor = high
         run.done += len(scores)
         run.total = max(run.total, run.done)
-        run.save(update_fields=["cursor", "done", "total", "updated_at"])
-    # Lifecycle moves happen after the batch committed, each in its own transaction.
-    became_mql = apply_lifecycle(model, scores)
-    if became_mql:
-        RescoreRun.objects.filter(pk=run_id).update(became_mql=F("became_mql") + became_mql)
-    return True
+        run.became_mql += applied.became_mql
+        run.save(update_fields=["cursor", "done", "total", "became_mql", "updated_at"])
+    return high
 
 
 # --- rescoring some leads (as events arrive) ---------------------------------------------------
 
 
 def rescore_request(*, lead_ids: Iterable[int]) -> list[int]:
-    """Queue rescoring of these leads, unless already queued. A burst of events for one lead makes
-    one pending row and one task. Returns the ids that were newly queued."""
+    """Record that these leads need rescoring, in the caller's transaction (the durable part), and
+    queue a task after the commit for those no task is queued for yet (the doorbell). A burst of
+    events for one lead makes one pending row and one task; an event for a lead whose rescoring is
+    running (its row claimed) releases the claim and queues a new task, which will see the event.
+    Returns the ids a task was queued for."""
     from .tasks import rescore_leads
 
     if not selectors.active_model_id():
         return []
-    fresh = _add_pending(sorted(set(lead_ids)))
-    for start in range(0, len(fresh), TASK_CHUNK):
-        chunk = fresh[start : start + TASK_CHUNK]
-        transaction.on_commit(lambda chunk=chunk: rescore_leads.delay(chunk))
-    return fresh
+    ring = _add_pending(sorted(set(lead_ids)))
+    for start in range(0, len(ring), TASK_CHUNK):
+        enqueue(rescore_leads, ring[start : start + TASK_CHUNK])
+    return ring
 
 
 def _add_pending(ids: list[int]) -> list[int]:
-    """Insert pending rows for these leads; return the ids that were not pending yet.
-    PostgreSQL answers in one statement (ON CONFLICT DO NOTHING RETURNING), even under races."""
+    """Insert pending rows for these leads, release the claims of rows a task is working on; return
+    the ids that need a task (new rows and released claims; a row waiting unclaimed has one)."""
+    if not ids:
+        return []
     if connection.vendor == "postgresql":
+        table = PendingRescore._meta.db_table
         with connection.cursor() as cursor:
             cursor.execute(
-                f"INSERT INTO {PendingRescore._meta.db_table} (lead_id, requested_at) "
-                "SELECT unnest(%s::bigint[]), now() ON CONFLICT DO NOTHING RETURNING lead_id",
+                f"INSERT INTO {table} AS p (lead_id, requested_at, claimed_until) "
+                "SELECT unnest(%s::bigint[]), now(), NULL "
+                "ON CONFLICT (lead_id) DO UPDATE SET claimed_until = NULL, requested_at = now() "
+                "WHERE p.claimed_until IS NOT NULL RETURNING p.lead_id",
                 [ids],
             )
             return sorted(lead_id for (lead_id,) in cursor.fetchall())
-    pending = set(PendingRescore.objects.filter(lead_id__in=ids).values_list("lead_id", flat=True))
-    fresh = [i for i in ids if i not in pending]
+    existing = dict(PendingRescore.objects.filter(lead_id__in=ids).values_list("lead_id", "claimed_until"))
+    released = [i for i, claimed in existing.items() if claimed is not None]
+    PendingRescore.objects.filter(lead_id__in=released).update(claimed_until=None, requested_at=timezone.now())
+    fresh = [i for i in ids if i not in existing]
     PendingRescore.objects.bulk_create([PendingRescore(lead_id=i) for i in fresh], ignore_conflicts=True)
-    return fresh
+    return sorted([*fresh, *released])
+
+
+def claim_pending(*, lead_ids: Sequence[int], limit: int = TASK_CHUNK, now: datetime | None = None) -> list[int]:
+    """Claim (lease) the pending rows of these leads and, up to `limit`, of other leads waiting
+    (oldest first), for `settings.LOOP_STALE_AFTER` seconds; committed at once. Rows claimed by a
+    live task are skipped; a claim whose task died expires and any later task takes the row."""
+    now = now or timezone.now()
+    lease = timedelta(seconds=settings.LOOP_STALE_AFTER)
+    claimable = PendingRescore.objects.select_for_update(skip_locked=True).filter(
+        Q(claimed_until__isnull=True) | Q(claimed_until__lt=now)
+    )
+    with transaction.atomic():
+        claimed = list(claimable.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True)[:limit])
+        room = limit - len(claimed)
+        if room > 0:
+            others = claimable.exclude(lead_id__in=lead_ids).order_by("requested_at", "lead_id")
+            claimed += list(others.values_list("lead_id", flat=True)[:room])
+        if claimed:
+            PendingRescore.objects.filter(lead_id__in=claimed).update(claimed_until=now + lease)
+    return sorted(claimed)
 
 
 def rescore_leads(*, lead_ids: Sequence[int], now: datetime | None = None) -> list[bulk.LeadScore]:
-    """Rescore these leads now with the active model; move those that crossed the threshold to MQL.
-
-    Their pending rows are claimed first, in a commit of their own: an event that arrives while we
-    compute queues a new run instead of being folded into a computation that cannot see it.
-    """
-    PendingRescore.objects.filter(lead_id__in=lead_ids).delete()
+    """Rescore these leads now with the active model (pending or not) and store what is current."""
     model = selectors.active_engine_model()
     if model is None:
         return []
-    now = now or timezone.now()
-    with transaction.atomic():
-        scores = bulk.compute(model, now, lead_ids=list(lead_ids))
-        bulk.write(scores, model.version, now)
-    apply_lifecycle(model, scores)
-    return scores
+    return _rescore(model, list(lead_ids), now or timezone.now()).scores
 
 
 def rescore_pending(*, lead_ids: Sequence[int], now: datetime | None = None, limit: int = TASK_CHUNK):
     """What the worker runs for queued rescoring: claim the pending rows of these leads and, up to
-    `limit`, of other leads waiting (oldest first), rescore them all in one set-based pass, and
-    delete the claimed rows in the same transaction as the scores.
-
-    A burst of events thus makes few tasks that do the work, and later tasks find their leads done
-    (no pending row) and return at once. The claimed rows stay locked until the commit: an event for
-    one of those leads that arrives meanwhile waits for it, then queues a fresh row and task, so
-    nothing is folded into a computation that could not see it, and a worker that dies mid-way
-    leaves its rows pending for `recover_stalled`. Rows locked by another worker are skipped.
-    """
+    `limit`, of other leads waiting (oldest first), rescore them in one set-based pass and store the
+    scores (`scores_apply`, which deletes the rows they satisfy). A burst of events thus makes few
+    tasks that do the work; later tasks find their leads done and return at once. A worker that
+    dies leaves its rows claimed until the claim expires; then the reconciler re-queues them."""
     model = selectors.active_engine_model()
     if model is None:
         PendingRescore.objects.filter(lead_id__in=lead_ids).delete()
         return []
-    now = now or timezone.now()
-    pending = PendingRescore.objects.select_for_update(skip_locked=True)
+    claimed = claim_pending(lead_ids=lead_ids, limit=limit)
+    if not claimed:
+        return []
+    return _rescore(model, claimed, now or timezone.now()).scores
+
+
+@dataclass
+class _Rescored:
+    scores: list[bulk.LeadScore]
+    applied: Applied | None
+
+
+def _rescore(model: engine.Model, lead_ids: list[int], now: datetime) -> _Rescored:
+    from .tasks import rescore_leads
+
+    with bulk.snapshot():
+        scores = bulk.compute(model, now, lead_ids=lead_ids)
     with transaction.atomic():
-        claimed = list(pending.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True))
-        room = limit - len(claimed)
-        if room > 0:
-            others = pending.exclude(lead_id__in=lead_ids).order_by("requested_at", "lead_id")
-            claimed += list(others.values_list("lead_id", flat=True)[:room])
-        if not claimed:
-            return []
-        scores = bulk.compute(model, now, lead_ids=claimed)
-        bulk.write(scores, model.version, now)
-        PendingRescore.objects.filter(lead_id__in=claimed).delete()
-    apply_lifecycle(model, scores)
-    return scores
-
-
-def apply_lifecycle(model: engine.Model, scores: Iterable[bulk.LeadScore]) -> int:
-    """mal → mql for leads that crossed the threshold (once: the move re-checks the stage under a
-    lock), → disqualified for leads an exclusion rule rules out. Returns how many became MQL."""
-    became_mql = 0
-    for score in scores:
-        try:
-            if score.disqualified and score.stage in DISQUALIFIABLE:
-                lead_transition(
-                    lead=Lead(pk=score.lead_id), to_stage=Stage.DISQUALIFIED, reason="Matched an exclusion rule"
-                )
-            elif score.stage == Stage.MAL and engine.qualifies_for_mql(
-                model, score.total, score.grade, score.disqualified
-            ):
-                lead_transition(
-                    lead=Lead(pk=score.lead_id),
-                    to_stage=Stage.MQL,
-                    reason=f"Score {score.total:.1f} reached the MQL threshold {model.mql_threshold:g} "
-                    f"with grade {score.grade} (model v{model.version})",
-                )
-                became_mql += 1
-        except TransitionRefused:
-            log.info("Lead %s moved meanwhile; no lifecycle change from scoring", score.lead_id)
-    return became_mql
+        if not bulk.model_still_active(model.version):
+            # Activated meanwhile: the new model's full run covers these leads; let the rows go.
+            PendingRescore.objects.filter(lead_id__in=lead_ids).update(claimed_until=None)
+            enqueue(rescore_leads, lead_ids)
+            return _Rescored([], None)
+        applied = scores_apply(model=model, scores=scores, at=now)
+    return _Rescored(scores, applied)
 
 
 def lead_score_explain(*, lead: Lead, model: ScoringModel | None = None, now: datetime | None = None):

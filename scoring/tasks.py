@@ -1,30 +1,35 @@
-"""Thin Celery tasks: take ids, call a service, safe to run twice."""
+"""Thin Celery tasks: take ids, call a service, safe to run twice.
+
+Every task here retries transient database and broker errors with backoff; the work it stands for
+is recorded in the database (pending rows, a run's cursor), so a task that is lost altogether is
+redone by the reconciler (loop.reconciler) instead.
+"""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from celery import shared_task
-from django.utils import timezone
+
+from leadportal.celery import TRANSIENT_ERRORS, send
 
 from . import selectors, services
-from .models import PendingRescore, RescoreRun
+from .models import RescoreRun
 
-STALLED_AFTER = timedelta(minutes=5)
+RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_max": 60, "max_retries": 8}
 
 
-@shared_task(acks_late=True, autoretry_for=(ConnectionError,), retry_backoff=True, max_retries=5)
+@shared_task(acks_late=True, **RETRY)
 def rescore_leads(lead_ids: list[int]) -> int:
     """Rescore leads after their events or profile changed (these, and others waiting: see
     services.rescore_pending)."""
     return len(services.rescore_pending(lead_ids=lead_ids))
 
 
-@shared_task(acks_late=True)
-def rescore_run_step(run_id: int) -> None:
+@shared_task(acks_late=True, **RETRY)
+def rescore_run_step(run_id: int, cursor: int | None = None) -> None:
     """One batch of a full rescoring; queues the next until the run is done."""
-    if services.rescore_run_step(run_id=run_id):
-        rescore_run_step.delay(run_id)
+    moved_to = services.rescore_run_step(run_id=run_id, cursor=cursor)
+    if moved_to is not None:
+        send(rescore_run_step, run_id, moved_to)
 
 
 @shared_task(expires=3600)
@@ -34,16 +39,3 @@ def decay_all() -> int | None:
     if model is None or RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).exists():
         return None
     return services.rescore_run_start(model=model, kind=RescoreRun.Kind.DECAY).pk
-
-
-@shared_task(expires=60)
-def recover_stalled() -> None:
-    """Every few minutes: re-queue work that was lost (broker down when queuing, a worker killed)."""
-    cutoff = timezone.now() - STALLED_AFTER
-    stale = list(PendingRescore.objects.filter(requested_at__lt=cutoff).values_list("lead_id", flat=True)[:5000])
-    for start in range(0, len(stale), services.TASK_CHUNK):
-        rescore_leads.delay(stale[start : start + services.TASK_CHUNK])
-    for run_id in RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING, updated_at__lt=cutoff).values_list(
-        "pk", flat=True
-    ):
-        rescore_run_step.delay(run_id)

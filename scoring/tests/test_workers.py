@@ -232,17 +232,6 @@ def test_an_exclusion_rule_disqualifies(db):
     assert StageChange.objects.get(lead=lead).reason == "Matched an exclusion rule"
 
 
-def test_work_left_pending_is_picked_up(db, django_capture_on_commit_callbacks):
-    make_model(activate=True)
-    lead = LeadFactory(job_title="CTO")
-    PendingRescore.objects.create(lead=lead)
-    PendingRescore.objects.filter(lead=lead).update(requested_at=timezone.now() - timedelta(minutes=10))
-    tasks.recover_stalled()
-    lead.refresh_from_db()
-    assert lead.fit_score == 20
-    assert not PendingRescore.objects.exists()
-
-
 def test_scoring_model_list_is_visible_to_any_api_user(api, rep_a):
     model = make_model(activate=True)
     body = api(rep_a).get("/api/v1/scoring/model/").json()
