@@ -52,6 +52,7 @@ INSTALLED_APPS = [
     "scoring",
     "routing",
     "partners",
+    "loop",
 ]
 
 MIDDLEWARE = [
@@ -207,10 +208,22 @@ CACHES = {
 }
 
 # --- Celery -----------------------------------------------------------------
-CELERY_BROKER_URL = REDIS_URL or "memory://"
+# CELERY_BROKER_URL (e.g. amqp://guest:guest@127.0.0.1:5672//) overrides REDIS_URL as the broker.
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="") or REDIS_URL or "memory://"
 CELERY_RESULT_BACKEND = None
 # Without a broker, tasks run in-process right after the commit that queued them.
-CELERY_TASK_ALWAYS_EAGER = not REDIS_URL
+CELERY_TASK_ALWAYS_EAGER = CELERY_BROKER_URL == "memory://"
+# A dead broker must not hold a request: a send gives up after about a second (leadportal.celery.send
+# then leaves the work to the reconciler, which finds it in the database).
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    # Redis: an unacknowledged message (its worker was killed) returns after this many seconds. The
+    # reconciler does not wait for it: it finds the work in the database within LOOP_STALE_AFTER.
+    "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600),
+    "socket_connect_timeout": 2,
+    "socket_timeout": 5,
+}
 CELERY_TASK_DEFAULT_QUEUE = env("CELERY_QUEUE", default="leadportal")
 # Routing and scoring have queues of their own (leadportal/celery.py): by default the default
 # queue's name + ".routing" / ".scoring"; workers must consume all three (see `make run`).
@@ -229,11 +242,26 @@ SCORING_RESCORE_BATCH = env.int("SCORING_RESCORE_BATCH", default=20_000)
 
 CELERY_BEAT_SCHEDULE = {
     "scoring-decay-daily": {"task": "scoring.tasks.decay_all", "schedule": crontab(hour=2, minute=0)},
-    "scoring-recover-stalled": {"task": "scoring.tasks.recover_stalled", "schedule": 300.0},
     "routing-enforce-sla": {"task": "routing.tasks.enforce_sla", "schedule": 60.0},
     "routing-retry-unassigned": {"task": "routing.tasks.retry_unassigned", "schedule": 300.0},
     "partners-chase-feedback": {"task": "partners.tasks.chase_feedback", "schedule": 3600.0},
+    # The loop's reconciler (loop/reconciler.py): finds and repairs drift, bounded work per run.
+    "loop-reconcile": {
+        "task": "loop.tasks.reconcile_task",
+        "schedule": env.float("LOOP_RECONCILE_EVERY", default=60.0),
+        "options": {"expires": 50},
+    },
+    "loop-reconcile-nightly": {
+        "task": "loop.tasks.reconcile_task",
+        "schedule": crontab(hour=3, minute=30),
+        "kwargs": {"full": True},
+    },
 }
+# Work older than this (seconds) that is still not done counts as drift and is redone by the reconciler:
+# pending rescoring, an MQL without an assignment, a full run that stopped moving, an unsent e-mail.
+LOOP_STALE_AFTER = env.float("LOOP_STALE_AFTER", default=30.0)
+# Leads whose stored score the reconciler recomputes with the engine on each run (all of them nightly).
+LOOP_SAMPLE = env.int("LOOP_SAMPLE", default=200)
 
 LOGGING = {
     "version": 1,
