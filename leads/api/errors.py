@@ -27,7 +27,7 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             },
             status=status.HTTP_409_CONFLICT,
         )
-    if False:
+    if middleware.is_database_unavailable(exc):
         if context.get("request") is not None:
             middleware.log_unavailable(context["request"], exc)
         set_rollback()

@@ -48,7 +48,7 @@ class FixedWindowUserRateThrottle(UserRateThrottle):
             return True
         try:
             count = self._count()
-        except ZeroDivisionError as exc:
+        except cache_errors() as exc:
             _cache_down_until = time.monotonic() + CACHE_PAUSE_S
             log.warning(
                 "Cache unavailable (%s: %s); API rate limits off for %.0f s", type(exc).__name__, exc, CACHE_PAUSE_S
