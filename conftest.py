@@ -29,11 +29,14 @@ def pytest_collection_modifyitems(config, items):
     on_postgres = settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
     skip_pg = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://… (as .ci/run does)")
     skip_redis = pytest.mark.skip(reason="needs a Redis broker: set REDIS_URL=redis://… (as .ci/run does)")
+    skip_rabbitmq = pytest.mark.skip(reason="needs RabbitMQ: set RABBITMQ_URL=amqp://… (as .ci/run does)")
     for item in items:
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not os.environ.get("REDIS_URL"):
             item.add_marker(skip_redis)
+        if "rabbitmq" in item.keywords and not os.environ.get("RABBITMQ_URL"):
+            item.add_marker(skip_rabbitmq)
         if "browser" in item.keywords and not os.path.exists(CHROMIUM):
             item.add_marker(pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM}: apt-get install -y chromium"))
 

@@ -1,0 +1,71 @@
+"""RabbitMQ as the broker (CELERY_BROKER_URL=amqp://…): events through the API → a real worker
+consuming from RabbitMQ rescoring in PostgreSQL → the lead becomes an MQL. The queues on the broker
+are durable and messages persistent, and tasks are acknowledged late, so a broker restart or a
+killed worker loses nothing."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+from amqp.exceptions import PreconditionFailed
+
+from leadportal import celery_app
+from leads.models import Lead, Stage, StageChange
+from leads.tests.factories import LeadFactory
+from scoring.tests.factories import make_model
+from tests.worker import drop_queues, new_queue, producer, queue_names, wait_for, worker_process
+
+RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "")
+pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
+
+
+def declared_durable(names: list[str]) -> bool:
+    """True once every queue exists on the broker as a durable queue: redeclaring it durable is
+    accepted, redeclaring it transient is refused (406 PRECONDITION_FAILED)."""
+    with celery_app.connection_for_write(RABBITMQ_URL) as conn:
+        for name in names:
+            try:
+                with conn.channel() as channel:
+                    channel.queue_declare(queue=name, passive=True)
+            except Exception:  # noqa: BLE001 - NOT_FOUND: the worker has not declared it yet
+                return False
+            with conn.channel() as channel:
+                channel.queue_declare(queue=name, durable=True, auto_delete=False)
+            with pytest.raises(PreconditionFailed), conn.channel() as channel:
+                channel.queue_declare(queue=name, durable=False, auto_delete=False)
+    return True
+
+
+def test_events_make_an_mql_through_a_real_worker_on_rabbitmq(api, integration):
+    make_model(activate=True, threshold=50)
+    lead = LeadFactory(email="cto@acme.example", job_title="CTO", stage=Stage.MAL)
+    queue = new_queue()
+    settings_broker = celery_app.conf.broker_url
+    assert (celery_app.conf.task_acks_late, celery_app.conf.task_reject_on_worker_lost) == (True, True)
+    assert celery_app.conf.task_default_delivery_mode in (2, "persistent")  # kombu: 2 is persistent
+
+    try:
+        with worker_process(queue, broker_url=RABBITMQ_URL) as worker, producer(queue, broker_url=RABBITMQ_URL):
+            assert celery_app.connection_for_write().transport.driver_type == "amqp"
+            assert wait_for(lambda: declared_durable(queue_names(queue)), timeout=20), worker.tail()
+
+            response = api(integration).post(
+                "/api/v1/events/",
+                [
+                    {"email": "cto@acme.example", "type": "demo_request", "external_id": "d1", "source": "web"},
+                    {"email": "cto@acme.example", "type": "page_view", "properties": {"url": "/pricing"}},
+                ],
+                format="json",
+            )
+            assert response.status_code == 201
+            became_mql = wait_for(lambda: Lead.objects.filter(pk=lead.pk, stage=Stage.MQL).exists())
+            assert became_mql, worker.tail()
+    finally:
+        drop_queues(queue, RABBITMQ_URL)
+
+    assert celery_app.conf.broker_url == settings_broker  # this process's producer is back where it was
+    lead.refresh_from_db()
+    assert lead.score == pytest.approx(60, abs=1e-3)
+    assert (lead.fit_score, lead.grade) == (20, "B")
+    assert StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, actor=None).count() == 1
