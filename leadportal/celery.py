@@ -86,14 +86,18 @@ TRANSIENT_ERRORS = _transient_errors()
 
 def send(task, *args, **kwargs) -> bool:
     """`task.delay(*args, **kwargs)` unless the broker is down: then log, return False and let the
-    reconciler do it later. Only broker errors are swallowed; an eager task's own error propagates."""
+    reconciler do it later. Only broker errors are swallowed."""
     global _broker_down_until
     if not app.conf.task_always_eager and time.monotonic() < _broker_down_until:
         return False
     try:
         task.delay(*args, **kwargs)
     except broker_errors() as exc:
-        if app.conf.task_always_eager:
+        from kombu.exceptions import OperationalError as KombuOperationalError
+
+        # Eager (tests, `make run` without a broker), delay() runs the task itself: only a publish
+        # error is the broker's; anything else the task raised is a bug and propagates.
+        if app.conf.task_always_eager and not isinstance(exc, KombuOperationalError):
             raise
         _broker_down_until = time.monotonic() + BROKER_PAUSE_S
         log.warning("Broker unavailable (%s: %s); %s left to the reconciler", type(exc).__name__, exc, task.name)

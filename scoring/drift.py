@@ -12,9 +12,10 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models.functions import Coalesce
 
-from leads.models import Activity, Lead, Stage
+from leads.models import Activity, Lead, Stage, StageChange
 from leads.selectors import lead_facts
 
 from . import bulk, engine, selectors, services
@@ -79,10 +80,21 @@ def runs_stalled_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
 
 
 def _mal_qualifying(model: engine.Model | None):
+    """MAL leads whose stored score and grade qualify and that were scored after they became MAL:
+    storing that score should have made them MQL in the same transaction. A lead sent back to
+    marketing (mql → mal, sal → mal) with its old score is not drift: it becomes an MQL again when
+    it is next rescored (an event, the nightly run), as any MAL lead that qualifies does."""
     if model is None:
         return Lead.objects.none()
     grades = [g for g in engine.GRADES if g <= model.min_grade]
-    return Lead.objects.filter(stage=Stage.MAL, score__gte=model.mql_threshold, grade__in=grades)
+    entered_mal = (
+        StageChange.objects.filter(lead=OuterRef("pk"), to_stage=Stage.MAL).order_by("-at").values("at")[:1]
+    )
+    return (
+        Lead.objects.filter(stage=Stage.MAL, score__gte=model.mql_threshold, grade__in=grades)
+        .annotate(_mal_since=Coalesce(Subquery(entered_mal), F("created_at")))
+        .filter(scored_at__gte=F("_mal_since"))
+    )
 
 
 def mal_qualifying_count(now: datetime) -> int:
@@ -154,6 +166,8 @@ def _agrees(lead: Lead, fit: float, engagement: float, grade: str) -> bool:
 def sample(after: int, size: int) -> tuple[list[int], int]:
     """The next `size` lead ids after `after`, wrapping round, and where the next sample starts:
     the reconciler walks every lead in turn."""
+    if size <= 0:
+        return [], after
     ids = ids_after(after, size)
     if len(ids) < size:
         return sorted({*ids, *ids_after(0, size - len(ids))}), 0
