@@ -58,6 +58,8 @@ def _database_ok() -> str:
 
 
 def _broker_status() -> str:
+    if settings.CELERY_BROKER_URL.startswith(("amqp://", "pyamqp://")):
+        return _amqp_status(settings.CELERY_BROKER_URL)
     if not settings.REDIS_URL:
         return "eager"  # tasks run in-process; there is no broker to ask
     import redis
@@ -66,6 +68,18 @@ def _broker_status() -> str:
         redis.Redis.from_url(settings.REDIS_URL, socket_connect_timeout=1, socket_timeout=1).ping()
         return "ok"
     except redis.RedisError as exc:
+        return f"error: {exc.__class__.__name__}"
+
+
+def _amqp_status(url: str) -> str:
+    from kombu import Connection
+    from kombu.exceptions import OperationalError as BrokerError
+
+    try:
+        with Connection(url, connect_timeout=1) as conn:
+            conn.ensure_connection(max_retries=0)  # one try, no waiting between retries
+        return "ok"
+    except (BrokerError, OSError) as exc:
         return f"error: {exc.__class__.__name__}"
 
 

@@ -9,6 +9,7 @@ import os
 
 import pytest
 from amqp.exceptions import PreconditionFailed
+from django.test import Client
 
 from leadportal import celery_app
 from leads.models import Lead, Stage, StageChange
@@ -69,3 +70,14 @@ def test_events_make_an_mql_through_a_real_worker_on_rabbitmq(api, integration):
     assert lead.score == pytest.approx(60, abs=1e-3)
     assert (lead.fit_score, lead.grade) == (20, "B")
     assert StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, actor=None).count() == 1
+
+
+@pytest.mark.django_db(transaction=False)
+def test_healthz_asks_rabbitmq_when_it_is_the_broker(settings):
+    settings.CELERY_BROKER_URL = RABBITMQ_URL
+    assert Client().get("/healthz").json() == {"status": "ok", "database": "ok", "broker": "ok"}
+
+    settings.CELERY_BROKER_URL = "amqp://guest:guest@127.0.0.1:1//"  # nothing listens on port 1
+    response = Client().get("/healthz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "database": "ok", "broker": "error: OperationalError"}

@@ -179,9 +179,10 @@ def beat_process(queue: str, *, env: dict[str, str] | None = None, broker_url: s
 
 
 def _reset_broker_pools() -> None:
-    # The app caches its connection and producer pools for the broker URL it first saw.
-    if celery_app._pool is not None:
-        celery_app._pool.force_close_all()
+    # The app caches its connection and producer pools for the broker URL it first saw; forget them
+    # so the next send builds them for the current broker_url. Not closed: they live on in kombu's
+    # process-wide registry (one per URL), and the app gets the same ones back when switched back
+    # (even an eager send acquires a producer in Celery 5.7).
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
 
