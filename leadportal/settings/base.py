@@ -125,7 +125,8 @@ def database(url: str) -> dict:
     return db
 
 
-DATABASES = {"default": database(env.str("DATABASE_URL", default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}"))}
+# Unset or empty: the embedded SQLite file (as `make run` decides between runserver and gunicorn).
+DATABASES = {"default": database(env.str("DATABASE_URL", default="") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}")}
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024  # a batch of 1,000 events fits
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
