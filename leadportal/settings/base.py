@@ -247,10 +247,11 @@ CELERY_BEAT_SCHEDULE = {
     "routing-retry-unassigned": {"task": "routing.tasks.retry_unassigned", "schedule": 300.0},
     "partners-chase-feedback": {"task": "partners.tasks.chase_feedback", "schedule": 3600.0},
     # The loop's reconciler (loop/reconciler.py): finds and repairs drift, bounded work per run.
+    # Every 30 s with work stale after 30 s: a dead worker's work is picked up within about a minute.
     "loop-reconcile": {
         "task": "loop.tasks.reconcile_task",
-        "schedule": env.float("LOOP_RECONCILE_EVERY", default=60.0),
-        "options": {"expires": 50},
+        "schedule": env.float("LOOP_RECONCILE_EVERY", default=30.0),
+        "options": {"expires": 25},
     },
     "loop-reconcile-nightly": {
         "task": "loop.tasks.reconcile_task",
