@@ -41,6 +41,17 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason=f"needs Chromium at {CHROMIUM}: apt-get install -y chromium"))
 
 
+@pytest.fixture(autouse=True)
+def _no_outage_left_over(monkeypatch):
+    """A test that made the broker or the cache fail leaves a pause behind (leadportal.celery.send and
+    the API throttle skip them for a few seconds): the next test starts without it."""
+    import leadportal.celery
+    from leads.api import throttling
+
+    monkeypatch.setattr(leadportal.celery, "_broker_down_until", 0.0)
+    monkeypatch.setattr(throttling, "_cache_down_until", 0.0)
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
