@@ -12,8 +12,9 @@ from .models import LoopRun
 class LoopRunAdmin(admin.ModelAdmin):
     change_list_template = "admin/loop/looprun/change_list.html"
     list_display = ("started_at", "kind_of_run", "drift_found", "drift_repaired", "checked_scores", "duration")
-    list_filter = ("full",)
+    list_filter = (("full", admin.BooleanFieldListFilter),)
     date_hierarchy = "started_at"
+    actions = None
 
     def has_add_permission(self, request) -> bool:
         return False
@@ -23,7 +24,7 @@ class LoopRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="Run")
     def kind_of_run(self, run: LoopRun) -> str:
-        return "Nightly (every score)" if run.full else "Every minute (sample)"
+        return "Nightly (every score)" if run.full else "Regular (a sample of scores)"
 
     @admin.display(description="Drift found")
     def drift_found(self, run: LoopRun) -> int:

@@ -12,7 +12,9 @@ class LoopRun(models.Model):
 
     started_at = models.DateTimeField()
     finished_at = models.DateTimeField()
-    full = models.BooleanField(default=False, help_text="Checked every lead's score (the nightly run)")
+    full = models.BooleanField(
+        "every score checked", default=False, help_text="Checked every lead's score (the nightly run)"
+    )
     repair = models.BooleanField(default=True)
     found = models.JSONField(default=dict)
     repaired = models.JSONField(default=dict)

@@ -83,8 +83,8 @@ SCORES = Kind(
     "Stored scores that disagree",
     "Leads whose stored score, fit, engagement or grade differs from what the engine computes from all "
     "their activities for the instant they were scored, or that were scored with another model than the "
-    "active one. Each run checks a sample (LOOP_SAMPLE leads, walking round all of them); the nightly run "
-    "and check_loop --full check every lead. Repair: rescored.",
+    "active one. Each run checks the next 200 leads in turn (LOOP_SAMPLE); the nightly run checks every lead. "
+    "Repair: rescored.",
     lambda now: 0,
     lambda now: 0,
 )
