@@ -52,6 +52,16 @@ def _no_outage_left_over(monkeypatch):
     monkeypatch.setattr(throttling, "_cache_down_until", 0.0)
 
 
+@pytest.fixture(autouse=True)
+def _forget_broker_failures():
+    """A broker failure in one test (a stopped Redis) must not pause the next test's sends."""
+    from leadportal.celery import reset_broker_pause
+
+    reset_broker_pause()
+    yield
+    reset_broker_pause()
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}

@@ -97,12 +97,20 @@ def send(task, *args, **kwargs) -> bool:
 
         # Eager (tests, `make run` without a broker), delay() runs the task itself: only a publish
         # error is the broker's; anything else the task raised is a bug and propagates.
-        if app.conf.task_always_eager and not isinstance(exc, KombuOperationalError):
-            raise
-        _broker_down_until = time.monotonic() + BROKER_PAUSE_S
+        if app.conf.task_always_eager:
+            if not isinstance(exc, KombuOperationalError):
+                raise
+        else:
+            _broker_down_until = time.monotonic() + BROKER_PAUSE_S
         log.warning("Broker unavailable (%s: %s); %s left to the reconciler", type(exc).__name__, exc, task.name)
         return False
     return True
+
+
+def reset_broker_pause() -> None:
+    """Forget an earlier send failure (tests that bring a broker back, or point at another one)."""
+    global _broker_down_until
+    _broker_down_until = 0.0
 
 
 def enqueue(task, *args, **kwargs) -> None:
