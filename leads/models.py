@@ -129,6 +129,9 @@ class Lead(models.Model):
     # profile). A computed score is stored only if the lead's revision is still the one it read, so
     # an older computation never overwrites what a newer change asked for (scoring.services).
     score_rev = models.BigIntegerField(default=0, editable=False)
+    # The revision the stored score was computed from: behind `score_rev` only while a rescoring is
+    # pending (both are written in the transactions that write the pending row and delete it).
+    scored_rev = models.BigIntegerField(default=0, editable=False)
 
     # Filled by the routing app.
     owner = models.ForeignKey(

@@ -62,6 +62,15 @@ KINDS: tuple[Kind, ...] = (
         scoring_drift.mal_qualifying_repair,
     ),
     Kind(
+        "unscored_changes",
+        "Changes no score reflects",
+        "Leads whose stored score was computed before their latest change (an event, a profile edit) "
+        "while no rescoring is pending for them: the change's rescoring was lost. Exact, checked over all "
+        "leads every run. Repair: rescored.",
+        scoring_drift.unscored_changes_count,
+        scoring_drift.unscored_changes_repair,
+    ),
+    Kind(
         "unrouted_mqls",
         "MQLs without an assignment",
         "MQLs that have had no open assignment (waiting for acceptance, in a pool, or visibly unassigned) "

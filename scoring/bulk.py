@@ -275,31 +275,35 @@ def write(scores: Sequence[LeadScore], version: int, now: datetime) -> int:
     engagements = [s.engagement for s in scores]
     totals = [s.total for s in scores]
     grades = [s.grade for s in scores]
+    revs = [s.rev for s in scores]
     with connection.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 """
                 UPDATE leads_lead AS l
                 SET fit_score = v.fit, engagement_score = v.eng, score = v.total, grade = v.grade,
-                    scored_at = %s, scoring_version = %s
-                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::varchar[])
-                     AS v(id, fit, eng, total, grade)
+                    scored_at = %s, scoring_version = %s, scored_rev = v.rev
+                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::bigint[])
+                     AS v(id, fit, eng, total, grade, rev)
                 WHERE l.id = v.id
-                  AND (l.fit_score, l.engagement_score, l.grade, l.scoring_version)
-                      IS DISTINCT FROM (v.fit, v.eng, v.grade, %s)
+                  AND (l.fit_score, l.engagement_score, l.grade, l.scoring_version, l.scored_rev)
+                      IS DISTINCT FROM (v.fit, v.eng, v.grade, %s, v.rev)
                 """,
-                [now, version, ids, fits, engagements, totals, grades, version],
+                [now, version, ids, fits, engagements, totals, grades, revs, version],
             )
             return cursor.rowcount
         cursor.executemany(
             """
             UPDATE leads_lead SET fit_score = %s, engagement_score = %s, score = %s, grade = %s,
-                scored_at = %s, scoring_version = %s
+                scored_at = %s, scoring_version = %s, scored_rev = %s
             WHERE id = %s AND NOT (fit_score = %s AND engagement_score = %s AND grade = %s
-                                   AND scoring_version IS NOT NULL AND scoring_version = %s)
+                                   AND scoring_version IS NOT NULL AND scoring_version = %s AND scored_rev = %s)
             """,
             [
-                (s.fit, s.engagement, s.total, s.grade, now, version, s.lead_id, s.fit, s.engagement, s.grade, version)
+                (
+                    *(s.fit, s.engagement, s.total, s.grade, now, version, s.rev, s.lead_id),
+                    *(s.fit, s.engagement, s.grade, version, s.rev),
+                )
                 for s in scores
             ],
         )

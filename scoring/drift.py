@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import F, OuterRef, Q, Subquery
+from django.db.models import Exists, F, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 
 from leads.models import Activity, Lead, Stage, StageChange
@@ -90,8 +90,11 @@ def _mal_qualifying(model: engine.Model | None):
     entered_mal = (
         StageChange.objects.filter(lead=OuterRef("pk"), to_stage=Stage.MAL).order_by("-at").values("at")[:1]
     )
+    # Scored by this model: a lead still scored by the previous one waits for the full run.
     return (
-        Lead.objects.filter(stage=Stage.MAL, score__gte=model.mql_threshold, grade__in=grades)
+        Lead.objects.filter(
+            stage=Stage.MAL, scoring_version=model.version, score__gte=model.mql_threshold, grade__in=grades
+        )
         .annotate(_mal_since=Coalesce(Subquery(entered_mal), F("created_at")))
         .filter(scored_at__gte=F("_mal_since"))
     )
@@ -109,6 +112,35 @@ def mal_qualifying_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
     return len(ids)
 
 
+# --- changes that no score reflects and no rescoring is pending for --------------------------
+
+
+def _unscored_changes():
+    """Leads whose stored score was computed from older inputs than they have (`scored_rev` behind
+    `score_rev`) with no rescoring pending. The change and its pending row commit together, and the
+    score and the row's deletion too, so in any one snapshot this is exact: no stale time needed.
+    While the active model's full run is going, the leads it has not reached yet are left to it."""
+    model_id = selectors.active_model_id()
+    if model_id is None:
+        return Lead.objects.none()
+    leads = Lead.objects.exclude(score_rev=F("scored_rev")).exclude(
+        Exists(PendingRescore.objects.filter(lead_id=OuterRef("pk")))
+    )
+    run = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING, model_id=model_id).first()
+    return leads.filter(pk__lte=run.cursor) if run else leads
+
+
+def unscored_changes_count(now: datetime) -> int:
+    return _unscored_changes().count()
+
+
+def unscored_changes_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
+    ids = list(_unscored_changes().values_list("pk", flat=True)[:limit])
+    if ids:
+        services.rescore_leads(lead_ids=ids)
+    return len(ids)
+
+
 # --- stored scores that disagree with the engine ---------------------------------------------
 
 
@@ -121,6 +153,12 @@ def mismatched(lead_ids: Sequence[int]) -> list[int]:
     model = selectors.active_engine_model()
     if model is None or not lead_ids:
         return []
+    # One snapshot for all the reads: an event committed between two of them is not a mismatch.
+    with bulk.snapshot():
+        return _mismatched(model, lead_ids)
+
+
+def _mismatched(model: engine.Model, lead_ids: Sequence[int]) -> list[int]:
     running = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING, model_id=model.version).exists()
     pending = set(PendingRescore.objects.filter(lead_id__in=lead_ids).values_list("lead_id", flat=True))
     leads = [lead for lead in Lead.objects.filter(pk__in=lead_ids).order_by("pk") if lead.pk not in pending]

@@ -79,7 +79,7 @@ def scoring_model_activate(*, model: ScoringModel, actor: User | None = None) ->
 #   1. locks the leads in id order (the same order every writer of score inputs uses),
 #   2. stores a score only if the lead's score_rev is still the one the computation read — a change
 #      committed meanwhile raised it and queued a rescoring of its own — and never over a score of
-#      the same model computed for a later instant,
+#      the same model computed for a later instant (`scored_rev` says from which inputs that was),
 #   3. deletes the pending rows those scores satisfy, and
 #   4. moves the leads that crossed the threshold to MQL (or an exclusion rule to disqualified), in
 #      that same transaction: a crossing is never lost between the score and the move, and the move
@@ -105,9 +105,9 @@ def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: d
         return applied
     lock_leads(s.lead_id for s in scores)
     now_state = {
-        pk: (rev, version, scored_at, stage)
-        for pk, rev, version, scored_at, stage in Lead.objects.filter(pk__in=[s.lead_id for s in scores]).values_list(
-            "pk", "score_rev", "scoring_version", "scored_at", "stage"
+        row[0]: row[1:]
+        for row in Lead.objects.filter(pk__in=[s.lead_id for s in scores]).values_list(
+            "pk", "score_rev", "scored_rev", "scoring_version", "scored_at", "stage"
         )
     }
     fresh: list[bulk.LeadScore] = []
@@ -115,13 +115,20 @@ def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: d
         state = now_state.get(score.lead_id)
         if state is None:
             continue  # deleted meanwhile
-        rev, version, scored_at, stage = state
+        rev, scored_rev, version, scored_at, stage = state
         if rev != score.rev:
-            applied.stale.append(score.lead_id)
+            applied.stale.append(score.lead_id)  # changed meanwhile: its own pending rescoring will see it
+            continue
+        if version == model.version and scored_at is not None and scored_at > at:
+            # Scored for a later instant already (a full run's batch is for the run's start). If
+            # from these same inputs, that score stands; if from older ones, our score is no better
+            # for being older: the pending row stays, and the rescoring it stands for does it now.
+            if scored_rev == rev:
+                applied.current.append(score.lead_id)
+            else:
+                applied.stale.append(score.lead_id)
             continue
         applied.current.append(score.lead_id)
-        if version == model.version and scored_at is not None and scored_at > at:
-            continue  # the same inputs, already scored for a later instant
         fresh.append(replace(score, stage=stage))
     applied.written = bulk.write(fresh, model.version, at)
     PendingRescore.objects.filter(lead_id__in=applied.current).delete()

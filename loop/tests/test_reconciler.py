@@ -9,7 +9,7 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from leads.models import Lead, Stage, StageChange
-from leads.services import lead_transition
+from leads.services import lead_transition, lead_update
 from leads.tests.factories import ActivityFactory, LeadFactory
 from loop import reconciler
 from loop.models import LoopRun
@@ -284,3 +284,21 @@ def test_tasks_retry_transient_database_and_broker_errors():
     assert OperationalError in tasks.rescore_leads.autoretry_for
     assert BrokerDown in tasks.rescore_leads.autoretry_for
     assert tasks.rescore_run_step.max_retries >= 5
+
+
+def test_a_change_whose_rescoring_was_lost_is_found_over_all_leads_at_once():
+    make_model(activate=True)
+    lead = scored_lead(job_title="Engineer")
+    # The profile change committed; its pending row was lost (no on-commit task runs here either).
+    lead_update(lead=Lead.objects.get(pk=lead.pk), data={"job_title": "CTO"})
+    PendingRescore.objects.all().delete()
+    pending_elsewhere = scored_lead(job_title="CTO")
+    Lead.objects.filter(pk=pending_elsewhere.pk).update(score_rev=pending_elsewhere.score_rev + 1)
+    PendingRescore.objects.create(lead=pending_elsewhere)  # on its way: not drift
+
+    assert found(sample_size=0)["unscored_changes"] == 1
+    run = reconciler.reconcile()
+
+    lead.refresh_from_db()
+    assert (run.found["unscored_changes"], run.repaired["unscored_changes"]) == (1, 1)
+    assert (lead.fit_score, lead.scored_rev) == (20, lead.score_rev)

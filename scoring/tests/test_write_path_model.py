@@ -56,6 +56,7 @@ class WritePath(RuleBasedStateMachine):
         self.in_flight: list[tuple[list[bulk.LeadScore], object]] = []
         self.events = 0
         self.scored_at = dict(Lead.objects.filter(pk__in=self.leads).values_list("pk", "scored_at"))
+        self.as_of = self.now  # the instant of the current full run: fixed when it starts
 
     # --- what the world does -------------------------------------------------------------------
 
@@ -94,9 +95,14 @@ class WritePath(RuleBasedStateMachine):
             self.in_flight.append((bulk.compute(self.model, self.now, lead_ids=claimed), self.now))
 
     @rule()
+    def a_full_run_starts(self):
+        self.as_of = self.now
+
+    @rule()
     def full_run_batch_computes(self):
+        # A batch of a run computes from what is committed now, for the instant the run started.
         span = (min(self.leads), max(self.leads))
-        self.in_flight.append((bulk.compute(self.model, self.now, id_range=span), self.now))
+        self.in_flight.append((bulk.compute(self.model, self.as_of, id_range=span), self.as_of))
 
     @precondition(lambda self: self.in_flight)
     @rule(data=st.data())
@@ -147,6 +153,7 @@ def assert_exact(model: engine.Model, lead: Lead) -> None:
     ]
     expected = engine.score_lead(model, lead_facts(lead), facts, lead.scored_at)
     assert lead.scoring_version == model.version, lead.pk
+    assert lead.scored_rev == lead.score_rev, (lead.pk, lead.scored_rev, lead.score_rev)
     assert math.isclose(lead.fit_score, expected.fit, abs_tol=1e-6), (lead.pk, lead.fit_score, expected.fit)
     assert math.isclose(lead.engagement_score, expected.engagement, abs_tol=1e-6), (
         lead.pk,
@@ -164,7 +171,7 @@ def test_no_interleaving_of_events_rescoring_and_full_runs_leaves_a_stale_score(
     run_state_machine_as_test(
         WritePath,
         settings=settings(
-            max_examples=40,
+            max_examples=120,
             stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
