@@ -341,6 +341,16 @@ def test_soak_the_loop_converges_exactly_under_load_a_full_run_and_killed_worker
     assert not dead, f"died: {dead}\n{logs}"
     assert is_quiet, f"not quiet within {QUIET_WITHIN_S} s: {drift_now().found}\n{logs}"
     assert_the_invariant(tally, second)
+    # Also while it ran: the kinds that only a bug can make (not a killed worker or a lost message)
+    # were never seen by any reconciler run — a change no score reflects with nothing pending, a
+    # qualifying lead scored by the active model but left in MAL, a stored score the engine disagrees with.
+    during = loop_runs()
+    assert during["runs"] > 0
+    assert {kind: during["found"][kind] for kind in ("unscored_changes", "mal_qualifying", "score_mismatch")} == {
+        "unscored_changes": 0,
+        "mal_qualifying": 0,
+        "score_mismatch": 0,
+    }, during
 
 
 def assert_the_invariant(tally: Tally, model) -> None:
