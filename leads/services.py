@@ -186,12 +186,8 @@ def lead_transition(*, lead: Lead, to_stage: str, reason: str = "", actor: User 
         properties={"from": from_stage, "to": to_stage, "reason": reason},
         created_by=actor,
     )
-    signals.announce(
-        signals.stage_changed,
-        lead_id=lead.pk,
-        from_stage=from_stage,
-        to_stage=to_stage,
-        actor_id=actor.pk if actor else None,
+    signals.announce_stage_change(
+        lead_id=lead.pk, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None
     )
     return lead
 
@@ -240,12 +236,8 @@ def lead_transition_many(*, moves: Mapping[int, tuple[str, str]], actor: User | 
                     created_by=actor,
                 )
             )
-            signals.announce(
-                signals.stage_changed,
-                lead_id=lead_id,
-                from_stage=from_stage,
-                to_stage=to_stage,
-                actor_id=actor.pk if actor else None,
+            signals.announce_stage_change(
+                lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None
             )
         moved += ids
     StageChange.objects.bulk_create(changes)

@@ -19,6 +19,10 @@ leads' `score_rev` was raised. Its receivers record the follow-up work durably i
 transaction (scoring: a pending row) and ring the broker only after the commit
 (`leadportal.celery.enqueue`), so a dead worker or a broker outage delays the work but never loses
 it. Such receivers must only write rows: no I/O, nothing slow.
+
+Likewise `stage_changed_in_transaction` (lead_id, from_stage, to_stage, actor_id) is sent inside
+the move's transaction, for state that must move with the stage (routing closes or accepts the
+lead's open assignment), so that a crash or an outage after the commit cannot leave them apart.
 """
 
 from __future__ import annotations
@@ -33,6 +37,13 @@ profile_changed = Signal()
 activities_recorded = Signal()
 stage_changed = Signal()
 score_inputs_changed = Signal()  # in the transaction; see above
+stage_changed_in_transaction = Signal()  # in the transaction; see above
+
+
+def announce_stage_change(**kwargs: Any) -> None:
+    """A lifecycle move: `stage_changed_in_transaction` now, `stage_changed` after the commit."""
+    stage_changed_in_transaction.send(sender="leads", **kwargs)
+    announce(stage_changed, **kwargs)
 
 
 def announce(signal: Signal, **kwargs: Any) -> None:

@@ -12,3 +12,4 @@ class RoutingConfig(AppConfig):
 
         dashboard.register()
         signals.stage_changed.connect(receivers.on_stage_changed, dispatch_uid="routing.stage")
+        signals.stage_changed_in_transaction.connect(receivers.on_stage_changing, dispatch_uid="routing.stage_tx")

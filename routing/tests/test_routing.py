@@ -362,3 +362,21 @@ def test_a_routing_task_places_the_mqls_waiting_behind_it_in_one_batch(team, dja
     assert not Assignment.objects.filter(lead=control).exists()
     assert [tasks.route_lead(lead.pk) for lead in waiting] == [placed.get(lead=lead).pk for lead in waiting]
     assert Assignment.objects.filter(lead__in=waiting).count() == 7
+
+
+def test_the_open_assignment_follows_a_move_in_the_same_transaction(team):
+    """No on-commit callback runs here: the assignment is closed by the move's own transaction, so a
+    crash or an outage right after the commit cannot leave a disqualified lead with an open assignment."""
+    _, reps = team
+    rule = make_rule("Everyone", team=team[0])
+    lead = LeadFactory(stage=Stage.MQL, respond_by=timezone.now())
+    assignment = Assignment.objects.create(
+        lead=lead, user=reps[0], rule=rule, status=Assignment.Status.ACTIVE, due_at=timezone.now()
+    )
+
+    lead_transition(lead=lead, to_stage=Stage.DISQUALIFIED, reason="Competitor")
+
+    assignment.refresh_from_db()
+    lead.refresh_from_db()
+    assert (assignment.status, assignment.note) == (Assignment.Status.CLOSED, "lead moved to disqualified")
+    assert lead.respond_by is None
