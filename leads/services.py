@@ -178,18 +178,30 @@ def lead_transition(*, lead: Lead, to_stage: str, reason: str = "", actor: User 
     now = timezone.now()
     lead.stage = to_stage
     lead.save(update_fields=["stage", "updated_at"])
-    StageChange.objects.create(lead=lead, from_stage=from_stage, to_stage=to_stage, actor=actor, reason=reason, at=now)
-    Activity.objects.create(
-        lead=lead,
-        type=ActivityType.STAGE_CHANGE,
-        occurred_at=now,
-        properties={"from": from_stage, "to": to_stage, "reason": reason},
-        created_by=actor,
-    )
-    signals.announce_stage_change(
-        lead_id=lead.pk, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None
-    )
+    change, entry = _record_move(lead.pk, from_stage, to_stage, reason, actor, now)
+    change.save(force_insert=True)
+    entry.save(force_insert=True)
     return lead
+
+
+def _record_move(
+    lead_id: int, from_stage: str, to_stage: str, reason: str, actor: User | None, at: datetime
+) -> tuple[StageChange, Activity]:
+    """What every move leaves: the audit row and the timeline entry (to be saved by the caller), and
+    its announcements (in this transaction, and after the commit)."""
+    signals.announce_stage_change(
+        lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None
+    )
+    return (
+        StageChange(lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor=actor, reason=reason, at=at),
+        Activity(
+            lead_id=lead_id,
+            type=ActivityType.STAGE_CHANGE,
+            occurred_at=at,
+            properties={"from": from_stage, "to": to_stage, "reason": reason},
+            created_by=actor,
+        ),
+    )
 
 
 def lead_transition_many(*, moves: Mapping[int, tuple[str, str]], actor: User | None = None) -> list[int]:
@@ -221,24 +233,9 @@ def lead_transition_many(*, moves: Mapping[int, tuple[str, str]], actor: User | 
     for (from_stage, to_stage), ids in by_move.items():
         Lead.objects.filter(pk__in=ids).update(stage=to_stage, updated_at=now)
         for lead_id in ids:
-            reason = moves[lead_id][1]
-            changes.append(
-                StageChange(
-                    lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor=actor, reason=reason, at=now
-                )
-            )
-            entries.append(
-                Activity(
-                    lead_id=lead_id,
-                    type=ActivityType.STAGE_CHANGE,
-                    occurred_at=now,
-                    properties={"from": from_stage, "to": to_stage, "reason": reason},
-                    created_by=actor,
-                )
-            )
-            signals.announce_stage_change(
-                lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None
-            )
+            change, entry = _record_move(lead_id, from_stage, to_stage, moves[lead_id][1], actor, now)
+            changes.append(change)
+            entries.append(entry)
         moved += ids
     StageChange.objects.bulk_create(changes)
     Activity.objects.bulk_create(entries)
