@@ -1,5 +1,5 @@
-"""`python -m bench [suite …] [--quick]`: run the foundation, scoring, routing and dashboard suites (all by
-default).
+"""`python -m bench [suite …] [--quick]`: run the foundation, scoring, routing, dashboard and loop suites (all
+by default).
 
 Options the suites do not know are handed to the foundation suite (see `python -m bench foundation
 --help`), so `python -m bench foundation --worker-class gthread --workers 2` still works.
@@ -13,16 +13,21 @@ import sys
 import time
 import traceback
 
-from bench import dashboard_suite, database, environment, routing_suite, runner, scoring_suite, suite
+from bench import dashboard_suite, database, environment, loop_suite, routing_suite, runner, scoring_suite, suite
 
-SUITES = ("foundation", "scoring", "routing", "dashboard")
+SUITES = ("foundation", "scoring", "routing", "dashboard", "loop")
+# Without suites named (`make bench`): all but the loop suite, whose 1,000,000-lead setup (a full
+# rescoring included) takes 6 minutes on a quiet machine; `python -m bench loop` or `all` runs it.
+DEFAULT_SUITES = ("foundation", "scoring", "routing", "dashboard")
 # --quick for the foundation suite: fewer requests and batches (options given later still win).
 FOUNDATION_QUICK = ["--requests", "1000", "--warmup", "100", "--batches", "8", "--duration", "8"]
 
 
 def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__, add_help=False)
-    parser.add_argument("suites", nargs="*", metavar="suite", help=f"any of {', '.join(SUITES)} [all]")
+    parser.add_argument(
+        "suites", nargs="*", metavar="suite", help=f"any of {', '.join(SUITES)}, or all [{', '.join(DEFAULT_SUITES)}]"
+    )
     parser.add_argument("--quick", action="store_true", help="smaller N everywhere (a smoke run, ≈ 4 minutes)")
     parser.add_argument("--no-write", action="store_true", help="print only, write no results file")
     parser.add_argument("--strict", action="store_true", help="exit 3 when a target is missed")
@@ -30,6 +35,7 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     scoring_suite.add_arguments(parser)
     routing_suite.add_arguments(parser)
     dashboard_suite.add_arguments(parser)
+    loop_suite.add_arguments(parser)
     args, rest = parser.parse_known_args(argv)
     if args.help:
         parser.print_help()
@@ -38,8 +44,10 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     unknown = [s for s in args.suites if s not in SUITES and s != "all"]
     if unknown:
         parser.error(f"unknown suite(s) {', '.join(unknown)}; choose from {', '.join(SUITES)}")
-    if not args.suites or "all" in args.suites:
+    if "all" in args.suites:
         args.suites = list(SUITES)
+    elif not args.suites:
+        args.suites = list(DEFAULT_SUITES)
     return args, rest
 
 
@@ -48,7 +56,9 @@ def _terminate(signum: int, frame: object) -> None:
 
 
 def _run_suite(name: str, args: argparse.Namespace, pg_version: str) -> int:
-    module = {"scoring": scoring_suite, "routing": routing_suite, "dashboard": dashboard_suite}[name]
+    module = {"scoring": scoring_suite, "routing": routing_suite, "dashboard": dashboard_suite, "loop": loop_suite}[
+        name
+    ]
     started, wall = suite.now(), time.perf_counter()
     print(f"\n=== {name} suite{' (quick)' if args.quick else ''} ===")
     versions, machine = suite.header(pg_version)

@@ -174,7 +174,8 @@ def scoring_model(args: argparse.Namespace) -> dict[str, Any]:
 
 @job
 def rescore(args: argparse.Namespace) -> dict[str, Any]:
-    """A full rescoring as the worker runs it: a RescoreRun row, then rescore_run_step until False."""
+    """A full rescoring as the worker runs it: a RescoreRun row, then rescore_run_step (handed the cursor
+    it returned) until it returns None."""
     from django.conf import settings
     from django.db import connection
     from django.utils import timezone
@@ -198,16 +199,18 @@ def rescore(args: argparse.Namespace) -> dict[str, Any]:
     with (
         timers.wrap(bulk, "compute", "bulk.compute"),
         timers.wrap(bulk, "write", "bulk.write", keep_result=True),
-        timers.wrap(services, "apply_lifecycle", "apply_lifecycle", keep_result=True),
+        timers.wrap(services, "scores_apply", "scores_apply", keep_result=True),
         connection.execute_wrapper(clock),
         Meter(_dbname()) as meter,
     ):
-        more, began = True, time.perf_counter()
-        while more:
+        # rescore_run_step returns the run's new cursor while more remain, None when done (or
+        # superseded); the cursor is handed back, as the task chain does.
+        cursor, began = run.cursor, time.perf_counter()
+        while cursor is not None:
             start = time.perf_counter()
-            more = services.rescore_run_step(run_id=run.pk)
+            cursor = services.rescore_run_step(run_id=run.pk, cursor=cursor)
             steps.append(time.perf_counter() - start)
-            if more and args.max_seconds and start - began + steps[-1] >= args.max_seconds:
+            if cursor is not None and args.max_seconds and start - began + steps[-1] >= args.max_seconds:
                 break  # capped: the rate so far gives the projection; the run stays "running"
     run.refresh_from_db()
     elapsed = meter.elapsed
@@ -226,7 +229,7 @@ def rescore(args: argparse.Namespace) -> dict[str, Any]:
         "elapsed_s": round(elapsed, 3),
         "leads_per_s": round(run.done / elapsed, 1) if elapsed else None,
         "rows_written": sum(timers.values["bulk.write"]),
-        "became_mql": sum(timers.values["apply_lifecycle"]),
+        "became_mql": sum(a.became_mql for a in timers.values["scores_apply"]),
         "batch_ms": percentiles(batch_steps),
         "phases": timers.as_dict(),
         "sql": clock.as_dict(),
@@ -238,7 +241,7 @@ def rescore(args: argparse.Namespace) -> dict[str, Any]:
 def incremental(args: argparse.Namespace) -> dict[str, Any]:
     """One worker's incremental rescoring: events for K leads through events_ingest (in batches, as
     the API stores them), then the rescore_leads tasks that ingestion queued, run one after the
-    other in this process exactly as a single worker would (services.rescore_leads, ≤ 500 leads)."""
+    other in this process exactly as a single worker would (services.rescore_pending, ≤ 500 leads)."""
     from django.db import connection
     from django.utils import timezone
 
@@ -287,7 +290,7 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
         replaced(tasks.rescore_leads, "delay", lambda ids: queued.append(list(ids))),
         timers.wrap(bulk, "compute", "bulk.compute"),
         timers.wrap(bulk, "write", "bulk.write", keep_result=True),
-        timers.wrap(services, "apply_lifecycle", "apply_lifecycle", keep_result=True),
+        timers.wrap(services, "scores_apply", "scores_apply", keep_result=True),
         Meter(_dbname()) as meter,
     ):
         start = time.perf_counter()
@@ -300,7 +303,9 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
             start = time.perf_counter()
             for chunk in queued:
                 t = time.perf_counter()
-                rescored += len(services.rescore_leads(lead_ids=chunk))
+                # The task's body (scoring.tasks.rescore_leads): lease these leads' pending rows
+                # and up to 500 others waiting, rescore them, store what is current.
+                rescored += len(services.rescore_pending(lead_ids=chunk))
                 task_ms.append(time.perf_counter() - t)
             rescore_s = time.perf_counter() - start
     total_s = ingest_s + rescore_s
@@ -313,6 +318,7 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
         "leads_per_task": round(statistics.fmean(len(c) for c in queued), 1) if queued else 0,
         "rescored": rescored,
         "rows_written": sum(timers.values["bulk.write"]),
+        "became_mql": sum(a.became_mql for a in timers.values["scores_apply"]),
         "ingest_s": round(ingest_s, 3),
         "rescore_s": round(rescore_s, 3),
         "total_s": round(total_s, 3),
