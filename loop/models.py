@@ -20,6 +20,7 @@ class LoopRun(models.Model):
     repaired = models.JSONField(default=dict)
     checked_scores = models.PositiveIntegerField(default=0)
     sample_cursor = models.BigIntegerField(default=0)
+    window_cursor = models.BigIntegerField(default=0, help_text="Where the next run's window of leads starts")
     duration_ms = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -1,5 +1,9 @@
 """The reconciler: finds the drift the loop can have and repairs it, with bounded work per run.
 
+Kinds that would read every lead (a qualifying MAL lead, a change no score reflects) look at a
+window of LOOP_WINDOW lead ids per run, walking round all of them, so that a run stays cheap at a
+million leads; the nightly run and `check_loop --full` look at every lead.
+
 The durable records are the state itself — pending rescoring rows, a full run's cursor, an MQL
 without an open assignment, an assignment nobody was told about, a stored score that is not the
 engine's. Whatever a lost message, a killed worker or an outage left undone shows up as one of the
@@ -27,13 +31,14 @@ from .models import LoopRun
 
 @dataclass(frozen=True)
 class Kind:
-    """One kind of drift: how to count it and how to repair (at most `limit` of) it."""
+    """One kind of drift: how to count it and how to repair (a bounded number of) it, at an instant
+    and, for the kinds that would scan every lead, within a window of lead ids (None: all)."""
 
     name: str
     label: str
     meaning: str
-    count: Callable[[datetime], int]
-    repair: Callable[[datetime], int]
+    count: Callable[[datetime, tuple[int, int] | None], int]
+    repair: Callable[[datetime, tuple[int, int] | None], int]
 
 
 KINDS: tuple[Kind, ...] = (
@@ -57,6 +62,7 @@ KINDS: tuple[Kind, ...] = (
         "mal_qualifying",
         "Qualifying leads not yet MQL",
         "Marketing-accepted leads whose stored score and grade reach the active model's MQL threshold. "
+        "Each run looks at the next LOOP_WINDOW leads in turn, the nightly run at all. "
         "Repair: rescored, which makes them MQL in the same transaction as their score.",
         scoring_drift.mal_qualifying_count,
         scoring_drift.mal_qualifying_repair,
@@ -65,8 +71,8 @@ KINDS: tuple[Kind, ...] = (
         "unscored_changes",
         "Changes no score reflects",
         "Leads whose stored score was computed before their latest change (an event, a profile edit) "
-        "while no rescoring is pending for them: the change's rescoring was lost. Exact, checked over all "
-        "leads every run. Repair: rescored.",
+        "while no rescoring is pending for them: the change's rescoring was lost. Each run looks at the next "
+        "LOOP_WINDOW leads in turn, the nightly run at all. Repair: rescored.",
         scoring_drift.unscored_changes_count,
         scoring_drift.unscored_changes_repair,
     ),
@@ -94,8 +100,8 @@ SCORES = Kind(
     "their activities for the instant they were scored, or that were scored with another model than the "
     "active one. Each run checks the next 200 leads in turn (LOOP_SAMPLE); the nightly run checks every lead. "
     "Repair: rescored.",
-    lambda now: 0,
-    lambda now: 0,
+    lambda now, window: 0,
+    lambda now, window: 0,
 )
 ALL_KINDS = (*KINDS, SCORES)
 FULL_CHUNK = 2_000  # leads per step when every score is checked
@@ -107,6 +113,8 @@ class Report:
     repaired: dict[str, int] = field(default_factory=dict)
     checked_scores: int = 0
     sample_cursor: int = 0
+    window: tuple[int, int] | None = None  # the lead ids the scanning kinds looked at (None: all)
+    window_cursor: int = 0
 
     @property
     def drift(self) -> int:
@@ -117,10 +125,12 @@ def check(*, repair: bool, full: bool = False, sample_size: int | None = None, n
     """Count every kind of drift and, with `repair`, repair (a bounded number of) each."""
     now = now or timezone.now()
     report = Report()
+    last, last_window = LoopRun.objects.values_list("sample_cursor", "window_cursor").first() or (0, 0)
+    if not full:
+        report.window, report.window_cursor = scoring_drift.window_after(last_window, settings.LOOP_WINDOW)
     for kind in KINDS:
-        report.found[kind.name] = kind.count(now)
-        report.repaired[kind.name] = kind.repair(now) if repair and report.found[kind.name] else 0
-    last = LoopRun.objects.values_list("sample_cursor", flat=True).first() or 0
+        report.found[kind.name] = kind.count(now, report.window)
+        report.repaired[kind.name] = kind.repair(now, report.window) if repair and report.found[kind.name] else 0
     if full:
         wrong, checked, cursor = [], 0, 0
         while batch := scoring_drift.ids_after(cursor, FULL_CHUNK):
@@ -154,6 +164,7 @@ def reconcile(*, full: bool = False, repair: bool = True) -> LoopRun | None:
             repaired=report.repaired,
             checked_scores=report.checked_scores,
             sample_cursor=report.sample_cursor,
+            window_cursor=report.window_cursor,
             duration_ms=round((time.monotonic() - clock) * 1000),
         )
 

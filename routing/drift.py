@@ -36,11 +36,11 @@ def _unrouted(now: datetime):
     )
 
 
-def unrouted_count(now: datetime) -> int:
+def unrouted_count(now: datetime, window: object = None) -> int:
     return _unrouted(now).count()
 
 
-def unrouted_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
+def unrouted_repair(now: datetime, window: object = None, limit: int = REPAIR_LIMIT) -> int:
     """Route them here and now (route_lead is safe to run twice: an open assignment is kept)."""
     repaired = 0
     for lead_id in _unrouted(now).order_by("mql_at").values_list("pk", flat=True)[:limit]:
@@ -58,11 +58,11 @@ def _unnotified(now: datetime):
     )
 
 
-def unnotified_count(now: datetime) -> int:
+def unnotified_count(now: datetime, window: object = None) -> int:
     return _unnotified(now).count()
 
 
-def unnotified_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
+def unnotified_repair(now: datetime, window: object = None, limit: int = REPAIR_LIMIT) -> int:
     ids = list(_unnotified(now).order_by("assigned_at").values_list("pk", flat=True)[:limit])
     if ids:
         services.notify_many(ids)

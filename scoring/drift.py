@@ -22,7 +22,22 @@ from . import bulk, engine, selectors, services
 from .models import PendingRescore, RescoreRun
 
 REPAIR_LIMIT = 500  # leads (or runs) one check repairs per reconciler run
+Window = tuple[int, int] | None  # the lead ids [low, high] a scan looks at; None: every lead
 TOLERANCE = 1e-6  # stored and recomputed scores differ by float rounding at most
+
+
+def window_after(after: int, size: int) -> tuple[tuple[int, int] | None, int]:
+    """The next `size` lead ids after `after` as an id range, and where the next window starts
+    (0 once the end is reached): scans that would read every lead walk round them instead."""
+    nth = list(Lead.objects.filter(pk__gt=after).order_by("pk").values_list("pk", flat=True)[size - 1 : size])
+    if nth:
+        return (after + 1, nth[0]), nth[0]
+    last = Lead.objects.filter(pk__gt=after).order_by("-pk").values_list("pk", flat=True).first()
+    return ((after + 1, last) if last is not None else None), 0
+
+
+def _within(leads, window: Window):
+    return leads if window is None else leads.filter(pk__gte=window[0], pk__lte=window[1])
 
 
 def _stale(now: datetime, factor: float = 1.0) -> datetime:
@@ -38,11 +53,11 @@ def _pending_stale(now: datetime):
     )
 
 
-def pending_stale_count(now: datetime) -> int:
+def pending_stale_count(now: datetime, window: Window = None) -> int:
     return _pending_stale(now).count()
 
 
-def pending_stale_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
+def pending_stale_repair(now: datetime, window: Window = None, limit: int = REPAIR_LIMIT) -> int:
     """Rescore them here and now (the reconciler is a task: no other doorbell is needed)."""
     ids = list(_pending_stale(now).order_by("requested_at").values_list("lead_id", flat=True)[:limit])
     if not ids:
@@ -58,11 +73,11 @@ def _runs_stalled(now: datetime):
     return RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING, updated_at__lt=_stale(now, 2))
 
 
-def runs_stalled_count(now: datetime) -> int:
+def runs_stalled_count(now: datetime, window: Window = None) -> int:
     return _runs_stalled(now).count()
 
 
-def runs_stalled_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
+def runs_stalled_repair(now: datetime, window: Window = None, limit: int = REPAIR_LIMIT) -> int:
     """Queue the next step from where the run stands; a step of a chain that was only slow finds
     the cursor moved and stops, so a run never has two chains."""
     from leadportal.celery import send
@@ -79,7 +94,7 @@ def runs_stalled_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
 # --- MAL leads whose stored score qualifies ----------------------------------------------------
 
 
-def _mal_qualifying(model: engine.Model | None):
+def _mal_qualifying(model: engine.Model | None, window: Window = None):
     """MAL leads whose stored score and grade qualify and that were scored after they became MAL:
     storing that score should have made them MQL in the same transaction. A lead sent back to
     marketing (mql → mal, sal → mal) with its old score is not drift: it becomes an MQL again when
@@ -92,7 +107,8 @@ def _mal_qualifying(model: engine.Model | None):
     )
     # Scored by this model: a lead still scored by the previous one waits for the full run.
     return (
-        Lead.objects.filter(
+        _within(Lead.objects.all(), window)
+        .filter(
             stage=Stage.MAL, scoring_version=model.version, score__gte=model.mql_threshold, grade__in=grades
         )
         .annotate(_mal_since=Coalesce(Subquery(entered_mal), F("created_at")))
@@ -100,13 +116,13 @@ def _mal_qualifying(model: engine.Model | None):
     )
 
 
-def mal_qualifying_count(now: datetime) -> int:
-    return _mal_qualifying(selectors.active_engine_model()).count()
+def mal_qualifying_count(now: datetime, window: Window = None) -> int:
+    return _mal_qualifying(selectors.active_engine_model(), window).count()
 
 
-def mal_qualifying_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
+def mal_qualifying_repair(now: datetime, window: Window = None, limit: int = REPAIR_LIMIT) -> int:
     """Rescore them: the score is stored with the move it calls for (scores_apply), once."""
-    ids = list(_mal_qualifying(selectors.active_engine_model()).values_list("pk", flat=True)[:limit])
+    ids = list(_mal_qualifying(selectors.active_engine_model(), window).values_list("pk", flat=True)[:limit])
     if ids:
         services.rescore_leads(lead_ids=ids)
     return len(ids)
@@ -115,7 +131,7 @@ def mal_qualifying_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
 # --- changes that no score reflects and no rescoring is pending for --------------------------
 
 
-def _unscored_changes():
+def _unscored_changes(window: Window = None):
     """Leads whose stored score was computed from older inputs than they have (`scored_rev` behind
     `score_rev`) with no rescoring pending. The change and its pending row commit together, and the
     score and the row's deletion too, so in any one snapshot this is exact: no stale time needed.
@@ -123,19 +139,19 @@ def _unscored_changes():
     model_id = selectors.active_model_id()
     if model_id is None:
         return Lead.objects.none()
-    leads = Lead.objects.exclude(score_rev=F("scored_rev")).exclude(
+    leads = _within(Lead.objects.all(), window).exclude(score_rev=F("scored_rev")).exclude(
         Exists(PendingRescore.objects.filter(lead_id=OuterRef("pk")))
     )
     run = RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING, model_id=model_id).first()
     return leads.filter(pk__lte=run.cursor) if run else leads
 
 
-def unscored_changes_count(now: datetime) -> int:
-    return _unscored_changes().count()
+def unscored_changes_count(now: datetime, window: Window = None) -> int:
+    return _unscored_changes(window).count()
 
 
-def unscored_changes_repair(now: datetime, limit: int = REPAIR_LIMIT) -> int:
-    ids = list(_unscored_changes().values_list("pk", flat=True)[:limit])
+def unscored_changes_repair(now: datetime, window: Window = None, limit: int = REPAIR_LIMIT) -> int:
+    ids = list(_unscored_changes(window).values_list("pk", flat=True)[:limit])
     if ids:
         services.rescore_leads(lead_ids=ids)
     return len(ids)

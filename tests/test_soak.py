@@ -363,7 +363,7 @@ def assert_the_invariant(tally: Tally, model) -> None:
     lines = out.getvalue().splitlines()
     figures = {line.split()[-2]: int(line.split()[-1]) for line in lines[:-1]}
     assert figures == {kind.name: 0 for kind in reconciler.ALL_KINDS}, out.getvalue()
-    assert lines[-1] == f"Scores checked: {Lead.objects.count()}. Drift found: 0.", out.getvalue()
+    assert lines[-1] == f"Scanned: every lead. Scores checked: {Lead.objects.count()}. Drift found: 0.", out.getvalue()
 
     # Nothing on its way: the figures above are the final state.
     assert not PendingRescore.objects.exists()

@@ -264,6 +264,8 @@ CELERY_BEAT_SCHEDULE = {
 LOOP_STALE_AFTER = env.float("LOOP_STALE_AFTER", default=30.0)
 # Leads whose stored score the reconciler recomputes with the engine on each run (all of them nightly).
 LOOP_SAMPLE = env.int("LOOP_SAMPLE", default=200)
+# Leads that the kinds which would scan every lead look at per run, in turn (all of them nightly).
+LOOP_WINDOW = env.int("LOOP_WINDOW", default=10_000)
 
 LOGGING = {
     "version": 1,

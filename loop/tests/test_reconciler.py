@@ -302,3 +302,16 @@ def test_a_change_whose_rescoring_was_lost_is_found_over_all_leads_at_once():
     lead.refresh_from_db()
     assert (run.found["unscored_changes"], run.repaired["unscored_changes"]) == (1, 1)
     assert (lead.fit_score, lead.scored_rev) == (20, lead.score_rev)
+
+
+def test_the_scanning_kinds_walk_round_the_leads_a_window_at_a_time(settings):
+    settings.LOOP_WINDOW = 2
+    make_model(activate=True, threshold=45)
+    leads = [scored_lead(job_title="CTO", stage=Stage.MAL) for _ in range(3)]
+    Lead.objects.filter(pk=leads[2].pk).update(score_rev=leads[2].score_rev + 1)  # its rescoring was lost
+
+    first, second, third = (reconciler.reconcile() for _ in range(3))
+
+    assert [r.found["unscored_changes"] for r in (first, second, third)] == [0, 1, 0]
+    assert (first.window_cursor, second.window_cursor) == (leads[1].pk, 0)
+    assert reconciler.check(repair=False, full=True).found["unscored_changes"] == 0  # repaired by the second

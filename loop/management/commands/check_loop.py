@@ -25,15 +25,17 @@ class Command(BaseCommand):
             if run is None:
                 raise CommandError("Another reconciler run is in progress; try again in a minute.")
             found, repaired, checked = run.found, run.repaired, run.checked_scores
+            scanned = "every lead" if full else "a window of leads"
         else:
             report = reconciler.check(repair=False, full=full, sample_size=sample)
             found, repaired, checked = report.found, report.repaired, report.checked_scores
+            scanned = f"leads {report.window[0]}–{report.window[1]}" if report.window else "every lead"
         width = max(len(kind.label) for kind in reconciler.ALL_KINDS)
         for kind in reconciler.ALL_KINDS:
             line = f"{kind.label:<{width}}  {kind.name:<16} {found.get(kind.name, 0):>8}"
             if repair:
                 line += f"   repaired {repaired.get(kind.name, 0)}"
             self.stdout.write(line)
-        self.stdout.write(f"Scores checked: {checked}. Drift found: {sum(found.values())}.")
+        self.stdout.write(f"Scanned: {scanned}. Scores checked: {checked}. Drift found: {sum(found.values())}.")
         if sum(found.values()):
             raise SystemExit(1)
