@@ -11,16 +11,16 @@ row that is not there yet. Receivers are connected in the `ready()` of the app t
 | profile_changed      | lead_ids: list[int]                        | lead_update                   |
 | activities_recorded  | lead_ids: list[int]                        | events_ingest, activity_record|
 | stage_changed        | lead_id, from_stage, to_stage, actor_id    | lead_transition,              |
-|                      |                                           | lead_promote_many (per lead)  |
+|                      |                                           | lead_transition_many (per lead)|
 
-One signal is different: `score_inputs_changed` (lead_ids) is sent *inside* the transaction that
+Two signals are different: `score_inputs_changed` (lead_ids) is sent *inside* the transaction that
 changed what a score is computed from (an activity stored, the profile changed), right after the
 leads' `score_rev` was raised. Its receivers record the follow-up work durably in that same
 transaction (scoring: a pending row) and ring the broker only after the commit
 (`leadportal.celery.enqueue`), so a dead worker or a broker outage delays the work but never loses
 it. Such receivers must only write rows: no I/O, nothing slow.
 
-Likewise `stage_changed_in_transaction` (lead_id, from_stage, to_stage, actor_id) is sent inside
+And `stage_changed_in_transaction` (lead_id, from_stage, to_stage, actor_id) is sent inside
 the move's transaction, for state that must move with the stage (routing closes or accepts the
 lead's open assignment), so that a crash or an outage after the commit cannot leave them apart.
 """
