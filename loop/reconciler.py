@@ -136,7 +136,7 @@ def check(*, repair: bool, full: bool = False, sample_size: int | None = None, n
         while batch := scoring_drift.ids_after(cursor, FULL_CHUNK):
             wrong += scoring_drift.mismatched(batch)
             checked, cursor = checked + len(batch), batch[-1]
-        report.sample_cursor = last
+        report.sample_cursor, report.window_cursor = last, last_window  # the regular walk goes on
     else:
         batch, report.sample_cursor = scoring_drift.sample(
             last, settings.LOOP_SAMPLE if sample_size is None else sample_size
