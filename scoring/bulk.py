@@ -252,6 +252,41 @@ def _combine(model: engine.Model, fit_rows, summed, summed_rows, latest) -> list
     return scores
 
 
+def lock_state(lead_ids: Sequence[int]) -> dict[int, tuple]:
+    """Lock these leads (id order, FOR NO KEY UPDATE, as `leads.services.lock_leads`) and read what
+    storing a score depends on: {id: (score_rev, scored_rev, scoring_version, scored_at, stage)}.
+    On PostgreSQL one statement with one array parameter (a batch is 20,000 leads: a list of that
+    many placeholders costs more to build and send than the lock and the read)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT id, score_rev, scored_rev, scoring_version, scored_at, stage FROM leads_lead "
+                "WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
+                [list(lead_ids)],
+            )
+            return {row[0]: row[1:] for row in cursor.fetchall()}
+    from leads.services import lock_leads
+
+    lock_leads(lead_ids)
+    rows = Lead.objects.filter(pk__in=list(lead_ids)).values_list(
+        "pk", "score_rev", "scored_rev", "scoring_version", "scored_at", "stage"
+    )
+    return {row[0]: row[1:] for row in rows}
+
+
+def delete_pending(lead_ids: Sequence[int]) -> None:
+    """Delete these leads' pending rescoring rows (one array parameter on PostgreSQL)."""
+    if not lead_ids:
+        return
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM scoring_pendingrescore WHERE lead_id = ANY(%s)", [list(lead_ids)])
+        return
+    from .models import PendingRescore
+
+    PendingRescore.objects.filter(lead_id__in=list(lead_ids)).delete()
+
+
 def model_still_active(version: int) -> bool:
     """In a write transaction: whether this model is still the active one. On PostgreSQL the row is
     share-locked until the commit, so an activation (which locks it for update) waits for our write

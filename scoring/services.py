@@ -15,7 +15,7 @@ from django.utils import timezone
 from leadportal.celery import enqueue
 from leads.models import Lead, Stage, User
 from leads.selectors import lead_facts
-from leads.services import lead_transition_many, lock_leads
+from leads.services import lead_transition_many
 
 from . import bulk, engine, selectors
 from .models import PendingRescore, RescoreRun, ScoringModel, ScoringModelChange
@@ -103,13 +103,7 @@ def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: d
     applied = Applied()
     if not scores:
         return applied
-    lock_leads(s.lead_id for s in scores)
-    now_state = {
-        row[0]: row[1:]
-        for row in Lead.objects.filter(pk__in=[s.lead_id for s in scores]).values_list(
-            "pk", "score_rev", "scored_rev", "scoring_version", "scored_at", "stage"
-        )
-    }
+    now_state = bulk.lock_state([s.lead_id for s in scores])
     fresh: list[bulk.LeadScore] = []
     for score in scores:
         state = now_state.get(score.lead_id)
@@ -129,9 +123,9 @@ def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: d
                 applied.stale.append(score.lead_id)
             continue
         applied.current.append(score.lead_id)
-        fresh.append(replace(score, stage=stage))
+        fresh.append(score if score.stage == stage else replace(score, stage=stage))
     applied.written = bulk.write(fresh, model.version, at)
-    PendingRescore.objects.filter(lead_id__in=applied.current).delete()
+    bulk.delete_pending(applied.current)
 
     moves: dict[int, tuple[str, str]] = {}
     for score in fresh:
