@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import django
+from bench.jobs import run_job
 
 TERRITORIES = (["DACH"], ["UKI", "NA"], ["NORDICS", "BENELUX"], ["SOUTH"])
 
@@ -169,11 +169,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    django.setup()
-    result = JOBS[args.job](args)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return 0
+    return run_job(JOBS, parse_args(argv))
 
 
 if __name__ == "__main__":

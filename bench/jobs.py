@@ -795,12 +795,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
+def run_job(jobs: dict, args: argparse.Namespace) -> int:
+    """Set Django up, run the job `args.job` names and write its result to `args.out` (every jobs
+    module's main: bench/jobs.py, bench/dashboard_jobs.py, bench/loop_jobs.py)."""
     django.setup()
-    result = JOBS[args.job](args)
+    result = jobs[args.job](args)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return run_job(JOBS, parse_args(argv))
 
 
 if __name__ == "__main__":

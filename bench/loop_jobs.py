@@ -36,7 +36,7 @@ from typing import Any
 
 import django
 
-from bench.jobs import percentiles
+from bench.jobs import percentiles, run_job
 
 # The fields that make a captured lead worth 45 fit points (grade A) under the demo model, so that
 # one demo request (+30) takes it over the MQL threshold (60): the speed-to-lead suite's leads.
@@ -391,43 +391,13 @@ class Loop:
         others = [n for n in names if n not in routing]
 
         def worker(name: str, queues: list[str], pool: str, concurrency: int):
-            argv = [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "leadportal",
-                "worker",
-                f"--pool={pool}",
-                f"--concurrency={concurrency}",
-                "-Q",
-                ",".join(queues),
-                "-n",
-                f"{name}-{queue}@%h",
-                "--without-gossip",
-                "--without-mingle",
-                "--loglevel=WARNING",
-            ]
+            argv = helpers.worker_argv(queues, f"{name}-{queue}", pool=pool, concurrency=concurrency)
             return helpers.Process(argv, env, f"bench-loop-{name}")
 
         self.scoring = worker("scoring", others, "prefork", concurrency)
         self.routing = worker("routing", routing, "solo", 1)
         self.schedule_dir = Path(tempfile.mkdtemp(prefix=f"bench-loop-beat-{queue}-"))
-        self.beat = helpers.Process(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "leadportal",
-                "beat",
-                f"--schedule={self.schedule_dir / 'schedule'}",
-                f"--pidfile={self.schedule_dir / 'beat.pid'}",
-                "--loglevel=WARNING",
-            ],
-            env,
-            "bench-loop-beat",
-        )
+        self.beat = helpers.Process(helpers.beat_argv(self.schedule_dir), env, "bench-loop-beat")
 
     def start(self) -> None:
         self.redis.start()
@@ -713,11 +683,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    django.setup()
-    result = JOBS[args.job](args)
-    args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
-    return 0
+    return run_job(JOBS, parse_args(argv))
 
 
 if __name__ == "__main__":

@@ -18,22 +18,15 @@ def active_model_id() -> int | None:
     return ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).values_list("pk", flat=True).first()
 
 
+# Engine models by (pk, updated_at): a model is read-only once active (edits go to a clone), and
+# (pk, updated_at) changes with any save. The active one and a full run's (the same, nearly always).
 _engine_models: dict[tuple, engine.Model] = {}
 
 
 def active_engine_model() -> engine.Model | None:
-    """The active model as engine data, built once per process and model: a model is read-only once
-    active (edits go to a clone), and (pk, updated_at) changes with any save. One small query a call."""
+    """The active model as engine data, built once per process and model. One small query a call."""
     key = ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).values_list("pk", "updated_at").first()
-    if key is None:
-        return None
-    if key not in _engine_models:
-        _engine_models.clear()  # only the active one is worth keeping
-        _engine_models[key] = engine_model(model_with_rules(key[0]))
-    return _engine_models[key]
-
-
-_models_by_id: dict[tuple, engine.Model] = {}
+    return None if key is None else _cached(key)
 
 
 def engine_model_of(pk: int) -> engine.Model:
@@ -41,11 +34,15 @@ def engine_model_of(pk: int) -> engine.Model:
     key = ScoringModel.objects.filter(pk=pk).values_list("pk", "updated_at").first()
     if key is None:
         raise ScoringModel.DoesNotExist(pk)
-    if key not in _models_by_id:
-        if len(_models_by_id) > 8:
-            _models_by_id.clear()
-        _models_by_id[key] = engine_model(model_with_rules(pk))
-    return _models_by_id[key]
+    return _cached(key)
+
+
+def _cached(key: tuple) -> engine.Model:
+    if key not in _engine_models:
+        if len(_engine_models) > 8:
+            _engine_models.clear()
+        _engine_models[key] = engine_model(model_with_rules(key[0]))
+    return _engine_models[key]
 
 
 def model_with_rules(pk: int) -> ScoringModel:

@@ -118,6 +118,42 @@ class Process:
                 os.killpg(self.popen.pid, sig)
 
 
+def worker_argv(queues: list[str], name: str, *, pool: str = "solo", concurrency: int = 1) -> list[str]:
+    """The command line of a worker on these queues (also used by bench/loop_jobs.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "leadportal",
+        "worker",
+        f"--pool={pool}",
+        f"--concurrency={concurrency}",
+        "-Q",
+        ",".join(queues),
+        "-n",
+        f"{name}@%h",
+        "--without-gossip",
+        "--without-mingle",
+        "--loglevel=WARNING",
+    ]
+
+
+def beat_argv(schedule_dir: Path) -> list[str]:
+    """The command line of beat with its schedule (and pid file) in `schedule_dir`."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "leadportal",
+        "beat",
+        f"--schedule={schedule_dir / 'schedule'}",
+        f"--pidfile={schedule_dir / 'beat.pid'}",
+        "--loglevel=WARNING",
+    ]
+
+
 @contextmanager
 def worker_process(
     queue: str,
@@ -130,23 +166,7 @@ def worker_process(
     """A `celery -A leadportal worker` on `queue` and its routing and scoring queues, started; stopped
     after. Does not touch this process's producer (see `producer`)."""
     name = f"worker-{uuid.uuid4().hex[:6]}"
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "leadportal",
-        "worker",
-        f"--pool={pool}",
-        f"--concurrency={concurrency}",
-        "-Q",
-        ",".join(queue_names(queue)),
-        "-n",
-        f"{name}@%h",
-        "--without-gossip",
-        "--without-mingle",
-        "--loglevel=WARNING",
-    ]
+    argv = worker_argv(queue_names(queue), name, pool=pool, concurrency=concurrency)
     process = Process(argv, django_env(queue, broker_url, env), name).start()
     try:
         yield process
@@ -159,17 +179,7 @@ def beat_process(queue: str, *, env: dict[str, str] | None = None, broker_url: s
     """`celery -A leadportal beat` sending the schedule's tasks to `queue`, its schedule file in a
     temporary directory; e.g. env={"LOOP_RECONCILE_EVERY": "2"}."""
     schedule_dir = Path(tempfile.mkdtemp(prefix="celerybeat-"))
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "leadportal",
-        "beat",
-        f"--schedule={schedule_dir / 'schedule'}",
-        f"--pidfile={schedule_dir / 'beat.pid'}",
-        "--loglevel=WARNING",
-    ]
+    argv = beat_argv(schedule_dir)
     process = Process(argv, django_env(queue, broker_url, env), "beat").start()
     try:
         yield process
