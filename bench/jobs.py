@@ -511,10 +511,10 @@ def _lead_facts():
 def route_committed(args: argparse.Namespace) -> dict[str, Any]:
     """Routing committed by one process, lead after lead, as one worker runs its tasks.
 
-    `--mode task`: `routing.tasks.route_lead(lead_id)`, the worker's task body — it places the lead
+    `--mode task`: `routing.tasks.route_lead_task(lead_id)`, the worker's task body — it places the lead
     and, in the same transaction, up to `ROUTE_BATCH` other MQLs still waiting for their tasks;
     those tasks then find their lead placed (each is still called, as the worker would).
-    `--mode single`: `routing.services.route_lead(lead_id=…)`, one lead per transaction."""
+    `--mode single`: `routing.services.lead_route(lead_id=…)`, one lead per transaction."""
     from bench.environment import Meter
     from leads.models import Lead, Stage
     from routing import services, tasks
@@ -527,11 +527,11 @@ def route_committed(args: argparse.Namespace) -> dict[str, Any]:
         .values_list("pk", flat=True)[: args.leads]
     )
     if args.mode == "task":
-        route = tasks.route_lead
+        route = tasks.route_lead_task
     else:
 
         def route(lead_id: int) -> None:
-            services.route_lead(lead_id=lead_id)
+            services.lead_route(lead_id=lead_id)
 
     latencies = []
     deadline = time.perf_counter() + args.max_seconds

@@ -131,7 +131,7 @@ def _catch_up(now) -> dict[str, int]:
     open_assignment = Assignment.objects.filter(lead=OuterRef("pk"), status__in=Assignment.OPEN)
     routed = 0
     for lead_id in Lead.objects.filter(stage=Stage.MQL).exclude(Exists(open_assignment)).values_list("pk", flat=True):
-        routing_services.route_lead(lead_id=lead_id)
+        routing_services.lead_route(lead_id=lead_id)
         routed += 1
     unsent = list(
         Assignment.objects.filter(status__in=(Assignment.Status.ACTIVE, Assignment.Status.POOLED), notified_at=None)
@@ -139,7 +139,7 @@ def _catch_up(now) -> dict[str, int]:
         .values_list("pk", flat=True)
     )
     if unsent:
-        routing_services.notify_many(unsent)
+        routing_services.assignments_notify(assignment_ids=unsent)
     return {"routed": routed, "notified": len(unsent)}
 
 

@@ -6,7 +6,7 @@ and the engine alone), and speed to lead with a real Celery worker on Redis and 
   lead, the others are narrow (region × industry × company size) so a lead typically matches around
   rule 300–500 — and a round-robin fallback at the end; strategies round robin, weighted round
   robin, least loaded and direct, some with profile matching. 2,000 MQL leads.
-  Committed: `routing.services.route_lead(lead_id=…)` for one lead after the other in one process
+  Committed: `routing.services.lead_route(lead_id=…)` for one lead after the other in one process
   (what one worker does per task). Engine only: rules, candidates and counters loaded once, then
   `routing.engine.decide` over the same leads' facts again and again.
 * Speed to lead (`leadportal_bench_stl`): the demo scoring model active (MQL at 60), one round-robin
@@ -185,8 +185,8 @@ def _throughput(args: argparse.Namespace, quiet: environment.QuietGate, db_label
     # is behind, as it is here with every lead waiting), and one lead per transaction.
     single = max(1, leads * 2 // 5)
     for mode, n, label, what in (
-        ("task", leads - single, "routing task route_lead (committed, one worker)", "routing.tasks.route_lead"),
-        ("single", single, "routing route_lead, one lead per transaction", "routing.services.route_lead"),
+        ("task", leads - single, "routing task route_lead (committed, one worker)", "routing.tasks.route_lead_task"),
+        ("single", single, "routing route_lead, one lead per transaction", "routing.services.lead_route"),
     ):
         suite.step(f"committed: {what} for {n:,} leads, one after the other")
         busy = quiet.wait()
@@ -316,7 +316,7 @@ def document_extra(args: argparse.Namespace) -> dict[str, Any]:
             "rules": RULES,
             "leads": LEADS,
             "committed": "routing.tasks.route_lead (the worker's task: batches of waiting MQLs) and "
-            "routing.services.route_lead (one lead per transaction), each in a loop in one process over "
+            "routing.services.lead_route (one lead per transaction), each in a loop in one process over "
             "disjoint leads (settings production, eager)",
             "engine": "routing.engine.decide with rules/candidates/counters loaded once, rules compiled once",
             "speed_to_lead": {

@@ -13,7 +13,7 @@ from django.db import transaction
 from leads.demo import seeder
 from leads.models import Lead, Stage, User
 from routing.models import Assignment
-from routing.services import route_lead
+from routing.services import lead_route
 
 from . import services
 from .models import PartnerFeedback, PartnerOrganization
@@ -46,7 +46,7 @@ def seed_partners(say: Callable[[str], None]) -> None:
     # an open assignment, so the queued task changes nothing later) so that the partners have theirs.
     unrouted = Lead.objects.filter(stage=Stage.MQL).exclude(assignments__status__in=Assignment.OPEN)
     for lead_id in unrouted.values_list("pk", flat=True):
-        route_lead(lead_id=lead_id)
+        lead_route(lead_id=lead_id)
     recorded = 0
     for org in PartnerOrganization.objects.order_by("name"):
         user = org.users.order_by("pk").first()

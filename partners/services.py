@@ -21,9 +21,10 @@ from django.utils import timezone
 
 from leads.models import Activity, ActivityType, Lead, Role, Stage, User
 from leads.services import activity_record, lead_close, lead_transition
+from routing import handover
 from routing import selectors as routing_selectors
 from routing.models import Assignment
-from routing.services import RoutingError, assignment_accept, assignment_reject, route_lead
+from routing.services import RoutingError, assignment_accept, assignment_reject, lead_route
 
 from .models import (
     REASONS_FOR,
@@ -372,23 +373,20 @@ def _chase_one(
 def _take_back(lead: Lead, org: PartnerOrganization) -> tuple[str, str]:
     """End the partner's hold on the lead and route it to someone else (excluding this partner).
     Returns the timeline event and a sentence for the channel manager."""
-    now = timezone.now()
     note = f"taken back: no feedback from {org.name} in {org.escalate_after_days} days"
-    Assignment.objects.filter(
-        lead=lead, partner=org, status__in=[Assignment.Status.ACTIVE, Assignment.Status.ACCEPTED]
-    ).update(status=Assignment.Status.REASSIGNED, ended_at=now, note=note)
+    if lead.stage not in (Stage.MQL, Stage.SAL):
+        # sql → anything but won/lost is not a move the lifecycle allows: the channel manager decides.
+        return f"{note}; left with the partner (stage {lead.stage})", "The lead is past SQL; please follow it up."
+    held = handover.current(lead.pk)
+    if held is not None and held.partner_id == org.pk:
+        handover.end(lead, held, "take_back", None, note, event=note)
     if lead.stage == Stage.SAL:
         # An accepted lead goes back through marketing (sal → mal → mql) so that it can be routed again.
         reason = f"Taken back from {org.name}: no feedback in {org.escalate_after_days} days"
         lead = lead_transition(lead=lead, to_stage=Stage.MAL, reason=reason)
-        lead.owner = lead.partner = lead.handed_over_at = lead.respond_by = None
-        lead.save(update_fields=["owner", "partner", "handed_over_at", "respond_by", "updated_at"])
         lead = lead_transition(lead=lead, to_stage=Stage.MQL, reason="Rerouted after a partner take-back")
-    elif lead.stage != Stage.MQL:
-        # sql → anything but won/lost is not a move the lifecycle allows: the channel manager decides.
-        return f"{note}; left with the partner (stage {lead.stage})", "The lead is past SQL; please follow it up."
     exclude = routing_selectors.previous_assignees(lead) | {("partner", org.pk)}
-    assignment = route_lead(lead_id=lead.pk, exclude=exclude)
+    assignment = lead_route(lead_id=lead.pk, exclude=exclude)
     where = assignment.assignee_label if assignment and (assignment.user_id or assignment.partner_id) else None
     if where is None:
         where = "the pool" if assignment and assignment.status == Assignment.Status.POOLED else "the unassigned queue"

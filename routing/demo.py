@@ -95,5 +95,5 @@ def seed_routing(say: Callable[[str], None]) -> None:
     )
     routed = 0
     for lead_id in waiting.values_list("pk", flat=True):
-        routed += services.route_lead(lead_id=lead_id) is not None
+        routed += services.lead_route(lead_id=lead_id) is not None
     say(f"Routing: team 'Inside sales', {len(rules)} rules; {routed} waiting MQLs routed.")

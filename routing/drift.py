@@ -41,10 +41,10 @@ def unrouted_count(now: datetime, window: object = None) -> int:
 
 
 def unrouted_repair(now: datetime, window: object = None, limit: int = REPAIR_LIMIT) -> int:
-    """Route them here and now (route_lead is safe to run twice: an open assignment is kept)."""
+    """Route them here and now (lead_route is safe to run twice: an open assignment is kept)."""
     repaired = 0
     for lead_id in _unrouted(now).order_by("mql_at").values_list("pk", flat=True)[:limit]:
-        services.route_lead(lead_id=lead_id)
+        services.lead_route(lead_id=lead_id)
         repaired += 1
     return repaired
 
@@ -65,5 +65,5 @@ def unnotified_count(now: datetime, window: object = None) -> int:
 def unnotified_repair(now: datetime, window: object = None, limit: int = REPAIR_LIMIT) -> int:
     ids = list(_unnotified(now).order_by("assigned_at").values_list("pk", flat=True)[:limit])
     if ids:
-        services.notify_many(ids)
+        services.assignments_notify(assignment_ids=ids)
     return len(ids)

@@ -60,6 +60,7 @@ class Rule:
     candidates: tuple[Key, ...] = ()  # in a stable order
     match_profile: bool = False
     min_seniority: int | None = None
+    pool_size: int = 0  # a hybrid pool: offered to this many of the candidates (0: the whole team)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class Decision:
     strategy: str = ""
     assignee: Key | None = None
     pooled: bool = False
+    offered: tuple[Key, ...] = ()  # a hybrid pool's few reps (empty: anyone of the pool's team)
     assignee_name: str = ""
     trace: list[dict[str, Any]] = field(default_factory=list)
 
@@ -309,8 +311,10 @@ def decide(
         step: dict[str, Any] = {"rule": rule.name, "matched": True, "strategy": rule.strategy}
         trace.append(step)
         if rule.strategy == POOL:
-            step["result"] = "pooled"
-            return Decision(rule.id, rule.strategy, pooled=True, trace=trace)
+            offered = _offer(rule, compiled.order, lead, candidates, excluded, step) if rule.pool_size else ()
+            if not rule.pool_size:
+                step["result"] = "pooled"
+            return Decision(rule.id, rule.strategy, pooled=True, offered=offered, trace=trace)
         if rule.strategy == ACCOUNT_OWNER:
             if not account_owner:
                 step["result"] = "no account owner for this domain"
@@ -337,6 +341,31 @@ def decide(
     trace += not_matched(ordered, done, len(ordered))
     trace.append({"result": "unassigned: no rule could place this lead"})
     return Decision(None, trace=trace)
+
+
+def _offer(
+    rule: Rule,
+    order: Mapping[Key, int],
+    lead: Mapping[str, Any],
+    candidates: Mapping[Key, Candidate],
+    excluded: frozenset[Key],
+    step: dict[str, Any],
+) -> tuple[Key, ...]:
+    """Hybrid: the `pool_size` eligible candidates with the most headroom (ties by order). Nobody
+    eligible: the whole team's pool."""
+    eligible = [
+        c
+        for key in rule.candidates
+        if (c := candidates.get(key)) is not None and skip_reason(c, lead, rule, excluded) is None
+    ]
+    if not eligible:
+        step["result"] = "pooled for the whole team: nobody is free for a small pool"
+        return ()
+    last = len(order)
+    chosen = sorted(eligible, key=lambda c: (c.open_leads / max(c.capacity, 1), order.get(c.key, last)))
+    chosen = chosen[: rule.pool_size]
+    step["result"] = "offered to " + ", ".join(c.name for c in chosen)
+    return tuple(c.key for c in chosen)
 
 
 def _pick(

@@ -122,10 +122,15 @@ class RoutingRule(models.Model):
         CHERRY_PICK = "cherry_pick", "Cherry-pick (list with details)"
         SHARK_TANK = "shark_tank", "Shark tank (all notified, first claim wins)"
         BLIND = "blind", "Blind pull (details after the claim)"
+        HYBRID = "hybrid", "Hybrid (offered to a few matching reps, then claimed)"
 
     class OnBreach(models.TextChoices):
         REASSIGN = "reassign", "Reassign to the next eligible"
         ESCALATE = "escalate", "Escalate to the team manager"
+
+    class Fallback(models.TextChoices):
+        MANAGER = "manager", "The team manager"
+        POOL = "pool", "The team's pool"
 
     class OnReject(models.TextChoices):
         TO_MARKETING = "to_marketing", "Back to marketing (MAL)"
@@ -142,12 +147,28 @@ class RoutingRule(models.Model):
     team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     partners = models.ManyToManyField(PartnerOrganization, blank=True, related_name="+")
     pool_mode = models.CharField(max_length=12, choices=PoolMode.choices, default=PoolMode.CHERRY_PICK)
+    pool_size = models.PositiveSmallIntegerField(
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="Hybrid pools: how many of the best-fitting available reps a lead is offered to",
+    )
     match_profile = models.BooleanField(
         default=False, help_text="Only candidates whose territories, languages, products … fit the lead"
     )
     min_seniority = models.PositiveSmallIntegerField(choices=Seniority.choices, null=True, blank=True)
-    sla_minutes = models.PositiveIntegerField(default=60, validators=[MinValueValidator(1)])
+    sla_minutes = models.PositiveIntegerField(
+        default=60,
+        validators=[MinValueValidator(1)],
+        help_text="Minutes to accept (or, in a pool, to be claimed). A change applies to new assignments; "
+        "open ones keep the deadline they were given.",
+    )
     on_sla_breach = models.CharField(max_length=10, choices=OnBreach.choices, default=OnBreach.REASSIGN)
+    fallback = models.CharField(
+        max_length=10,
+        choices=Fallback.choices,
+        default=Fallback.MANAGER,
+        help_text="Where a lead goes when nobody else can take it after a missed SLA (the manager is told)",
+    )
     on_reject = models.CharField(max_length=15, choices=OnReject.choices, default=OnReject.TO_MARKETING)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -156,6 +177,10 @@ class RoutingRule(models.Model):
 
     def __str__(self) -> str:
         return f"{self.priority}. {self.name}"
+
+    @property
+    def is_hybrid_pool(self) -> bool:
+        return self.target == self.Target.POOL and self.pool_mode == self.PoolMode.HYBRID
 
     def clean(self) -> None:
         if self.strategy == Strategy.PERFORMANCE and self.target != self.Target.PARTNERS:
@@ -166,6 +191,8 @@ class RoutingRule(models.Model):
             raise ValidationError({field: f"A rule that targets {self.get_target_display().lower()} needs a {field}."})
         if (self.target == self.Target.POOL) != (self.strategy == Strategy.POOL):
             raise ValidationError({"strategy": "A pool target goes with the pool strategy, and only it."})
+        if self.fallback == self.Fallback.POOL and not self.team_id:
+            raise ValidationError({"fallback": "A fallback to the team's pool needs a team."})
         if self.target == self.Target.REP and self.strategy not in (Strategy.DIRECT, Strategy.ACCOUNT_OWNER):
             raise ValidationError({"strategy": "A single rep is routed to directly."})
 
@@ -235,6 +262,13 @@ class Assignment(models.Model):
     # Set once the assignee (or the pool's reps) was e-mailed; an open assignment still without it
     # after a while is sent by the reconciler (its task was lost with a dead worker or broker).
     notified_at = models.DateTimeField(null=True, blank=True)
+    # A pooled lead: whose reps may claim it, how (the rule's pool mode, or cherry-pick for a lead
+    # that fell back to the pool), and — hybrid — the few reps it is offered to (empty: the team).
+    pool_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    pool_mode = models.CharField(max_length=12, choices=RoutingRule.PoolMode.choices, blank=True)
+    offered_to = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="+")
+    # When the manager was told about this lead (a pool's SLA passed, or an SLA chain ran out).
+    escalated_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-assigned_at", "-pk"]

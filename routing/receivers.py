@@ -12,10 +12,10 @@ def on_stage_changed(sender, lead_id: int, from_stage: str, to_stage: str, **kwa
     """After the commit: route a new MQL. If the broker is away, the MQL waits without an
     assignment, and the reconciler routes it (loop.reconciler: "MQLs without an assignment")."""
     if to_stage == Stage.MQL:
-        send(tasks.route_lead, lead_id, time.time())
+        send(tasks.route_lead_task, lead_id, time.time())
 
 
 def on_stage_changing(sender, lead_id: int, from_stage: str, to_stage: str, **kwargs) -> None:
-    """In the move's transaction: the open assignment follows the stage (accepted, or closed)."""
+    """In the move's transaction: the handover follows the stage (routing.handover.follow_stage)."""
     if to_stage != Stage.MQL:
-        services.sync_with_stage(lead_id=lead_id, from_stage=from_stage, to_stage=to_stage)
+        services.follow_stage(lead_id=lead_id, from_stage=from_stage, to_stage=to_stage)

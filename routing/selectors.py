@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery, Value
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -90,6 +90,8 @@ def engine_rules(rule_rows: list[RoutingRule]) -> list[engine.Rule]:
             keys = tuple(("rep", uid) for uid in members.get(r.team_id, []))
         elif r.target == RoutingRule.Target.PARTNERS:
             keys = tuple(("partner", p.pk) for p in sorted(r.partners.all(), key=lambda p: p.pk))
+        elif r.is_hybrid_pool:
+            keys = tuple(("rep", uid) for uid in members.get(r.team_id, []))  # whom a lead may be offered to
         else:
             keys = ()
         result.append(
@@ -101,6 +103,7 @@ def engine_rules(rule_rows: list[RoutingRule]) -> list[engine.Rule]:
                 candidates=keys,
                 match_profile=r.match_profile,
                 min_seniority=r.min_seniority,
+                pool_size=r.pool_size if r.is_hybrid_pool else 0,
             )
         )
     return result
@@ -324,12 +327,16 @@ def previous_assignees(lead: Lead) -> frozenset[engine.Key]:
 
 
 def pool_for(user: User) -> QuerySet[Assignment]:
-    """Pooled leads this rep may claim: pools of rules whose team the rep belongs to."""
+    """Pooled leads this rep may claim, oldest first: those of the rep's team's pools, except the
+    hybrid ones offered to a few other reps."""
     team_id = RepProfile.objects.filter(user=user).values_list("team_id", flat=True).first()
     if team_id is None:
         return Assignment.objects.none()
+    offered_elsewhere = Exists(Assignment.offered_to.through.objects.filter(assignment_id=OuterRef("pk")))
+    offered_to_me = Exists(Assignment.offered_to.through.objects.filter(assignment_id=OuterRef("pk"), user_id=user.pk))
     return (
-        Assignment.objects.filter(status=Assignment.Status.POOLED, rule__team_id=team_id)
+        Assignment.objects.filter(status=Assignment.Status.POOLED, pool_team_id=team_id)
+        .filter(~offered_elsewhere | offered_to_me)
         .select_related("lead", "rule")
         .order_by("assigned_at", "pk")
     )

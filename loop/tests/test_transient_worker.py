@@ -32,7 +32,7 @@ def test_a_routing_task_blocked_by_a_lock_times_out_retries_and_routes_once_the_
     release = threading.Timer(4.0, lambda: (blocker.commit(), released_at.append(timezone.now())))
     try:
         with worker_process(queue, env={"DATABASE_LOCK_TIMEOUT": "300"}) as worker, producer(queue):
-            tasks.route_lead.delay(lead.pk)
+            tasks.route_lead_task.delay(lead.pk)
             release.start()
             routed = wait_for(lambda: Assignment.objects.filter(lead=lead).exists(), timeout=30, interval=0.2)
             log = worker.tail()

@@ -17,7 +17,7 @@ def test_the_unassigned_retry_never_returns_a_lead_to_a_partner_that_declined(ro
     feedback_record(lead=lead, user=partner_b, status="declined", reason="outside_territory")
     assert Assignment.objects.get(lead=lead, status__in=Assignment.OPEN).status == "unassigned"
 
-    assert tasks.retry_unassigned() == 1
+    assert tasks.retry_unassigned_task() == 1
 
     lead.refresh_from_db()
     assert (lead.partner, lead.owner) == (None, None)

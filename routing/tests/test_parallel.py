@@ -27,9 +27,9 @@ def test_four_worker_processes_route_1000_mqls_fairly_and_exactly_once():
 
     with celery_worker(concurrency=4, pool="prefork"):
         for lead_id in ids:
-            tasks.route_lead.delay(lead_id)
+            tasks.route_lead_task.delay(lead_id)
         for lead_id in ids[:200]:  # duplicates of the same work, as a redelivery would make
-            tasks.route_lead.delay(lead_id)
+            tasks.route_lead_task.delay(lead_id)
         done = wait_for(lambda: Assignment.objects.count() >= LEADS and _quiet(), timeout=120, interval=0.5)
         assert done, f"only {Assignment.objects.count()} of {LEADS} routed"
 

@@ -7,6 +7,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from leads.lifecycle import TransitionRefused
 from leads.models import Activity, ActivityType, Lead, Stage, StageChange
 from leads.services import lead_transition
 from leads.tests.factories import LeadFactory
@@ -58,8 +59,8 @@ def test_an_mql_is_handed_over_on_commit_with_trace_suppression_activity_and_ema
 def test_routing_the_same_mql_twice_makes_one_assignment(team, django_capture_on_commit_callbacks):
     make_rule("Everyone", team=team[0])
     lead = mql(django_capture_on_commit_callbacks)
-    first = tasks.route_lead(lead.pk)
-    second = tasks.route_lead(lead.pk)
+    first = tasks.route_lead_task(lead.pk)
+    second = tasks.route_lead_task(lead.pk)
     assert first == second
     assert Assignment.objects.filter(lead=lead).count() == 1
 
@@ -113,7 +114,7 @@ def test_no_rule_places_it_lands_in_the_unassigned_queue(team, django_capture_on
     assert assignment.trace[-1] == {"result": "unassigned: no rule could place this lead"}
 
     make_rule("Everyone", priority=200, team=team[0])
-    assert tasks.retry_unassigned() == 1
+    assert tasks.retry_unassigned_task() == 1
     assert Assignment.objects.get(lead=lead, status="active").user == team[1][0]
 
 
@@ -256,18 +257,21 @@ def test_assignment_history_with_trace_is_scoped(api, team, rep_b, django_captur
     assert api(rep_b).get(f"/api/v1/leads/{lead.pk}/assignments/").status_code == 404
 
 
-def test_moving_the_lead_elsewhere_keeps_the_assignment_in_step(team, django_capture_on_commit_callbacks):
+def test_only_the_assignee_moves_a_handed_over_lead_to_sal(team, django_capture_on_commit_callbacks):
+    """Before: anybody's mql → sal marked the rep's assignment "accepted" though the rep never accepted."""
     make_rule("Everyone", team=team[0])
     lead = mql(django_capture_on_commit_callbacks)
-    with django_capture_on_commit_callbacks(execute=True):
-        lead_transition(lead=lead, to_stage=Stage.SAL, actor=team[1][0])
-    assert Assignment.objects.get(lead=lead).status == "accepted"
+    with pytest.raises(TransitionRefused, match="Only the rep or partner"):
+        lead_transition(lead=lead, to_stage=Stage.SAL, actor=team[1][1])
+    lead.refresh_from_db()
+    assert (lead.stage, lead.owner_id) == (Stage.MQL, team[1][0].pk)
+    assert Assignment.objects.get(lead=lead).status == "active"
 
 
 def test_only_mqls_are_routed(team):
     make_rule("Everyone", team=team[0])
     lead = LeadFactory(stage=Stage.MAL)
-    assert services.route_lead(lead_id=lead.pk) is None
+    assert services.lead_route(lead_id=lead.pk) is None
     assert not Assignment.objects.exists()
 
 
@@ -337,7 +341,7 @@ def test_a_routing_task_places_the_mqls_waiting_behind_it_in_one_batch(team, dja
     control = LeadFactory(stage=Stage.MQL)  # made an MQL without a move: no routing task was queued
 
     with django_capture_on_commit_callbacks(execute=True):
-        first = tasks.route_lead(waiting[3].pk)
+        first = tasks.route_lead_task(waiting[3].pk)
 
     placed = Assignment.objects.filter(lead__in=waiting)
     assert placed.count() == 7 and {a.status for a in placed} == {"active"}
@@ -360,7 +364,7 @@ def test_a_routing_task_places_the_mqls_waiting_behind_it_in_one_batch(team, dja
     # The batch left alone what it may not take, and the others' own tasks find them placed.
     assert Assignment.objects.filter(lead=routed_before).count() == 1
     assert not Assignment.objects.filter(lead=control).exists()
-    assert [tasks.route_lead(lead.pk) for lead in waiting] == [placed.get(lead=lead).pk for lead in waiting]
+    assert [tasks.route_lead_task(lead.pk) for lead in waiting] == [placed.get(lead=lead).pk for lead in waiting]
     assert Assignment.objects.filter(lead__in=waiting).count() == 7
 
 

@@ -178,7 +178,7 @@ def test_a_broker_error_after_the_commit_fails_nothing_and_the_mql_is_routed_lat
     """Before: kombu's OperationalError from `route_lead.delay` escaped the task after the commit
     (autoretry_for=(ConnectionError,) does not cover it) and the MQL was never routed."""
     from routing.models import Assignment
-    from routing.tasks import route_lead
+    from routing.tasks import route_lead_task
     from routing.tests.factories import make_rule, make_team
 
     settings.LOOP_STALE_AFTER = 0.0
@@ -187,7 +187,7 @@ def test_a_broker_error_after_the_commit_fails_nothing_and_the_mql_is_routed_lat
     make_model(activate=True, threshold=45)
     capture_mal("broker@race.example")
     with (
-        mock.patch.object(route_lead, "delay", side_effect=BrokerDown("Error 111 connecting to 127.0.0.1:6379")),
+        mock.patch.object(route_lead_task, "delay", side_effect=BrokerDown("Error 111 connecting to 127.0.0.1:6379")),
         transaction.atomic(),
     ):
         result = events_ingest(
