@@ -6,7 +6,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
@@ -14,11 +14,42 @@ from django.utils.html import format_html, format_html_join
 from leads.admin import html_table, register_lead_panel
 from leads.conditions import LEAD_FIELDS
 from leads.forms import ListField
-from leads.models import Lead
+from leads.models import Lead, Role, User
 from leads.selectors import lead_facts
+from leads.services import email_domain
 
 from . import selectors, simulate
 from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Team
+
+
+def lead_takers() -> QuerySet[User]:
+    """People who can take a lead: active sales reps and sales managers (not marketing, partner or
+    integration accounts)."""
+    return User.objects.filter(is_active=True, role__in=[Role.SALES_REP, Role.SALES_MANAGER]).order_by(
+        "first_name", "last_name", "username"
+    )
+
+
+def sales_managers() -> QuerySet[User]:
+    return lead_takers().filter(role=Role.SALES_MANAGER)
+
+
+TAKER_ONLY = "Only an active sales rep or sales manager can take leads; pick one of the list."
+MANAGER_ONLY = "Only an active sales manager can manage a team; pick one of the list."
+
+
+class UserPickers:
+    """Each user dropdown of this admin lists only the people who can hold that job: field name →
+    (who, what the form says when another user is sent)."""
+
+    user_pickers: dict[str, tuple] = {}
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name in self.user_pickers:
+            people, refusal = self.user_pickers[db_field.name]
+            kwargs["queryset"] = people()
+            kwargs["error_messages"] = {"invalid_choice": refusal}
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 class RepProfileForm(forms.ModelForm):
@@ -45,18 +76,27 @@ class RepProfileForm(forms.ModelForm):
             "max_company_size",
         ]
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        user = self.fields.get("user")
+        if user is not None and self.instance.user_id:
+            # The profile of someone who left stays editable (to turn it off); nobody else is added.
+            user.queryset = user.queryset | User.objects.filter(pk=self.instance.user_id)
 
-class RepProfileInline(admin.TabularInline):
+
+class RepProfileInline(UserPickers, admin.TabularInline):
     model = RepProfile
     form = RepProfileForm
+    user_pickers = {"user": (lead_takers, TAKER_ONLY)}
     fields = ["user", "active", "away_until", "capacity", "weight", "seniority"]
     extra = 0
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(UserPickers, admin.ModelAdmin):
     list_display = ["name", "manager", "members"]
     inlines = [RepProfileInline]
+    user_pickers = {"manager": (sales_managers, MANAGER_ONLY)}
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(n=Count("reps"))
@@ -67,8 +107,9 @@ class TeamAdmin(admin.ModelAdmin):
 
 
 @admin.register(RepProfile)
-class RepProfileAdmin(admin.ModelAdmin):
+class RepProfileAdmin(UserPickers, admin.ModelAdmin):
     form = RepProfileForm
+    user_pickers = {"user": (lead_takers, TAKER_ONLY)}
     list_display = ["__str__", "team", "active", "availability", "load", "weight", "seniority"]
     list_filter = ["team", "active", "seniority"]
     list_select_related = ["user", "team"]
@@ -88,8 +129,9 @@ class RepProfileAdmin(admin.ModelAdmin):
 
 
 @admin.register(Account)
-class AccountAdmin(admin.ModelAdmin):
+class AccountAdmin(UserPickers, admin.ModelAdmin):
     list_display = ["name", "domain", "owner", "existing_customer"]
+    user_pickers = {"owner": (lead_takers, TAKER_ONLY)}
     list_filter = ["existing_customer"]
     search_fields = ["name", "domain"]
 
@@ -102,7 +144,8 @@ class RuleConditionInline(admin.TabularInline):
 
 
 @admin.register(RoutingRule)
-class RoutingRuleAdmin(admin.ModelAdmin):
+class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
+    user_pickers = {"rep": (lead_takers, TAKER_ONLY)}
     list_display = ["priority", "name", "status", "target", "strategy", "conditions_text", "sla_minutes"]
     list_display_links = ["name"]
     list_editable = ["priority", "status"]
@@ -126,7 +169,14 @@ class RoutingRuleAdmin(admin.ModelAdmin):
                 ]
             },
         ),
-        ("Service level", {"fields": [("sla_minutes", "on_sla_breach"), "on_reject"]}),
+        (
+            "Service level",
+            {
+                "fields": [("sla_minutes", "on_sla_breach"), "on_reject"],
+                "description": "A change to the SLA applies to leads assigned from now on. Leads already"
+                " waiting for acceptance keep the deadline they were given.",
+            },
+        ),
     ]
     change_list_template = "admin/routing/routingrule/change_list.html"
 
@@ -177,6 +227,11 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 class SimulateForm(forms.Form):
     lead = forms.CharField(required=False, label="Lead id or e-mail")
     include_drafts = forms.BooleanField(required=False, label="Include draft rules")
+    email = forms.EmailField(
+        required=False,
+        label="E-mail",
+        help_text="Of the imagined lead; without a company domain, its domain stands for it (as on capture)",
+    )
     country = forms.CharField(required=False, max_length=2)
     language = forms.CharField(required=False)
     industry = forms.CharField(required=False)
@@ -205,6 +260,9 @@ class SimulateForm(forms.Form):
         facts = dict.fromkeys(LEAD_FIELDS, "")
         facts.update({k: v for k, v in self.cleaned_data.items() if k in LEAD_FIELDS and v not in (None, "")})
         facts["country"] = (facts.get("country") or "").upper()
+        facts["company_domain"] = facts["company_domain"].strip().lower()
+        if not facts["company_domain"] and facts["email"]:
+            facts["company_domain"] = email_domain(facts["email"])  # what lead capture stores
         return facts
 
 

@@ -48,8 +48,13 @@ def accept_reject_panel(request: HttpRequest, lead: Lead) -> dict[str, Any] | No
 
 
 def reassign_panel(request: HttpRequest, lead: Lead) -> dict[str, Any] | None:
+    """A manager's reassign form; after "at capacity", the same choice with "hand over anyway"."""
     if request.user.role != Role.SALES_MANAGER or lead.stage not in OPEN_STAGES:
         return None
+    confirm = getattr(request, "reassign_confirm", None)
+    if confirm:
+        form = ReassignForm(initial={"to_user": confirm["to_user"].pk, "note": confirm["note"], "over_capacity": True})
+        return {"form": form, "confirm": confirm}
     return {"form": ReassignForm()}
 
 

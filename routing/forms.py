@@ -29,13 +29,25 @@ class AvailabilityForm(forms.Form):
         return value
 
 
-class ReassignForm(forms.Form):
-    to_user = forms.ModelChoiceField(
-        queryset=User.objects.filter(role__in=[Role.SALES_REP, Role.SALES_MANAGER], is_active=True),
-        label="Reassign to",
-        empty_label="Choose a rep…",
+def people_who_take_leads():
+    """Active sales reps and managers whose routing profile (if any) is not switched off."""
+    return (
+        User.objects.filter(role__in=[Role.SALES_REP, Role.SALES_MANAGER], is_active=True)
+        .exclude(rep_profile__active=False)
+        .order_by("first_name", "last_name", "username")
     )
+
+
+class ReassignForm(forms.Form):
+    to_user = forms.ModelChoiceField(queryset=User.objects.none(), label="Reassign to", empty_label="Choose a rep…")
     note = forms.CharField(required=False, max_length=500)
+    # Set by the "hand over anyway" button after the page said the rep is at capacity.
+    over_capacity = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["to_user"].queryset = people_who_take_leads()
+        self.fields["to_user"].label_from_instance = lambda user: user.get_full_name() or user.get_username()
 
 
 class FunnelForm(forms.Form):

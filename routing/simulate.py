@@ -4,14 +4,15 @@ distributed under the draft rules? Reads only; nothing is assigned."""
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from leads.models import Lead, Stage, StageChange
 from leads.selectors import lead_facts
+from leads.services import email_domain
 
 from . import engine, selectors
-from .models import RoutingRule
+from .models import Account, RoutingRule
 
 ACTIVE = (RoutingRule.Status.ACTIVE,)
 WITH_DRAFTS = (RoutingRule.Status.ACTIVE, RoutingRule.Status.DRAFT)
@@ -23,9 +24,21 @@ def _setup(statuses):
     return rules, keys
 
 
+def account_owner_of(facts: dict[str, Any]) -> engine.Key | None:
+    """`selectors.account_owner` for typed facts: the owner of the Account whose domain is the
+    company domain, or (none given) the e-mail's domain, which is what lead capture stores as the
+    company domain. Kept here while routing.selectors is being rewritten; the two could share a
+    domain → owner helper there."""
+    domain = (facts.get("company_domain") or "").strip().lower() or email_domain(facts.get("email") or "")
+    if not domain:
+        return None
+    owner_id = Account.objects.filter(domain=domain, owner__isnull=False).values_list("owner_id", flat=True).first()
+    return ("rep", owner_id) if owner_id else None
+
+
 def simulate(facts: dict[str, Any], *, include_drafts: bool = False, lead: Lead | None = None) -> engine.Decision:
     rules, keys = _setup(WITH_DRAFTS if include_drafts else ACTIVE)
-    owner = selectors.account_owner(lead) if lead else None
+    owner = selectors.account_owner(lead) if lead else account_owner_of(facts)
     if owner:
         keys.add(owner)
     candidates = selectors.candidates(keys)
@@ -39,26 +52,30 @@ class Replay:
 
 
 def replay(n: int = 100) -> Replay:
-    """Route the last `n` MQLs again under the active rules and under active + draft rules, from
-    today's candidate state, with round robin advancing as it would."""
-    lead_ids = list(
-        StageChange.objects.filter(to_stage=Stage.MQL).order_by("-at", "-pk").values_list("lead_id", flat=True)[:n]
-    )
-    leads = list(Lead.objects.filter(pk__in=lead_ids))
+    """Route the last `n` MQLs again, oldest first, under the active rules and under active + draft
+    rules, from today's candidate state and round-robin counters. Each lead placed counts for the
+    leads after it, as it would for real: it adds to its assignee's open leads (so a rep with two
+    free slots takes two) and to the rule's round-robin counter."""
+    recent = StageChange.objects.filter(to_stage=Stage.MQL).order_by("-at", "-pk").values_list("lead_id", flat=True)
+    lead_ids = list(dict.fromkeys(reversed(list(recent[:n]))))  # oldest first, each lead once
+    by_id = Lead.objects.in_bulk(lead_ids)
+    leads = [by_id[pk] for pk in lead_ids if pk in by_id]
+    owners = selectors.account_owners(leads)
     tallies = []
     names: dict[Any, str] = {}
     for statuses in (ACTIVE, WITH_DRAFTS):
         rules, keys = _setup(statuses)
-        owners = {lead.pk: selectors.account_owner(lead) for lead in leads}
-        keys |= {o for o in owners.values() if o}
-        candidates = selectors.candidates(keys)
+        ruleset = engine.compile_rules(rules)
+        candidates = dict(selectors.candidates(keys | set(owners.values())))
         names.update({k: c.name for k, c in candidates.items()})
-        counters: Counter = Counter()
+        counters: Counter = Counter(selectors.counters(r.id for r in rules))
         tally: Counter = Counter()
         for lead in leads:
-            decision = engine.decide(lead_facts(lead), rules, candidates, counters, account_owner=owners[lead.pk])
+            decision = engine.decide(lead_facts(lead), ruleset, candidates, counters, account_owner=owners.get(lead.pk))
             if decision.assignee:
                 counters[(decision.rule_id, decision.assignee)] += 1
+                placed = candidates[decision.assignee]
+                candidates[decision.assignee] = replace(placed, open_leads=placed.open_leads + 1)
                 tally[decision.assignee] += 1
             else:
                 tally["pool" if decision.pooled else "unassigned"] += 1

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from leads.lifecycle import TransitionRefused
 from leads.models import Lead, Role
-from leads.views import answer_action, lead_or_404, leave_lead, sales_required
+from leads.views import answer_action, lead_or_404, leave_lead, render_lead, sales_required
 
 from . import dashboard, selectors, services
 from .forms import AvailabilityForm, FunnelForm, ReassignForm, RejectForm
@@ -69,12 +69,24 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
     lead = lead_or_404(request, pk)
     form = ReassignForm(request.POST)
     back = request.POST.get("next", "")
-    if form.is_valid():
-        to_user = form.cleaned_data["to_user"]
-        services.assignment_reassign(lead=lead, to_user=to_user, actor=request.user, note=form.cleaned_data["note"])
-        messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
-    else:
+    if not form.is_valid():
         messages.error(request, "Choose the rep to hand the lead to.")
+    else:
+        data = form.cleaned_data
+        to_user = data["to_user"]
+        try:
+            services.assignment_reassign(
+                lead=lead, to_user=to_user, actor=request.user, note=data["note"], over_capacity=data["over_capacity"]
+            )
+        except services.RoutingError as refused:
+            if refused.code != "over_capacity":
+                raise
+            # Ask on the lead page, with the choice kept: "hand over anyway" or leave it.
+            messages.warning(request, refused.message)
+            request.reassign_confirm = {"to_user": to_user, "note": data["note"]}
+            lead.refresh_from_db()
+            return render_lead(request, lead, status=422)
+        messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
     if back == "team":
         return redirect("routing:team")
     lead.refresh_from_db()
@@ -88,7 +100,7 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
 @sales_required
 def pool(request: HttpRequest) -> HttpResponse:
     pooled = list(selectors.pool_for(request.user)[:200])
-    visible = [a for a in pooled if a.rule.pool_mode != RoutingRule.PoolMode.BLIND]
+    visible = [a for a in pooled if a.pool_mode != RoutingRule.PoolMode.BLIND]
     blind = len(pooled) - len(visible)
     return render(request, "routing/pool.html", {"visible": visible, "blind": blind, "total": len(pooled)})
 
@@ -96,6 +108,7 @@ def pool(request: HttpRequest) -> HttpResponse:
 @require_POST
 @sales_required
 def claim(request: HttpRequest) -> HttpResponse:
+    """Claim the lead named (cherry-pick, shark tank, hybrid), or "Get next lead" from a blind pool."""
     lead_id = request.POST.get("lead", "")
     lead = None
     if lead_id:

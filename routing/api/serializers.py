@@ -1,6 +1,6 @@
 from rest_framework import serializers
 
-from routing.models import Assignment
+from routing.models import Assignment, RoutingRule
 
 
 class RejectSerializer(serializers.Serializer):
@@ -12,7 +12,7 @@ class ClaimSerializer(serializers.Serializer):
         required=False,
         min_value=1,
         max_value=2**63 - 1,
-        help_text="A lead of your pool; omit for the next one (blind pull)",
+        help_text="A lead of your pool (cherry-pick, shark tank, hybrid); omit it to pull the oldest lead of your blind pools",
     )
 
 
@@ -59,12 +59,20 @@ class PoolEntrySerializer(serializers.Serializer):
     """A pooled lead. In a blind pool only the wait is shown; the lead comes with the claim."""
 
     lead = serializers.SerializerMethodField()
-    pool = serializers.CharField(source="rule.name")
-    mode = serializers.CharField(source="rule.pool_mode")
+    pool = serializers.SerializerMethodField()
+    mode = serializers.ChoiceField(source="pool_mode", choices=RoutingRule.PoolMode.choices, read_only=True)
     waiting_since = serializers.DateTimeField(source="assigned_at")
+    claim_by = serializers.DateTimeField(source="due_at", allow_null=True, help_text="The pool's SLA")
+    escalated = serializers.SerializerMethodField(help_text="Nobody claimed it in time: the manager was told")
+
+    def get_pool(self, entry) -> str:
+        return entry.rule.name if entry.rule_id else "Team pool"
+
+    def get_escalated(self, entry) -> bool:
+        return entry.escalated_at is not None
 
     def get_lead(self, entry) -> dict | None:
-        if entry.rule.pool_mode == entry.rule.PoolMode.BLIND:
+        if entry.pool_mode == RoutingRule.PoolMode.BLIND:
             return None
         lead = entry.lead
         return {

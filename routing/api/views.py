@@ -117,7 +117,11 @@ class PoolClaimView(APIView):
     permission_classes = [IsSalesRep]
 
     @extend_schema(
-        summary="Claim a lead from your pool: a given one, or the next (blind pull)",
+        summary="Claim a lead from your pool: a given one, or the oldest of your blind pools",
+        description=(
+            "Capacity is checked under your profile's lock: parallel claims never take you past it. "
+            "Blind pools' leads are pulled with an empty body (oldest first), never by id (409 `blind_pool`)."
+        ),
         request=ClaimSerializer,
         responses={200: LeadSerializer, 409: REFUSED},
     )
