@@ -12,7 +12,7 @@ class ClaimSerializer(serializers.Serializer):
         required=False,
         min_value=1,
         max_value=2**63 - 1,
-        help_text="A lead of your pool (cherry-pick, shark tank, hybrid); omit it to pull the oldest lead of your blind pools",
+        help_text="A lead of your pool (cherry-pick, shark tank, hybrid); omit it for the oldest of your blind pools",
     )
 
 

@@ -76,7 +76,10 @@ def test_mql_sent_back_to_marketing_or_disqualified_releases_the_lead(
     owner = back.owner
     assert owner is not None and back.respond_by is not None
 
-    assert api(marketing).post(f"/api/v1/leads/{back.pk}/transition/", {"to": "mal", "reason": "not yet"}).status_code == 200
+    assert (
+        api(marketing).post(f"/api/v1/leads/{back.pk}/transition/", {"to": "mal", "reason": "not yet"}).status_code
+        == 200
+    )
     assert api(marketing).post(f"/api/v1/leads/{gone.pk}/transition/", {"to": "disqualified"}).status_code == 200
 
     assert released(back) == NOBODY and released(gone) == NOBODY
@@ -122,7 +125,9 @@ def test_closing_keeps_the_owner_and_stops_the_clock(team, django_capture_on_com
 # --- SLA: escalation is the system's, and a chain that runs out ends with the fallback -------------
 
 
-def test_an_sla_escalation_is_recorded_as_the_system_not_as_the_manager(team, manager, django_capture_on_commit_callbacks):
+def test_an_sla_escalation_is_recorded_as_the_system_not_as_the_manager(
+    team, manager, django_capture_on_commit_callbacks
+):
     make_rule("Escalating", team=team[0], sla_minutes=10, on_sla_breach=RoutingRule.OnBreach.ESCALATE)
     lead = mql(django_capture_on_commit_callbacks)
     with django_capture_on_commit_callbacks(execute=True):
@@ -181,8 +186,15 @@ def pooled(capture, team, mode, **rule):
 
 def test_get_next_pulls_the_oldest_blind_lead_never_a_shark_tank_one(team, django_capture_on_commit_callbacks):
     rep = team[1][0]
-    shark = make_rule("Shark", team=team[0], target="pool", strategy="pool", pool_mode="shark_tank", priority=1,
-                      conditions=[("country", "eq", "DE")])
+    shark = make_rule(
+        "Shark",
+        team=team[0],
+        target="pool",
+        strategy="pool",
+        pool_mode="shark_tank",
+        priority=1,
+        conditions=[("country", "eq", "DE")],
+    )
     make_rule("Blind", team=team[0], target="pool", strategy="pool", pool_mode="blind", priority=2)
     shark_lead = mql(django_capture_on_commit_callbacks, country="DE")
     older_blind = mql(django_capture_on_commit_callbacks, country="AT")
@@ -226,9 +238,7 @@ def test_a_pooled_lead_not_claimed_in_time_is_escalated_once(team, manager, djan
     assert Activity.objects.filter(lead=lead, properties__event="not claimed in time: manager told").count() == 1
 
 
-def test_hybrid_offers_a_lead_to_a_few_reps_with_headroom_then_to_the_team(
-    manager, django_capture_on_commit_callbacks
-):
+def test_hybrid_offers_a_lead_to_a_few_reps_with_headroom_then_to_the_team(manager, django_capture_on_commit_callbacks):
     team, reps = make_team(size=4, manager=manager, capacity=10)
     busy = reps[0]
     LeadFactory.create_batch(9, owner=busy, stage=Stage.SAL)
