@@ -164,6 +164,7 @@ class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
                     "team",
                     "partners",
                     "pool_mode",
+                    "pool_size",
                     "match_profile",
                     "min_seniority",
                 ]
@@ -172,7 +173,7 @@ class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
         (
             "Service level",
             {
-                "fields": [("sla_minutes", "on_sla_breach"), "on_reject"],
+                "fields": [("sla_minutes", "on_sla_breach"), "fallback", "on_reject"],
                 "description": "A change to the SLA applies to leads assigned from now on. Leads already"
                 " waiting for acceptance keep the deadline they were given.",
             },
@@ -230,7 +231,7 @@ class SimulateForm(forms.Form):
     email = forms.EmailField(
         required=False,
         label="E-mail",
-        help_text="Of the imagined lead; without a company domain, its domain stands for it (as on capture)",
+        help_text="The imagined lead's e-mail; without a company domain, its domain is used, as lead capture does",
     )
     country = forms.CharField(required=False, max_length=2)
     language = forms.CharField(required=False)

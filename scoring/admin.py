@@ -15,6 +15,7 @@ from leads.admin import html_table, register_lead_panel
 from leads.models import Lead
 
 from . import preview, selectors, services
+from .forms import RuleFormSet, ScoringModelForm
 from .models import BehaviorRule, ExclusionRule, FitRule, RescoreRun, ScoringModel, ScoringModelChange
 
 
@@ -22,6 +23,7 @@ class DraftOnlyInline(admin.TabularInline):
     """Rules are edited on drafts only; an active or archived version is a record of what ran."""
 
     extra = 0
+    formset = RuleFormSet
 
     def _editable(self, obj) -> bool:
         return obj is None or obj.status == ScoringModel.Status.DRAFT
@@ -79,10 +81,19 @@ class ScoringModelAdmin(admin.ModelAdmin):
         "activated_by",
     ]
     list_filter = ["status"]
-    readonly_fields = ["status", "activated_at", "activated_by", "created_by", "updated_by", "latest_run"]
+    form = ScoringModelForm
+    readonly_fields = [
+        "status",
+        "activated_at",
+        "activated_by",
+        "created_by",
+        "updated_by",
+        "latest_run",
+        "reachable_score",
+    ]
     fieldsets = [
         (None, {"fields": ["name", "status", "notes"]}),
-        ("Qualification", {"fields": [("mql_threshold", "min_grade"), "half_life_days"]}),
+        ("Qualification", {"fields": [("mql_threshold", "min_grade"), "reachable_score", "half_life_days"]}),
         ("Grade bands (fit score)", {"fields": [("grade_a_min", "grade_b_min", "grade_c_min")]}),
         ("Record", {"fields": ["latest_run", ("activated_at", "activated_by"), ("created_by", "updated_by")]}),
     ]
@@ -93,6 +104,12 @@ class ScoringModelAdmin(admin.ModelAdmin):
     @admin.display(description="Version", ordering="pk")
     def version_label(self, model: ScoringModel) -> str:
         return f"v{model.pk}"
+
+    @admin.display(description="Highest reachable score")
+    def reachable_score(self, model: ScoringModel) -> str:
+        if model.pk is None:
+            return "Save the draft with its rules to see how high a lead can score."
+        return model.ceiling().describe()
 
     @admin.display(description="Rescoring")
     def latest_run(self, model: ScoringModel) -> str:
@@ -142,14 +159,19 @@ class ScoringModelAdmin(admin.ModelAdmin):
         if not self.has_view_permission(request, draft):
             raise PermissionDenied
         active = selectors.active_model()
+        # A threshold or band no lead can meet (or below 0) is neither previewed nor activated.
+        problems = draft.qualification_problems()
         if request.method == "POST":
             if not self.has_change_permission(request, draft) or request.POST.get("confirm") != "yes":
                 raise PermissionDenied
-            run = services.scoring_model_activate(model=draft, actor=request.user)
-            self.message_user(
-                request, f"v{draft.pk} is now active; rescoring {run.total} leads in the background.", messages.SUCCESS
-            )
-            return HttpResponseRedirect(reverse("admin:scoring_rescorerun_change", args=[run.pk]))
+            if not problems:
+                run = services.scoring_model_activate(model=draft, actor=request.user)
+                self.message_user(
+                    request,
+                    f"v{draft.pk} is now active; rescoring {run.total} leads in the background.",
+                    messages.SUCCESS,
+                )
+                return HttpResponseRedirect(reverse("admin:scoring_rescorerun_change", args=[run.pk]))
         context = {
             **self.admin_site.each_context(request),
             "title": f"Preview v{draft.pk} against the active model",
@@ -157,7 +179,10 @@ class ScoringModelAdmin(admin.ModelAdmin):
             "draft": draft,
             "active": active,
             "can_activate": draft.status == ScoringModel.Status.DRAFT and self.has_change_permission(request, draft),
+            "problems": problems,
         }
+        if problems:
+            return TemplateResponse(request, "admin/scoring/preview.html", context)
         try:
             context["preview"] = preview.preview(draft, active)
         except ValueError as exc:  # a rule that does not parse

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MinValueValidator
@@ -64,9 +67,127 @@ class ScoringModel(models.Model):
     def version(self) -> int:
         return self.pk
 
+    def qualification_values(self) -> dict[str, float]:
+        return {name: getattr(self, name) for name in BOUNDED_FIELDS}
+
+    def ceiling(self) -> ScoreCeiling:
+        """The highest score this version's saved rules allow."""
+        if self.pk is None:
+            return score_ceiling((), (), ())
+        return score_ceiling(self.fit_rules.all(), self.behavior_rules.all(), self.exclusion_rules.all())
+
+    def qualification_problems(self) -> list[str]:
+        """What is wrong with the threshold and the grade bands, against the saved rules, in words."""
+        values = self.qualification_values()
+        errors = {**range_errors(values)}
+        for name, messages in ceiling_errors(values, self.ceiling()).items():
+            errors[name] = errors.get(name, []) + messages
+        return [message for name in BOUNDED_FIELDS for message in errors.get(name, [])]
+
     def clean(self) -> None:
-        if not (self.grade_a_min >= self.grade_b_min >= self.grade_c_min):
-            raise ValidationError("Grade bands must descend: A ≥ B ≥ C.")
+        # Keyed by field, so that the form shows them next to the field and Django does not also
+        # report the grade_bands_descend constraint by its name.
+        errors = range_errors(self.qualification_values())
+        if errors:
+            raise ValidationError(errors)
+
+
+BOUNDED_FIELDS = ("mql_threshold", "grade_a_min", "grade_b_min", "grade_c_min")
+_FIELD_WORDS = {
+    "mql_threshold": "The MQL threshold",
+    "grade_a_min": "Grade A's band",
+    "grade_b_min": "Grade B's band",
+    "grade_c_min": "Grade C's band",
+}
+
+
+def points_text(value: float) -> str:
+    """60.0 → "60", 12.5 → "12.5", -10.0 → "-10": how a person writes points."""
+    text = f"{value:,.2f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
+
+
+@dataclass(frozen=True)
+class ScoreCeiling:
+    """The highest scores a version's rules allow (see `scoring.engine`): fit when every fit rule
+    with positive points holds at once, plus every behaviour rule at its cap (`max_points`, or
+    `points × max_occurrences`: an activity counts at most its full points, decay only lowers it).
+    `total` is None when a behaviour rule gives points without either cap: a lead can then reach
+    any score. It is an upper bound: rules that exclude each other (two job titles) cannot all
+    hold, so the real best lead may score less."""
+
+    fit: float
+    total: float | None
+    uncapped: tuple[str, ...] = ()  # the behaviour rules without a cap, by label
+
+    def describe(self) -> str:
+        if self.total is None:
+            names = ", ".join(f"“{name}”" for name in self.uncapped)
+            return (
+                f"No upper bound: {names} can add points without limit (give it a cap or a maximum number"
+                " of times to bound the score)."
+            )
+        return (
+            f"At most {points_text(self.total)} points: {points_text(self.fit)} from fit rules and"
+            f" {points_text(self.total - self.fit)} from behaviour rules at their caps."
+        )
+
+
+def score_ceiling(
+    fit_rules: Iterable[FitRule], behavior_rules: Iterable[BehaviorRule], exclusion_rules: Iterable[ExclusionRule]
+) -> ScoreCeiling:
+    fit = sum(max(rule.points or 0.0, 0.0) for rule in fit_rules)
+    fit += sum(max(rule.points or 0.0, 0.0) for rule in exclusion_rules if rule.action == ExclusionRule.Action.PENALTY)
+    engagement = 0.0
+    uncapped = []
+    for rule in behavior_rules:
+        if (rule.points or 0.0) <= 0:
+            continue
+        caps = [rule.max_points] if rule.max_points is not None else []
+        if rule.max_occurrences:
+            caps.append(rule.points * rule.max_occurrences)
+        if caps:
+            engagement += min(caps)
+        else:
+            uncapped.append(str(rule))
+    return ScoreCeiling(fit, None if uncapped else fit + engagement, tuple(uncapped))
+
+
+def range_errors(values: Mapping[str, float | None]) -> dict[str, list[str]]:
+    """Threshold and bands at 0 or more, bands descending (A ≥ B ≥ C); the rules play no part.
+    A value that is None (its field did not parse) is skipped."""
+    errors: dict[str, list[str]] = {}
+    for name in BOUNDED_FIELDS:
+        value = values.get(name)
+        if value is not None and value < 0:
+            errors[name] = [f"{_FIELD_WORDS[name]} must be 0 or more, not {points_text(value)}."]
+    a, b, c = (values.get(name) for name in BOUNDED_FIELDS[1:])
+    for (name, high, high_grade), (low, low_grade) in (
+        (("grade_a_min", a, "A"), (b, "B")),
+        (("grade_b_min", b, "B"), (c, "C")),
+    ):
+        if high is not None and low is not None and high < low:
+            errors.setdefault(name, []).append(
+                f"Grade bands must descend: grade {high_grade} needs at least the fit of grade {low_grade}"
+                f" ({points_text(low)}), not {points_text(high)}."
+            )
+    return errors
+
+
+def ceiling_errors(values: Mapping[str, float | None], ceiling: ScoreCeiling) -> dict[str, list[str]]:
+    """The threshold and the bands above the highest score the rules allow (nothing when unbounded)."""
+    if ceiling.total is None:
+        return {}
+    errors: dict[str, list[str]] = {}
+    top = points_text(ceiling.total)
+    for name in BOUNDED_FIELDS:
+        value = values.get(name)
+        if value is not None and value > ceiling.total:
+            errors[name] = [
+                f"{_FIELD_WORDS[name]} is {points_text(value)}, but no lead can score more than {top}"
+                " with these rules. Lower it, or add rules or raise their caps."
+            ]
+    return errors
 
 
 class _ConditionRule(ConditionRow):
