@@ -159,8 +159,7 @@ class RoutingRule(models.Model):
     sla_minutes = models.PositiveIntegerField(
         default=60,
         validators=[MinValueValidator(1)],
-        help_text="Minutes to accept (or, in a pool, to be claimed). A change applies to new assignments; "
-        "open ones keep the deadline they were given.",
+        help_text="Minutes to accept (or, in a pool, to be claimed)",
     )
     on_sla_breach = models.CharField(max_length=10, choices=OnBreach.choices, default=OnBreach.REASSIGN)
     fallback = models.CharField(

@@ -62,7 +62,7 @@ class Migration(migrations.Migration):
         migrations.AlterField(
             model_name='routingrule',
             name='sla_minutes',
-            field=models.PositiveIntegerField(default=60, help_text='Minutes to accept (or, in a pool, to be claimed). A change applies to new assignments; open ones keep the deadline they were given.', validators=[django.core.validators.MinValueValidator(1)]),
+            field=models.PositiveIntegerField(default=60, help_text='Minutes to accept (or, in a pool, to be claimed)', validators=[django.core.validators.MinValueValidator(1)]),
         ),
         migrations.RunPython(pooled_assignments_know_their_pool, migrations.RunPython.noop),
     ]
