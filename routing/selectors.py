@@ -110,13 +110,15 @@ def engine_rules(rule_rows: list[RoutingRule]) -> list[engine.Rule]:
 
 
 def account_owner(lead: Lead) -> engine.Key | None:
-    owner_id = (
-        Account.objects.filter(domain=lead.company_domain.lower(), owner__isnull=False)
-        .values_list("owner_id", flat=True)
-        .first()
-        if lead.company_domain
-        else None
-    )
+    return domain_owner(lead.company_domain)
+
+
+def domain_owner(domain: str) -> engine.Key | None:
+    """The owner of the Account with this company domain, as a candidate key."""
+    domain = (domain or "").strip().lower()
+    if not domain:
+        return None
+    owner_id = Account.objects.filter(domain=domain, owner__isnull=False).values_list("owner_id", flat=True).first()
     return ("rep", owner_id) if owner_id else None
 
 

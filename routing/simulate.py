@@ -12,7 +12,7 @@ from leads.selectors import lead_facts
 from leads.services import email_domain
 
 from . import engine, selectors
-from .models import Account, RoutingRule
+from .models import RoutingRule
 
 ACTIVE = (RoutingRule.Status.ACTIVE,)
 WITH_DRAFTS = (RoutingRule.Status.ACTIVE, RoutingRule.Status.DRAFT)
@@ -27,13 +27,9 @@ def _setup(statuses):
 def account_owner_of(facts: dict[str, Any]) -> engine.Key | None:
     """`selectors.account_owner` for typed facts: the owner of the Account whose domain is the
     company domain, or (none given) the e-mail's domain, which is what lead capture stores as the
-    company domain. Kept here while routing.selectors is being rewritten; the two could share a
-    domain → owner helper there."""
+    company domain."""
     domain = (facts.get("company_domain") or "").strip().lower() or email_domain(facts.get("email") or "")
-    if not domain:
-        return None
-    owner_id = Account.objects.filter(domain=domain, owner__isnull=False).values_list("owner_id", flat=True).first()
-    return ("rep", owner_id) if owner_id else None
+    return selectors.domain_owner(domain)
 
 
 def simulate(facts: dict[str, Any], *, include_drafts: bool = False, lead: Lead | None = None) -> engine.Decision:
