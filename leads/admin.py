@@ -39,7 +39,9 @@ def _transition_action(to_stage: str, label: str):
         moved, refused = 0, []
         for lead in queryset:
             try:
-                services.lead_transition(lead=lead, to_stage=to_stage, actor=request.user)
+                # The action has no reason field: it says who moved the lead, and where.
+                reason = f"Moved in the admin by {request.user.get_username()}"
+                services.lead_transition(lead=lead, to_stage=to_stage, reason=reason, actor=request.user)
                 moved += 1
             except TransitionRefused as exc:
                 refused.append(f"{lead.email}: {exc.message}")
