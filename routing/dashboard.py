@@ -135,6 +135,15 @@ def team_open_leads(member_ids: list[int]) -> QuerySet[Lead]:
     )
 
 
+def stalled_pool(teams) -> QuerySet[Assignment]:
+    """Pooled leads of these teams that nobody claimed in time (the manager was told)."""
+    return (
+        Assignment.objects.filter(status=Assignment.Status.POOLED, escalated_at__isnull=False, pool_team__in=teams)
+        .select_related("lead")
+        .order_by("assigned_at")
+    )
+
+
 def unassigned_queue() -> QuerySet[Assignment]:
     return Assignment.objects.filter(status=Assignment.Status.UNASSIGNED).select_related("lead").order_by("assigned_at")
 

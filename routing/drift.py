@@ -50,11 +50,13 @@ def unrouted_repair(now: datetime, window: object = None, limit: int = REPAIR_LI
 
 
 def _unnotified(now: datetime):
-    return Assignment.objects.filter(
+    """Open assignments whose e-mail was not sent: since they were made, or since an escalation
+    (a pooled lead nobody claimed in time) asked for it again."""
+    return Assignment.objects.annotate(asked_at=Coalesce("escalated_at", "assigned_at")).filter(
         status__in=(Assignment.Status.ACTIVE, Assignment.Status.POOLED),
         notified_at=None,
-        assigned_at__lt=_cutoff(now),
-        assigned_at__gte=now - NOTIFY_WINDOW,
+        asked_at__lt=_cutoff(now),
+        asked_at__gte=now - NOTIFY_WINDOW,
     )
 
 
@@ -63,7 +65,7 @@ def unnotified_count(now: datetime, window: object = None) -> int:
 
 
 def unnotified_repair(now: datetime, window: object = None, limit: int = REPAIR_LIMIT) -> int:
-    ids = list(_unnotified(now).order_by("assigned_at").values_list("pk", flat=True)[:limit])
+    ids = list(_unnotified(now).order_by("asked_at").values_list("pk", flat=True)[:limit])
     if ids:
         services.assignments_notify(assignment_ids=ids)
     return len(ids)

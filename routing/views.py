@@ -173,6 +173,7 @@ def team(request: HttpRequest) -> HttpResponse:
         "open_leads": open_leads,
         "breaches": list(dashboard.team_open_leads(member_ids).filter(respond_by__lt=now)[:20]),
         "unassigned": list(dashboard.unassigned_queue()[:50]),
+        "stalled": list(dashboard.stalled_pool(teams)[:50]),
         # Hand leads within the team (any sales user is accepted from the lead page).
         "reps": [m.user for m in members if m.user.is_active and m.active],
         "now": now,

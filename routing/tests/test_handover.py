@@ -236,6 +236,17 @@ def test_a_pooled_lead_not_claimed_in_time_is_escalated_once(team, manager, djan
     assert assignment.status == "pooled" and assignment.escalated_at is not None
     assert [m.to for m in mail.outbox if m.subject.startswith("Waiting in the pool")] == [[manager.email]]
     assert Activity.objects.filter(lead=lead, properties__event="not claimed in time: manager told").count() == 1
+    # The manager finds it on the team page, with a way to hand it to someone.
+    client = Client()
+    client.force_login(manager)
+    page = client.get("/app/team/")
+    stalled = page.context["stalled"]
+    assert [a.lead_id for a in stalled] == [lead.pk]
+    assert "Waiting in the pool too long" in page.content.decode()
+    client.post(f"/app/leads/{lead.pk}/reassign/", {"to_user": team[1][1].pk, "next": "team"})
+    lead.refresh_from_db()
+    assert (lead.owner, handover.current(lead.pk).status) == (team[1][1], "active")
+    assert Assignment.objects.get(pk=assignment.pk).status == "reassigned"
 
 
 def test_hybrid_offers_a_lead_to_a_few_reps_with_headroom_then_to_the_team(manager, django_capture_on_commit_callbacks):
