@@ -5,6 +5,12 @@ from __future__ import annotations
 from django import forms
 
 from .models import LostReason
+from .services import (
+    BANT_NOTE_MAX_LENGTH,
+    CLOSE_NOTE_MAX_LENGTH,
+    CONTACT_SUMMARY_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+)
 
 
 class ListField(forms.CharField):
@@ -31,19 +37,22 @@ class ListField(forms.CharField):
 
 
 # --- rep dashboard: one small form per action ------------------------------------------------------
+# The forms read and type the input; the rules (a confirmed criterion has a note, a won deal a value,
+# a call is not in the future …) are the services' (leads.services raises LeadInvalid), shared with
+# the API. `service_fields` maps a service's field to the form field that shows its message.
 
 CURRENCIES = [("EUR", "EUR"), ("USD", "USD"), ("GBP", "GBP"), ("CHF", "CHF")]
 
 
 class NoteForm(forms.Form):
-    text = forms.CharField(label="Note", max_length=5000, widget=forms.Textarea(attrs={"rows": 3}))
+    text = forms.CharField(label="Note", max_length=NOTE_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 3}))
 
 
 class ContactLogForm(forms.Form):
     KINDS = [("call", "Call"), ("meeting", "Meeting")]
 
     kind = forms.ChoiceField(choices=KINDS, initial="call")
-    summary = forms.CharField(max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+    summary = forms.CharField(max_length=CONTACT_SUMMARY_MAX_LENGTH, widget=forms.Textarea(attrs={"rows": 2}))
     occurred_at = forms.DateTimeField(
         required=False,
         label="When",
@@ -53,25 +62,19 @@ class ContactLogForm(forms.Form):
 
 
 class QualifyForm(forms.Form):
-    """BANT: each criterion confirmed or not, with a note. A confirmed criterion needs its note."""
+    """BANT: each criterion confirmed or not, with a note (a confirmed one needs it: lead_qualify)."""
 
     budget = forms.BooleanField(required=False)
-    budget_note = forms.CharField(required=False, max_length=1000, label="Budget")
+    budget_note = forms.CharField(required=False, max_length=BANT_NOTE_MAX_LENGTH, label="Budget")
     authority = forms.BooleanField(required=False)
-    authority_note = forms.CharField(required=False, max_length=1000, label="Authority")
+    authority_note = forms.CharField(required=False, max_length=BANT_NOTE_MAX_LENGTH, label="Authority")
     need = forms.BooleanField(required=False)
-    need_note = forms.CharField(required=False, max_length=1000, label="Need")
+    need_note = forms.CharField(required=False, max_length=BANT_NOTE_MAX_LENGTH, label="Need")
     timing = forms.BooleanField(required=False)
-    timing_note = forms.CharField(required=False, max_length=1000, label="Timing")
+    timing_note = forms.CharField(required=False, max_length=BANT_NOTE_MAX_LENGTH, label="Timing")
 
     CRITERIA = ("budget", "authority", "need", "timing")
-
-    def clean(self):
-        data = super().clean()
-        for name in self.CRITERIA:
-            if data.get(name) and not data.get(f"{name}_note", "").strip():
-                self.add_error(f"{name}_note", f"Say what confirms the {name}.")
-        return data
+    service_fields = {name: f"{name}_note" for name in CRITERIA}
 
     def criteria(self) -> dict[str, tuple[bool, str]]:
         return {name: (self.cleaned_data[name], self.cleaned_data[f"{name}_note"]) for name in self.CRITERIA}
@@ -82,10 +85,10 @@ class QualifyForm(forms.Form):
 
 
 class CloseWonForm(forms.Form):
-    amount = forms.DecimalField(max_digits=14, decimal_places=2, min_value=0.01, label="Deal value")
+    amount = forms.DecimalField(max_digits=14, decimal_places=2, label="Deal value")
     currency = forms.ChoiceField(choices=CURRENCIES, initial="EUR")
 
 
 class CloseLostForm(forms.Form):
     reason = forms.ChoiceField(choices=[("", "Choose a reason…"), *LostReason.choices])
-    note = forms.CharField(required=False, max_length=2000)
+    note = forms.CharField(required=False, max_length=CLOSE_NOTE_MAX_LENGTH)

@@ -110,6 +110,16 @@ class Lead(models.Model):
     utm_campaign = models.CharField(max_length=200, blank=True)
     utm_term = models.CharField(max_length=200, blank=True)
     utm_content = models.CharField(max_length=200, blank=True)
+    # The fields above are the first touch (the first capture that brought any of them) and stay; the
+    # latest touch of a later capture is kept here as one unit, fields it did not send blank.
+    latest_source = models.CharField(max_length=50, blank=True)
+    latest_campaign = models.CharField(max_length=200, blank=True)
+    latest_utm_source = models.CharField(max_length=200, blank=True)
+    latest_utm_medium = models.CharField(max_length=200, blank=True)
+    latest_utm_campaign = models.CharField(max_length=200, blank=True)
+    latest_utm_term = models.CharField(max_length=200, blank=True)
+    latest_utm_content = models.CharField(max_length=200, blank=True)
+    latest_touch_at = models.DateTimeField(null=True, blank=True, help_text="When the latest touch was captured")
 
     consent_status = models.CharField(max_length=10, choices=ConsentStatus.choices, default=ConsentStatus.NONE)
     consent_at = models.DateTimeField(null=True, blank=True)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
-from datetime import datetime
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
+from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.utils import timezone
@@ -50,7 +53,58 @@ PROFILE_FIELDS: tuple[str, ...] = (
     "consent_at",
 )
 
+# A capture's attribution, kept as one unit: the lead's own fields hold the first touch, the
+# `latest_*` fields the latest one (see lead_capture).
+TOUCH_FIELDS: tuple[str, ...] = (
+    "source",
+    "campaign",
+    "utm_source",
+    "utm_medium",
+    "utm_campaign",
+    "utm_term",
+    "utm_content",
+)
+
 CAPTURE_RETRIES = 3
+
+# Limits of what a rep (or a CRM) writes on a lead, shared by the services, the forms and the API.
+NOTE_MAX_LENGTH = 5000
+CONTACT_SUMMARY_MAX_LENGTH = 2000
+BANT_NOTE_MAX_LENGTH = 1000
+CLOSE_NOTE_MAX_LENGTH = 4000  # partner feedback's notes (up to 4,000) close deals too
+DEAL_VALUE_LIMIT = Decimal(10) ** 12  # Lead.deal_value: 14 digits, 2 of them after the point
+CONTACT_KINDS: tuple[str, ...] = (ActivityType.CALL, ActivityType.MEETING)
+# How far a client's clock may run ahead of ours before its "it happened now" lies in the future.
+CLOCK_SKEW = timedelta(minutes=1)
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL stores neither NUL nor lone surrogates
+
+
+class LeadInvalid(ValueError):
+    """Input a lead service refuses, field by field; nothing was written.
+
+    `errors` maps a field — the service's keyword argument, or NON_FIELD_ERRORS — to its messages.
+    The API answers 400 with them, the dashboard shows them on its form: the rule lives here once.
+    """
+
+    def __init__(self, errors: Mapping[str, str | Sequence[str]]) -> None:
+        self.errors = {field: [m] if isinstance(m, str) else list(m) for field, m in errors.items()}
+        self.message = " ".join(m for messages in self.errors.values() for m in messages)
+        super().__init__(self.message)
+
+    def renamed(self, names: Mapping[str, str]) -> LeadInvalid:
+        """The same errors under another door's field names (the API's `deal_value` for `amount`)."""
+        return LeadInvalid({names.get(field, field): messages for field, messages in self.errors.items()})
+
+
+def _text_error(value: str, *, max_length: int, missing: str = "") -> str:
+    """What is wrong with a text a person wrote ("" if nothing): missing, too long, unstorable."""
+    if missing and not value.strip():
+        return missing
+    if len(value) > max_length:
+        return f"At most {max_length} characters (this has {len(value)})."
+    if UNSTORABLE.search(value):
+        return "This text contains characters that cannot be stored."
+    return ""
 
 
 def normalise_email(email: str) -> str:
@@ -64,25 +118,33 @@ def email_domain(email: str) -> str:
 def lead_capture(*, data: Mapping[str, Any], source: str = "", actor: User | None = None) -> tuple[Lead, bool]:
     """Create or update the lead with this e-mail; return (lead, created).
 
-    New non-empty values fill or overwrite fields; empty values never erase what is known.
+    New non-empty values fill or overwrite profile fields; empty values never erase what is known.
     Custom `attributes` are merged key by key. Records a `captured` activity.
+
+    Attribution (TOUCH_FIELDS: source, campaign, utm_*) is a touch, kept as one unit. The first
+    capture that brings one is the lead's first touch and stays in `source`, `campaign`, `utm_*`.
+    Every later capture that brings any of them is the latest touch: all seven go to `latest_*`
+    together (what it did not send is blank, never an older touch's value), with `latest_touch_at`.
+    The `captured` activity carries the touch it recorded as `touch`. The `source` argument is the
+    door's default ("api"): used only for a lead's first touch when the data names none, so a later
+    capture without a source never writes it over a real one.
+
     Two simultaneous captures of one e-mail make one lead: the unique constraint refuses the
     second insert, and the retry finds and updates the row the first one committed.
     """
     email = normalise_email(data["email"])
-    values = {f: data[f] for f in PROFILE_FIELDS if f in data and data[f] not in (None, "")}
-    if source and "source" not in values:
-        values["source"] = source
-    if not values.get("campaign") and values.get("utm_campaign"):
-        values["campaign"] = values["utm_campaign"]
+    values = {
+        f: data[f] for f in PROFILE_FIELDS if f not in TOUCH_FIELDS and f in data and data[f] not in (None, "")
+    }
     if values.get("consent_status") and not values.get("consent_at"):
         values["consent_at"] = timezone.now()
+    touch = _touch(data)
     attributes = dict(data.get("attributes") or {})
 
     for attempt in range(CAPTURE_RETRIES):
         try:
             with transaction.atomic():
-                return _capture_once(email, values, attributes, source, actor)
+                return _capture_once(email, values, touch, attributes, source, actor)
         except IntegrityError:
             # Another capture of the same e-mail committed between our read and our insert.
             if attempt == CAPTURE_RETRIES - 1:
@@ -90,11 +152,35 @@ def lead_capture(*, data: Mapping[str, Any], source: str = "", actor: User | Non
     raise AssertionError("unreachable")
 
 
+def _touch(data: Mapping[str, Any]) -> dict[str, str] | None:
+    """The capture's attribution as one unit (every TOUCH_FIELD, blank where not sent), or None
+    when it sends none. The campaign defaults to the UTM campaign."""
+    touch = {field: str(data.get(field) or "").strip() for field in TOUCH_FIELDS}
+    if not any(touch.values()):
+        return None
+    touch["campaign"] = touch["campaign"] or touch["utm_campaign"]
+    return touch
+
+
 def _capture_once(
-    email: str, values: dict[str, Any], attributes: dict[str, Any], source: str, actor: User | None
+    email: str,
+    values: dict[str, Any],
+    touch: dict[str, str] | None,
+    attributes: dict[str, Any],
+    default_source: str,
+    actor: User | None,
 ) -> tuple[Lead, bool]:
     lead = Lead.objects.select_for_update().filter(email=email).first()
     created = lead is None
+    now = timezone.now()
+    if lead is None or not any(getattr(lead, field) for field in TOUCH_FIELDS):
+        # The first touch (a lead made by an event, without attribution, gets its first here too).
+        if default_source and not (touch or {}).get("source"):
+            touch = {**(touch or dict.fromkeys(TOUCH_FIELDS, "")), "source": default_source}
+        values = {**values, **{field: value for field, value in (touch or {}).items() if value}}
+    elif touch is not None:
+        latest = {f"latest_{field}": value for field, value in touch.items()}
+        values = {**values, **latest, "latest_touch_at": now}
     if lead is None:
         lead = Lead(**{"company_domain": email_domain(email), **values}, email=email, attributes=attributes)
         lead.save()
@@ -110,12 +196,15 @@ def _capture_once(
             changed.append("attributes")
         if changed:
             lead.save(update_fields=[*changed, "updated_at"])
+    properties: dict[str, Any] = {"created": created, "fields": sorted(changed)}
+    if touch is not None:
+        properties["touch"] = touch
     Activity.objects.create(
         lead=lead,
         type=ActivityType.CAPTURED,
-        occurred_at=timezone.now(),
-        source=source,
-        properties={"created": created, "fields": sorted(changed)},
+        occurred_at=now,
+        source=default_source,
+        properties=properties,
         created_by=actor,
     )
     score_inputs_changed([lead.pk])
@@ -184,6 +273,43 @@ def lead_transition(*, lead: Lead, to_stage: str, reason: str = "", actor: User 
     return lead
 
 
+# Moves the lifecycle allows that a plain "move it to this stage" does not make: they need data (BANT,
+# the deal's value, the reason it was lost) or belong to someone (only the assignee accepts). Each
+# names the operation that makes it (the API's endpoint of that name) and why.
+MOVES_ELSEWHERE: dict[tuple[str, str], tuple[str, str]] = {
+    (Stage.MQL, Stage.SAL): ("accept", "Only the lead's assignee accepts it."),
+    (Stage.SAL, Stage.SQL): (
+        "qualify",
+        "A lead becomes sales-qualified when its BANT is recorded: all four criteria confirmed, each with a note.",
+    ),
+    (Stage.SQL, Stage.WON): ("close", "Closing a deal as won needs its value and currency."),
+    (Stage.SAL, Stage.LOST): ("close", "Closing a deal as lost needs a reason from the list."),
+    (Stage.SQL, Stage.LOST): ("close", "Closing a deal as lost needs a reason from the list."),
+}
+
+
+class TransitionElsewhere(TransitionRefused):
+    """A move the lifecycle allows but not as a plain move: `use` names the operation that makes it."""
+
+    def __init__(self, *, lead_id: int, from_stage: str, to_stage: str, use: str, message: str) -> None:
+        super().__init__(from_stage, to_stage, message)
+        self.lead_id = lead_id
+        self.use = use
+
+
+@transaction.atomic
+def lead_move(*, lead: Lead, to_stage: str, reason: str = "", actor: User | None = None) -> Lead:
+    """A move asked for by its target stage alone (the API's /transition/): `lead_transition`, but
+    the moves of MOVES_ELSEWHERE raise TransitionElsewhere, which names the operation to use.
+    Checked under the row lock, against the stage found there."""
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
+    check_transition(lead.stage, to_stage, reason)
+    if (lead.stage, to_stage) in MOVES_ELSEWHERE:
+        use, message = MOVES_ELSEWHERE[(lead.stage, to_stage)]
+        raise TransitionElsewhere(lead_id=lead.pk, from_stage=lead.stage, to_stage=to_stage, use=use, message=message)
+    return lead_transition(lead=lead, to_stage=to_stage, reason=reason, actor=actor)
+
+
 def _record_move(
     lead_id: int, from_stage: str, to_stage: str, reason: str, actor: User | None, at: datetime
 ) -> tuple[StageChange, Activity]:
@@ -242,16 +368,32 @@ def lead_transition_many(*, moves: Mapping[int, tuple[str, str]], actor: User | 
     return sorted(moved)
 
 
+def qualification_errors(criteria: Mapping[str, tuple[bool, str]]) -> dict[str, str]:
+    """BANT's rules as messages by criterion (empty: fine): at least one criterion, only the four,
+    and a confirmed criterion says what confirms it."""
+    if not criteria:
+        return {NON_FIELD_ERRORS: f"Give at least one of {', '.join(Qualification.CRITERIA)}."}
+    unknown = set(criteria) - set(Qualification.CRITERIA)
+    if unknown:
+        return {NON_FIELD_ERRORS: f"Unknown BANT criteria: {', '.join(sorted(unknown))}."}
+    errors = {}
+    for name, (confirmed, note) in criteria.items():
+        missing = f"Say what confirms the {name}." if confirmed else ""
+        if message := _text_error(note, max_length=BANT_NOTE_MAX_LENGTH, missing=missing):
+            errors[name] = message
+    return errors
+
+
 @transaction.atomic
 def lead_qualify(*, lead: Lead, criteria: Mapping[str, tuple[bool, str]], actor: User | None = None) -> Qualification:
     """Record BANT for an accepted lead: `criteria` maps budget/authority/need/timing to
-    (confirmed, note). Criteria not given keep their value. All four confirmed moves sal → sql."""
+    (confirmed, note). Criteria not given keep their value. All four confirmed moves sal → sql.
+    Raises LeadInvalid (qualification_errors) or, for a lead not in SAL/SQL, TransitionRefused."""
+    if errors := qualification_errors(criteria):
+        raise LeadInvalid(errors)
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
     if lead.stage not in (Stage.SAL, Stage.SQL):
         raise TransitionRefused(lead.stage, Stage.SQL, "Accept the lead before qualifying it.")
-    unknown = set(criteria) - set(Qualification.CRITERIA)
-    if unknown:
-        raise ValueError(f"Unknown BANT criteria: {', '.join(sorted(unknown))}")
     qualification, _ = Qualification.objects.get_or_create(lead=lead)
     for name, (confirmed, note) in criteria.items():
         setattr(qualification, name, bool(confirmed))
@@ -274,32 +416,106 @@ def lead_qualify(*, lead: Lead, criteria: Mapping[str, tuple[bool, str]], actor:
     return qualification
 
 
+def close_errors(*, won: bool, amount: Decimal | None, currency: str, reason: str, note: str) -> dict[str, str]:
+    """Closing's rules as messages by field (empty: fine): won has a value > 0 and a currency and no
+    lost reason; lost has a reason from LostReason and no value or currency."""
+    errors = {}
+    if won:
+        if amount is None or not amount.is_finite() or amount <= 0:
+            errors["amount"] = "A won deal needs its value (greater than 0)."
+        elif amount >= DEAL_VALUE_LIMIT or amount != amount.quantize(Decimal("0.01")):
+            errors["amount"] = "A deal value has at most 12 digits before the decimal point and 2 after it."
+        if not re.fullmatch("[A-Z]{3}", currency):
+            errors["currency"] = "A currency is a three-letter ISO 4217 code, e.g. EUR."
+        if reason:
+            errors["reason"] = "A won deal has no lost reason."
+    else:
+        if reason not in LostReason.values:
+            errors["reason"] = f"A lost deal needs a reason, one of: {', '.join(LostReason.values)}."
+        if amount is not None:
+            errors["amount"] = "A lost deal has no value."
+        if currency:
+            errors["currency"] = "A lost deal has no currency."
+    if message := _text_error(note, max_length=CLOSE_NOTE_MAX_LENGTH):
+        errors["note"] = message
+    return errors
+
+
 @transaction.atomic
 def lead_close(
     *,
     lead: Lead,
     won: bool,
-    amount: Any = None,
-    currency: str = "EUR",
+    amount: Decimal | int | None = None,
+    currency: str = "",
     reason: str = "",
     note: str = "",
     actor: User | None = None,
 ) -> Lead:
-    """Close the deal: won (with its value) or lost (with a reason from LostReason and a note).
-    The lifecycle table decides from which stages; a refused move raises TransitionRefused."""
-    if won and (amount is None or amount <= 0):
-        raise ValueError("A won deal needs its value (greater than 0).")
-    if not won and reason not in LostReason.values:
-        raise ValueError(f"A lost deal needs a reason, one of: {', '.join(LostReason.values)}.")
-    label = f"won {amount} {currency}" if won else f"{LostReason(reason).label}{': ' + note if note else ''}"
+    """Close the deal: won (with its value; the currency defaults to EUR) or lost (with a reason
+    from LostReason and a note). Raises LeadInvalid (close_errors); the lifecycle table decides from
+    which stages, a refused move raises TransitionRefused. Sets deal_value, deal_currency,
+    lost_reason and closed_at, and ends any response deadline."""
+    if amount is not None and not isinstance(amount, Decimal):
+        amount = Decimal(amount)
+    currency = currency.strip().upper() or ("EUR" if won else "")
+    reason, note = reason.strip(), note.strip()
+    if errors := close_errors(won=won, amount=amount, currency=currency, reason=reason, note=note):
+        raise LeadInvalid(errors)
+    if won:
+        amount = amount.quantize(Decimal("0.01"))  # "25000" from a form reads as the API's "25000.00"
+    label = f"won {amount} {currency}" if won else LostReason(reason).label
+    label += f": {note}" if note else ""
     lead = lead_transition(lead=lead, to_stage=Stage.WON if won else Stage.LOST, reason=label, actor=actor)
     lead.deal_value = amount if won else None
-    lead.deal_currency = currency.upper() if won else ""
+    lead.deal_currency = currency if won else ""
     lead.lost_reason = "" if won else reason
     lead.closed_at = timezone.now()
     lead.respond_by = None
     lead.save(update_fields=["deal_value", "deal_currency", "lost_reason", "closed_at", "respond_by", "updated_at"])
     return lead
+
+
+def lead_note_add(*, lead: Lead, text: str, actor: User | None = None) -> Activity:
+    """A note on the lead's timeline (type `note`, properties {"text"}). Raises LeadInvalid."""
+    text = text.strip()
+    if message := _text_error(text, max_length=NOTE_MAX_LENGTH, missing="Write the note."):
+        raise LeadInvalid({"text": message})
+    return activity_record(lead=lead, type=ActivityType.NOTE, properties={"text": text}, actor=actor)
+
+
+def lead_contact_log(
+    *,
+    lead: Lead,
+    kind: str,
+    summary: str,
+    occurred_at: datetime | None = None,
+    actor: User | None = None,
+) -> Activity:
+    """A call or meeting that took place, on the lead's timeline (type `call`/`meeting`, properties
+    {"summary"}) at `occurred_at` (default: now). Raises LeadInvalid for a time in the future (beyond
+    CLOCK_SKEW) or before the lead was created — nobody called a lead the portal did not know."""
+    now = timezone.now()
+    summary = summary.strip()
+    errors = {}
+    if kind not in CONTACT_KINDS:
+        errors["kind"] = f"One of: {', '.join(CONTACT_KINDS)}."
+    if message := _text_error(summary, max_length=CONTACT_SUMMARY_MAX_LENGTH, missing="Say what was discussed."):
+        errors["summary"] = message
+    if occurred_at is not None:
+        if timezone.is_naive(occurred_at):
+            errors["occurred_at"] = "Give the time with its time zone."
+        elif occurred_at > now + CLOCK_SKEW:
+            errors["occurred_at"] = "This time lies in the future: log a call or meeting once it has taken place."
+        elif occurred_at < lead.created_at - CLOCK_SKEW:
+            errors["occurred_at"] = (
+                f"This time is before the lead was created ({lead.created_at:%Y-%m-%d %H:%M} UTC)."
+            )
+    if errors:
+        raise LeadInvalid(errors)
+    return activity_record(
+        lead=lead, type=kind, occurred_at=occurred_at or now, properties={"summary": summary}, actor=actor
+    )
 
 
 @transaction.atomic

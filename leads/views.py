@@ -24,7 +24,7 @@ from . import dashboard, selectors, services
 from .filters import QueueFilter
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
 from .lifecycle import TransitionRefused
-from .models import ActivityType, Lead, Qualification, Role, Stage
+from .models import Lead, Qualification, Role, Stage
 
 
 @require_GET
@@ -225,20 +225,14 @@ def leave_lead(request: HttpRequest, url_name: str) -> HttpResponse:
 
 
 def _note(request, lead, form):
-    services.activity_record(
-        lead=lead, type=ActivityType.NOTE, properties={"text": form.cleaned_data["text"]}, actor=request.user
-    )
+    services.lead_note_add(lead=lead, text=form.cleaned_data["text"], actor=request.user)
     return "Note added."
 
 
 def _log(request, lead, form):
     data = form.cleaned_data
-    services.activity_record(
-        lead=lead,
-        type=data["kind"],
-        occurred_at=data["occurred_at"],
-        properties={"summary": data["summary"]},
-        actor=request.user,
+    services.lead_contact_log(
+        lead=lead, kind=data["kind"], summary=data["summary"], occurred_at=data["occurred_at"], actor=request.user
     )
     return f"{dict(ContactLogForm.KINDS)[data['kind']]} logged."
 
@@ -260,6 +254,14 @@ def _lost(request, lead, form):
     data = form.cleaned_data
     services.lead_close(lead=lead, won=False, reason=data["reason"], note=data["note"], actor=request.user)
     return "Closed lost."
+
+
+def _show_errors(form, invalid: services.LeadInvalid) -> None:
+    """The service's field messages on the form's fields (the rest as the form's own errors)."""
+    names = getattr(form, "service_fields", {})
+    for field, texts in invalid.errors.items():
+        name = names.get(field, field)
+        form.add_error(name if name in form.fields else None, texts)
 
 
 # action name → (form, handler returning the success message)
@@ -288,7 +290,10 @@ def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return answer_action(request, lead, {action: form})
     try:
         messages.success(request, handler(request, lead, form))
-    except (TransitionRefused, ValueError) as refused:
-        messages.error(request, getattr(refused, "message", str(refused)))  # ValueError has no .message
+    except services.LeadInvalid as invalid:
+        _show_errors(form, invalid)
+        return answer_action(request, lead, {action: form})
+    except TransitionRefused as refused:
+        messages.error(request, refused.message)
     lead.refresh_from_db()
     return answer_action(request, lead)

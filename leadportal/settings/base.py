@@ -189,6 +189,7 @@ SPECTACULAR_SETTINGS = {
         "EventTypeEnum": "leads.api.serializers.EVENT_TYPES",
         "FeedbackStatusEnum": "partners.models.FeedbackStatus",
         "FeedbackReasonEnum": "partners.models.FeedbackReason",
+        "LostReasonEnum": "leads.models.LostReason",
     },
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",

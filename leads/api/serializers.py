@@ -16,8 +16,16 @@ from django_countries import countries
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from leads.models import Activity, ActivityType, Grade, Lead, Stage, StageChange
-from leads.services import PROFILE_FIELDS
+from leads.models import Activity, ActivityType, Grade, Lead, LostReason, Qualification, Stage, StageChange
+from leads.services import (
+    BANT_NOTE_MAX_LENGTH,
+    CLOSE_NOTE_MAX_LENGTH,
+    CONTACT_KINDS,
+    CONTACT_SUMMARY_MAX_LENGTH,
+    NOTE_MAX_LENGTH,
+    PROFILE_FIELDS,
+    TOUCH_FIELDS,
+)
 
 MAX_JSON_KEYS = 100
 # Types that belong to the portal itself and may not be injected by another system.
@@ -118,6 +126,7 @@ class LanguageCodeField(_CodeField):
 class LeadSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     # Blank is a valid value of these choice fields (not yet graded, language unknown).
     grade = serializers.ChoiceField(choices=Grade.choices, allow_blank=True, read_only=True)
+    lost_reason = serializers.ChoiceField(choices=LostReason.choices, allow_blank=True, read_only=True)
     language = LanguageCodeField(read_only=True)
     country = CountryCodeField(read_only=True)
 
@@ -137,6 +146,12 @@ class LeadSerializer(CachedFieldsMixin, serializers.ModelSerializer):
             "marketing_suppressed",
             "handed_over_at",
             "respond_by",
+            "deal_value",
+            "deal_currency",
+            "lost_reason",
+            "closed_at",
+            *(f"latest_{field}" for field in TOUCH_FIELDS),
+            "latest_touch_at",
             "attributes",
             "created_at",
             "updated_at",
@@ -179,11 +194,102 @@ class TransitionRefusedSerializer(serializers.Serializer):
     code = serializers.CharField()
     to = serializers.CharField()
     allowed = serializers.ListField(child=serializers.CharField())
+    use = serializers.CharField(
+        required=False, help_text="A move this endpoint does not make: the endpoint that makes it (POST)"
+    )
 
     def get_fields(self):
         fields = super().get_fields()
         fields["from"] = serializers.CharField()  # a Python keyword, so declared here
         return fields
+
+
+class CriterionSerializer(serializers.Serializer):
+    confirmed = serializers.BooleanField()
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        default="",
+        max_length=BANT_NOTE_MAX_LENGTH,
+        help_text="What confirms it (required when confirmed)",
+    )
+
+
+class QualifySerializer(serializers.Serializer):
+    """BANT: the criteria given replace their stored value (confirmed and note); the others stay."""
+
+    budget = CriterionSerializer(required=False)
+    authority = CriterionSerializer(required=False)
+    need = CriterionSerializer(required=False)
+    timing = CriterionSerializer(required=False)
+
+    def criteria(self) -> dict[str, tuple[bool, str]]:
+        return {name: (value["confirmed"], value["note"]) for name, value in self.validated_data.items()}
+
+
+class CriterionStateSerializer(serializers.Serializer):
+    confirmed = serializers.BooleanField()
+    note = serializers.CharField()
+
+
+class QualificationSerializer(serializers.Serializer):
+    """A lead's BANT and its stage; made from `QualificationSerializer.state(...)`."""
+
+    lead = serializers.IntegerField()
+    stage = serializers.ChoiceField(choices=Stage.choices)
+    budget = CriterionStateSerializer()
+    authority = CriterionStateSerializer()
+    need = CriterionStateSerializer()
+    timing = CriterionStateSerializer()
+    confirmed_count = serializers.IntegerField(min_value=0, max_value=4)
+    complete = serializers.BooleanField(help_text="All four confirmed: the lead is sales-qualified")
+    updated_at = serializers.DateTimeField()
+
+    @staticmethod
+    def state(qualification: Qualification, *, stage: str) -> dict[str, Any]:
+        return {
+            "lead": qualification.lead_id,
+            "stage": stage,
+            **{
+                name: {"confirmed": getattr(qualification, name), "note": getattr(qualification, f"{name}_note")}
+                for name in Qualification.CRITERIA
+            },
+            "confirmed_count": qualification.confirmed_count,
+            "complete": qualification.complete,
+            "updated_at": qualification.updated_at,
+        }
+
+
+OUTCOMES = [("won", "Won"), ("lost", "Lost")]
+
+
+class CloseSerializer(serializers.Serializer):
+    outcome = serializers.ChoiceField(choices=OUTCOMES)
+    deal_value = serializers.DecimalField(
+        max_digits=14, decimal_places=2, required=False, allow_null=True, help_text="won: the deal's value, > 0"
+    )
+    currency = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=3, help_text="won: ISO 4217 code (default EUR)"
+    )
+    reason = serializers.ChoiceField(
+        choices=LostReason.choices, required=False, allow_blank=True, default="", help_text="lost: why"
+    )
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=CLOSE_NOTE_MAX_LENGTH)
+
+
+class NoteSerializer(serializers.Serializer):
+    text = serializers.CharField(max_length=NOTE_MAX_LENGTH)
+
+
+class ContactSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=[(kind, ActivityType(kind).label) for kind in CONTACT_KINDS])
+    summary = serializers.CharField(max_length=CONTACT_SUMMARY_MAX_LENGTH)
+    occurred_at = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="When it took place (default: now); not in the future, not before the lead was created",
+    )
 
 
 class ActivitySerializer(serializers.ModelSerializer):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import filters, mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -16,15 +16,37 @@ from .filters import LeadFilter
 from .permissions import CanCapture, LeadAccess
 from .serializers import (
     ActivitySerializer,
+    CloseSerializer,
+    ContactSerializer,
     EventBatchSerializer,
     EventSerializer,
     EventsResultSerializer,
     LeadCaptureSerializer,
     LeadSerializer,
     LeadWriteSerializer,
+    NoteSerializer,
+    QualificationSerializer,
+    QualifySerializer,
     TransitionRefusedSerializer,
     TransitionSerializer,
 )
+
+FIELD_ERRORS = OpenApiResponse(description="Field errors (`{field: [message, …]}`); nothing was changed")
+REFUSED = OpenApiResponse(TransitionRefusedSerializer, "The lead's stage does not allow it")
+
+
+def _example(name: str, value: dict, *, status: int | None = None, summary: str = "") -> OpenApiExample:
+    if status is None:
+        return OpenApiExample(name, value=value, summary=summary or name, request_only=True)
+    return OpenApiExample(name, value=value, summary=summary or name, response_only=True, status_codes=[str(status)])
+
+
+BANT = {
+    "budget": {"confirmed": True, "note": "40k approved for Q1"},
+    "authority": {"confirmed": True, "note": "Talked to the CFO, who signs"},
+    "need": {"confirmed": True, "note": "Replacing spreadsheets across 3 teams"},
+    "timing": {"confirmed": True, "note": "Go-live before April"},
+}
 
 
 @extend_schema_view(
@@ -70,22 +92,147 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return Response(LeadSerializer(lead).data)
 
     @extend_schema(
-        summary="Move a lead to another stage",
+        summary="Move a lead to another stage (recycle, disqualify …)",
+        description=(
+            "Moves that need data or belong to someone are refused with 409 and `use`, the endpoint that "
+            "makes them: to `sql` → `/qualify/` (BANT), to `won`/`lost` → `/close/`, `mql` → `sal` → "
+            "`/accept/` (the assignee)."
+        ),
         request=TransitionSerializer,
         responses={200: LeadSerializer, 409: OpenApiResponse(TransitionRefusedSerializer, "Move refused")},
+        examples=[
+            _example("Recycle to marketing", {"to": "mal", "reason": "No project before next year"}),
+            _example(
+                "Refused: closing needs /close/",
+                {
+                    "detail": "Closing a deal as won needs its value and currency. Use POST /api/v1/leads/42/close/.",
+                    "code": "transition_refused",
+                    "from": "sql",
+                    "to": "won",
+                    "allowed": ["won", "lost"],
+                    "use": "/api/v1/leads/42/close/",
+                },
+                status=409,
+            ),
+        ],
     )
     @action(detail=True, methods=["post"])
     def transition(self, request: Request, pk: str | None = None, **kwargs) -> Response:
         lead = self.get_object()
         serializer = TransitionSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        lead = services.lead_transition(
+        lead = services.lead_move(
             lead=lead,
             to_stage=serializer.validated_data["to"],
             reason=serializer.validated_data["reason"],
             actor=request.user,
         )
         return Response(LeadSerializer(lead).data)
+
+    @extend_schema(
+        summary="Record BANT (budget, authority, need, timing); all four confirmed makes the lead SQL",
+        description=(
+            "Criteria not given keep their value; a given criterion replaces its `confirmed` and `note`. "
+            "A confirmed criterion needs a note. For a lead in `sal` or `sql` (else 409)."
+        ),
+        request=QualifySerializer,
+        responses={200: QualificationSerializer, 400: FIELD_ERRORS, 409: REFUSED},
+        examples=[
+            _example("All four confirmed", BANT),
+            _example("One criterion", {"timing": {"confirmed": False, "note": "Budget round in March"}}),
+            _example(
+                "Sales-qualified",
+                {
+                    "lead": 42,
+                    "stage": "sql",
+                    **BANT,
+                    "confirmed_count": 4,
+                    "complete": True,
+                    "updated_at": "2026-11-20T10:00:00Z",
+                },
+                status=200,
+            ),
+        ],
+    )
+    @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
+    def qualify(self, request: Request, pk: str | None = None, **kwargs) -> Response:
+        lead = self.get_object()
+        serializer = QualifySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        qualification = services.lead_qualify(lead=lead, criteria=serializer.criteria(), actor=request.user)
+        lead.refresh_from_db(fields=["stage"])
+        return Response(QualificationSerializer(QualificationSerializer.state(qualification, stage=lead.stage)).data)
+
+    @extend_schema(
+        summary="Close the deal: won (with its value) or lost (with a reason)",
+        description=(
+            "`won`: `deal_value` > 0 and `currency` (ISO 4217, default EUR), from `sql`. "
+            "`lost`: `reason` from the list and an optional `note`, from `sal` or `sql`. Another stage: 409."
+        ),
+        request=CloseSerializer,
+        responses={200: LeadSerializer, 400: FIELD_ERRORS, 409: REFUSED},
+        examples=[
+            _example("Won", {"outcome": "won", "deal_value": "18500.00", "currency": "EUR"}),
+            _example("Lost", {"outcome": "lost", "reason": "competitor", "note": "Went with Acme"}),
+        ],
+    )
+    @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
+    def close(self, request: Request, pk: str | None = None, **kwargs) -> Response:
+        lead = self.get_object()
+        serializer = CloseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        try:
+            lead = services.lead_close(
+                lead=lead,
+                won=data["outcome"] == "won",
+                amount=data.get("deal_value"),
+                currency=data["currency"],
+                reason=data["reason"],
+                note=data["note"],
+                actor=request.user,
+            )
+        except services.LeadInvalid as invalid:
+            raise invalid.renamed({"amount": "deal_value"}) from None
+        return Response(LeadSerializer(lead).data)
+
+    @extend_schema(
+        summary="Add a note to the lead's timeline",
+        request=NoteSerializer,
+        responses={201: ActivitySerializer, 400: FIELD_ERRORS},
+        examples=[_example("Note", {"text": "Prefers e-mail; call after 3 pm"})],
+    )
+    @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
+    def notes(self, request: Request, pk: str | None = None, **kwargs) -> Response:
+        lead = self.get_object()
+        serializer = NoteSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        activity = services.lead_note_add(lead=lead, text=serializer.validated_data["text"], actor=request.user)
+        return Response(ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Log a call or meeting that took place",
+        description="`occurred_at` defaults to now; a time in the future or before the lead was created is a 400.",
+        request=ContactSerializer,
+        responses={201: ActivitySerializer, 400: FIELD_ERRORS},
+        examples=[
+            _example(
+                "Call",
+                {"kind": "call", "summary": "Walked through pricing", "occurred_at": "2026-11-20T09:30:00Z"},
+            ),
+            _example("Meeting, now", {"kind": "meeting", "summary": "Demo with the IT team"}),
+        ],
+    )
+    @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
+    def calls(self, request: Request, pk: str | None = None, **kwargs) -> Response:
+        lead = self.get_object()
+        serializer = ContactSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        activity = services.lead_contact_log(
+            lead=lead, kind=data["kind"], summary=data["summary"], occurred_at=data["occurred_at"], actor=request.user
+        )
+        return Response(ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
 
     @extend_schema(summary="The lead's timeline, newest first", responses=ActivitySerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, filter_backends=[])

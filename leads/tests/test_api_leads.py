@@ -80,12 +80,12 @@ def test_a_partner_may_read_but_not_change_its_lead_through_this_api(api, partne
 def test_transition_moves_the_lead_and_records_who(api, rep_a, leads):
     lead = leads["rep_a"]
 
-    response = api(rep_a).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "sal"})
+    response = api(rep_a).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "disqualified", "reason": "Spam"})
 
     assert response.status_code == 200
-    assert response.json()["stage"] == "sal"
+    assert response.json()["stage"] == "disqualified"
     change = StageChange.objects.get(lead=lead)
-    assert (change.from_stage, change.to_stage, change.actor) == ("mql", "sal", rep_a)
+    assert (change.from_stage, change.to_stage, change.actor, change.reason) == ("mql", "disqualified", rep_a, "Spam")
 
 
 def test_a_refused_transition_is_409_with_the_allowed_moves(api, rep_a, leads):

@@ -151,3 +151,120 @@ def test_a_confirmed_opt_in_makes_a_new_lead_marketings(api, integration):
     assert response.json()["stage"] == "mal"
     change = lead.stage_changes.get()
     assert (change.from_stage, change.to_stage, change.reason, change.actor) == ("new", "mal", "Opt-in confirmed", None)
+
+
+# --- attribution: first touch and latest touch -------------------------------------------------------
+
+BLANK_LATEST = {
+    "latest_source": "",
+    "latest_campaign": "",
+    "latest_utm_source": "",
+    "latest_utm_medium": "",
+    "latest_utm_campaign": "",
+    "latest_utm_term": "",
+    "latest_utm_content": "",
+    "latest_touch_at": None,
+}
+
+
+def attribution(lead: Lead) -> dict:
+    lead.refresh_from_db()
+    fields = ["source", "campaign", "utm_source", "utm_medium", "utm_campaign", "utm_term", "utm_content"]
+    return {name: getattr(lead, name) for name in [*fields, *BLANK_LATEST]}
+
+
+def test_recapturing_with_only_the_email_keeps_the_source(api, integration):
+    client = api(integration)
+    client.post("/api/v1/leads/", {"email": "jane@example.com", "source": "paid_search", "utm_source": "google"})
+    lead = Lead.objects.get()
+    first = {
+        "source": "paid_search",
+        "campaign": "",
+        "utm_source": "google",
+        "utm_medium": "",
+        "utm_campaign": "",
+        "utm_term": "",
+        "utm_content": "",
+    }
+    assert attribution(lead) == {**first, **BLANK_LATEST}
+    assert lead.activities.get().properties == {
+        "created": True,
+        "fields": ["source", "utm_source"],
+        "touch": first,
+    }
+
+    response = client.post("/api/v1/leads/", {"email": "jane@example.com"})
+
+    assert response.status_code == 200
+    assert attribution(lead) == {**first, **BLANK_LATEST}  # no "api" over paid_search, no touch recorded
+    assert (response.json()["source"], response.json()["latest_source"]) == ("paid_search", "")
+    assert lead.activities.latest("pk").properties == {"created": False, "fields": []}
+
+
+def test_a_later_touch_is_kept_whole_and_never_mixed_with_the_first(api, integration):
+    client = api(integration)
+    client.post(
+        "/api/v1/leads/",
+        {"email": "ann@example.com", "utm_source": "linkedin", "utm_medium": "cpc", "utm_campaign": "webinar-q4"},
+    )
+    lead = Lead.objects.get()
+    first = {
+        "source": "api",  # the API's default, for a first capture that names no source
+        "campaign": "webinar-q4",
+        "utm_source": "linkedin",
+        "utm_medium": "cpc",
+        "utm_campaign": "webinar-q4",
+        "utm_term": "",
+        "utm_content": "",
+    }
+    assert attribution(lead) == {**first, **BLANK_LATEST}
+
+    response = client.post(
+        "/api/v1/leads/", {"email": "ann@example.com", "utm_source": "newsletter", "utm_content": "footer"}
+    )
+
+    lead.refresh_from_db()
+    second = {
+        "source": "",
+        "campaign": "",
+        "utm_source": "newsletter",
+        "utm_medium": "",
+        "utm_campaign": "",
+        "utm_term": "",
+        "utm_content": "footer",
+    }
+    assert attribution(lead) == {
+        **first,
+        **{f"latest_{name}": value for name, value in second.items()},
+        "latest_touch_at": lead.latest_touch_at,
+    }
+    assert lead.latest_touch_at is not None
+    captured = lead.activities.latest("pk")
+    assert captured.properties["touch"] == second
+    assert captured.occurred_at == lead.latest_touch_at
+    assert response.json()["latest_utm_source"] == "newsletter"
+    assert response.json()["utm_source"] == "linkedin"
+
+    # A third touch replaces the second as a whole: nothing of "newsletter/footer" stays.
+    client.post("/api/v1/leads/", {"email": "ann@example.com", "source": "webinar", "campaign": "q1-launch"})
+    lead.refresh_from_db()
+    assert attribution(lead) == {
+        **first,
+        "latest_source": "webinar",
+        "latest_campaign": "q1-launch",
+        "latest_utm_source": "",
+        "latest_utm_medium": "",
+        "latest_utm_campaign": "",
+        "latest_utm_term": "",
+        "latest_utm_content": "",
+        "latest_touch_at": lead.latest_touch_at,
+    }
+
+
+def test_a_service_capture_without_a_source_leaves_the_source_blank(db):
+    lead, _ = lead_capture(data={"email": "quiet@example.com", "job_title": "CFO"})
+    assert (lead.source, lead.latest_source) == ("", "")
+    assert "touch" not in lead.activities.get().properties
+    # Its first real touch is then its first touch, not a latest one.
+    lead, _ = lead_capture(data={"email": "quiet@example.com", "source": "webinar"}, source="import")
+    assert (lead.source, lead.latest_source, lead.latest_touch_at) == ("webinar", "", None)
