@@ -471,8 +471,8 @@ def lead_close(
     lead.deal_currency = currency if won else ""
     lead.lost_reason = "" if won else reason
     lead.closed_at = timezone.now()
-    lead.respond_by = None
-    lead.save(update_fields=["deal_value", "deal_currency", "lost_reason", "closed_at", "respond_by", "updated_at"])
+    # The deadline (respond_by) is the handover's: the move's in-transaction announcement stops it.
+    lead.save(update_fields=["deal_value", "deal_currency", "lost_reason", "closed_at", "updated_at"])
     return lead
 
 
