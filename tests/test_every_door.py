@@ -324,6 +324,52 @@ def test_every_door_of_a_move_leaves_the_same_state(move, world, api, django_cap
     assert others or len(doors) == 1
 
 
+def pooled_for_team(capture, world) -> Lead:
+    RoutingRule.objects.filter(name="Team").update(priority=3)
+    if not RoutingRule.objects.filter(name="Pool AT").exists():
+        team = world["reps"][0].rep_profile.team
+        make_rule(
+            "Pool AT",
+            priority=2,
+            team=team,
+            target="pool",
+            strategy="pool",
+            pool_mode="cherry_pick",
+            conditions=[("country", "eq", "AT")],
+        )
+    return mql(capture, country="AT")
+
+
+CLAIMS = {
+    "api": lambda lead, rep, api: _ok(api(rep).post("/api/v1/pool/claim/", {"lead": lead.pk}, format="json"), 200),
+    "page": lambda lead, rep, api: _ok(as_client(rep).post("/app/pool/claim/", {"lead": lead.pk}), 302),
+}
+
+
+@pytest.mark.parametrize("door", list(CLAIMS))
+def test_claiming_from_the_pool_through_each_door(door, world, api, django_capture_on_commit_callbacks):
+    rep = world["reps"][1]
+    lead = pooled_for_team(django_capture_on_commit_callbacks, world)
+    before = snapshot(lead, 0)
+    assert (before["assignments"], before["owner"], before["suppressed"]) == (["pooled"], None, True)
+    since = last_activity()
+    with django_capture_on_commit_callbacks(execute=True):
+        CLAIMS[door](lead, rep, api)
+    state = snapshot(lead, since)
+    assert state == {
+        "stage": "mql",
+        "owner": rep.username,
+        "partner": None,
+        "handed_over": True,
+        "waiting": True,
+        "suppressed": True,
+        "assignments": ["active"],
+        "deal": (None, "", "", False),
+        "bant": None,
+        "timeline": [("assignment", "claimed from the pool")],
+    }
+
+
 # --- partners: portal, partner API and the chase job ----------------------------------------------------
 
 
@@ -344,6 +390,31 @@ PARTNER_MOVES = {
             "waiting": False,
             "suppressed": True,
             "assignments": ["accepted"],
+        },
+    ),
+    "partner declines": (
+        waiting_for_partner,
+        {
+            "partner API": lambda lead, p, api: _ok(
+                api(p).post(
+                    f"/api/v1/partner/leads/{lead.pk}/feedback/",
+                    {"status": "declined", "reason": "no_capacity"},
+                    format="json",
+                ),
+                201,
+            ),
+            "portal": lambda lead, p, api: _ok(
+                as_client(p).post(f"/partner/leads/{lead.pk}/decline/", {"reason": "no_capacity"}), 302
+            ),
+        },
+        # Routed on to the team (never back to the partner that declined).
+        {
+            "stage": "mql",
+            "partner": None,
+            "owner": "a rep of the team",
+            "waiting": True,
+            "suppressed": True,
+            "assignments": ["rejected", "active"],
         },
     ),
     "partner wins": (
@@ -389,6 +460,8 @@ def test_every_partner_door_leaves_the_same_state(move, world, partner_a, api, d
         with django_capture_on_commit_callbacks(execute=True):
             act(lead, partner_a, api)
         results[door] = snapshot(lead, since)
+        if results[door]["owner"] in {rep.username for rep in world["reps"]}:
+            results[door]["owner"] = "a rep of the team"  # round robin: the next one each time
     first = next(iter(results.values()))
     for door, state in results.items():
         assert state == first, f"{move}: the {door} door differs"
