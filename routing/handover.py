@@ -199,10 +199,12 @@ def _timeline(lead: Lead, assignment: Assignment, actor: User | None, event: str
 # --- the moves -------------------------------------------------------------------------------------------
 
 
-def start(lead: Lead, assignment: Assignment, actor: User | None, assignee_name: str = "") -> Assignment:
+def start(
+    lead: Lead, assignment: Assignment, actor: User | None, assignee_name: str = "", *, held: Assignment | None
+) -> Assignment:
     """A new assignment (routing's decision: a rep or partner, a pool, or nobody) takes the lead.
-    An unassigned assignment it replaces is closed."""
-    held = current(lead.pk)
+    `held` is the lead's open assignment as the caller read it under the lead's lock (None: none);
+    an unassigned one is closed."""
     check("start", state_of(held))
     if held is not None:
         _end(held, "start", "routed again")

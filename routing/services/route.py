@@ -87,7 +87,7 @@ def _route(lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fa
         raise _LockEverything
     if current and decision.assignee is None and not decision.pooled:
         return current, False  # still nobody: it keeps its place (and its history) in the unassigned queue
-    return _record(lead, decision, actor, plan.rows.get(decision.rule_id)), True
+    return _record(lead, decision, actor, plan.rows.get(decision.rule_id), current), True
 
 
 def _first_placing(
@@ -120,10 +120,11 @@ def lock_candidates(keys: set[engine.Key]) -> None:
         )
 
 
-def _record(lead: Lead, decision: engine.Decision, actor: User | None, rule: RoutingRule | None) -> Assignment:
-    assignment = handover.start(
-        lead, assignment_row(lead, decision, actor, rule, timezone.now()), actor, decision.assignee_name
-    )
+def _record(
+    lead: Lead, decision: engine.Decision, actor: User | None, rule: RoutingRule | None, held: Assignment | None
+) -> Assignment:
+    row = assignment_row(lead, decision, actor, rule, timezone.now())
+    assignment = handover.start(lead, row, actor, decision.assignee_name, held=held)
     if decision.offered:
         handover.offered(assignment, [key[1] for key in decision.offered])
     if decision.assignee and rule:
