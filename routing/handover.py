@@ -353,6 +353,8 @@ def follow_stage(*, lead_id: int, from_stage: str, to_stage: str) -> None:
     - to won or lost: the owner keeps the lead, the clock stops;
     - any other move out of MQL ends the open assignment.
     """
+    if from_stage in (Stage.NEW, Stage.MAL):
+        return  # marketing's lead: nobody holds it (capture's new → mal costs nothing here)
     held = current(lead_id)
     state = state_of(held)
     if to_stage in (Stage.MAL, Stage.DISQUALIFIED, Stage.NEW):

@@ -79,14 +79,15 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
                 lead=lead, to_user=to_user, actor=request.user, note=data["note"], over_capacity=data["over_capacity"]
             )
         except services.RoutingError as refused:
-            if refused.code != "over_capacity":
-                raise
-            # Ask on the lead page, with the choice kept: "hand over anyway" or leave it.
-            messages.warning(request, refused.message)
-            request.reassign_confirm = {"to_user": to_user, "note": data["note"]}
-            lead.refresh_from_db()
-            return render_lead(request, lead, status=422)
-        messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
+            if refused.code == "over_capacity":
+                # Ask on the lead page, with the choice kept: "hand over anyway" or leave it.
+                messages.warning(request, refused.message)
+                request.reassign_confirm = {"to_user": to_user, "note": data["note"]}
+                lead.refresh_from_db()
+                return render_lead(request, lead, status=422)
+            messages.error(request, refused.message)
+        else:
+            messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
     if back == "team":
         return redirect("routing:team")
     lead.refresh_from_db()

@@ -127,6 +127,12 @@ def assignment_reassign(
     RoutingError "over_capacity" says how full the rep is."""
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
+        if lead.stage not in selectors.OPEN_STAGES:
+            raise RoutingError(
+                f"Only open leads (marketing qualified, sales accepted or qualified) can be handed to a rep; "
+                f"this one is {Stage(lead.stage).label.lower()}.",
+                "not_open",
+            )
         list(RepProfile.objects.select_for_update().filter(user=to_user).values_list("pk"))
         candidate = selectors.candidates({("rep", to_user.pk)}).get(("rep", to_user.pk))
         name = to_user.get_full_name() or to_user.get_username()

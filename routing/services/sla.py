@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from leads.models import Lead, User
+from leads.models import Lead, Stage, User
 
 from .. import handover, selectors
 from ..models import Assignment, RepProfile, RoutingRule, Team
@@ -102,8 +102,8 @@ def _fallback(lead_id: int, rule: RoutingRule | None, team: Team | None) -> None
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead_id)
         held = handover.current(lead_id)
-        if held is not None and held.status != Assignment.Status.UNASSIGNED:
-            return  # placed meanwhile
+        if lead.stage != Stage.MQL or (held is not None and held.status != Assignment.Status.UNASSIGNED):
+            return  # placed, or moved on, meanwhile
         note = "SLA chain ran out: nobody else could take the lead"
         wants_pool = rule is not None and rule.fallback == RoutingRule.Fallback.POOL
         if team and wants_pool:

@@ -358,3 +358,33 @@ def test_mql_to_sal_by_code_is_refused_while_the_lead_waits(team, django_capture
     lead = mql(django_capture_on_commit_callbacks)
     with pytest.raises(TransitionRefused):
         lead_transition(lead=lead, to_stage=Stage.SAL)
+
+
+def test_the_migration_releases_leads_that_earlier_doors_left_held(team, django_capture_on_commit_callbacks):
+    """Data made by the old API recycle: a MAL lead still owned, suppressed, its assignment accepted."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    lead = accepted_lead(django_capture_on_commit_callbacks, team)
+    Lead.objects.filter(pk=lead.pk).update(stage=Stage.MAL)  # what the old door left: owner and all
+    won = LeadFactory(stage=Stage.WON, owner=team[1][0], respond_by=timezone.now())
+    control = accepted_lead(django_capture_on_commit_callbacks, team)
+
+    import_module("routing.migrations.0006_release_leads_left_held").release(apps, None)
+
+    assert released(lead) == NOBODY
+    assert Assignment.objects.get(lead=lead).status == "closed"
+    won.refresh_from_db()
+    assert (won.owner, won.respond_by) == (team[1][0], None)
+    control.refresh_from_db()
+    assert (control.stage, control.owner is not None, control.marketing_suppressed) == (Stage.SAL, True, True)
+    assert Assignment.objects.get(lead=control).status == "accepted"
+
+
+def test_only_open_leads_can_be_reassigned(team, manager, django_capture_on_commit_callbacks):
+    lead = LeadFactory(stage=Stage.MAL)
+    with pytest.raises(services.RoutingError) as refused:
+        services.assignment_reassign(lead=lead, to_user=team[1][0], actor=manager)
+    assert refused.value.code == "not_open"
+    assert released(lead) == NOBODY and not Assignment.objects.filter(lead=lead).exists()
