@@ -192,10 +192,10 @@ def _tell(rng: random.Random, plans: list[_Plan]) -> tuple[dict[int, list[Mark]]
     and how many ended which way."""
     stories: dict[int, list[Mark]] = {}
     told = dict.fromkeys(["won", "lost", Stage.MQL, Stage.SAL, Stage.SQL], 0)
-    # The deals closed over the past year, the oldest first, the reps' in turn.
+    # The deals closed over the past year, evenly spread, the first leads' the longest ago.
     closed = sorted(((lead_id, plan.user) for plan in plans for lead_id in plan.closing), key=lambda pair: pair[0])
     for k, (lead_id, user) in enumerate(closed):
-        ended_ago = (2 + 343 * (k + 0.5) / len(closed)) * DAY
+        ended_ago = (2 + 343 * (len(closed) - k - 0.5) / len(closed)) * DAY
         outcome, stories[lead_id] = _close(rng, user, lead_id, ended_ago)
         told[outcome] += 1
     for plan in plans:
@@ -274,10 +274,7 @@ def backdate_assignments(moves: Moves) -> None:
         "ended_at": "ended_at",
         "escalated_at": "escalated_at",
     }
-    backdate_rows(assignments, moves, "lead_id", {f: a for f, a in fields.items() if _has(Assignment, f)})
+    backdate_rows(assignments, moves, "lead_id", fields)
     leads = Lead.objects.filter(pk__in=moves.lead_ids)
     backdate_rows(leads, moves, "pk", {"handed_over_at": "handed_over_at", "respond_by": "handed_over_at"})
 
-
-def _has(model, name: str) -> bool:
-    return any(f.name == name for f in model._meta.concrete_fields)

@@ -1,4 +1,10 @@
-"""Demo scoring model: sensible B2B rules and a threshold that some demo leads cross."""
+"""Demo scoring model: sensible B2B rules and a threshold that some demo leads cross.
+
+Scoring comes before routing: the model's first run scores every demo lead as soon as it is
+activated, and the leads whose score reaches the threshold become MQL in that same transaction —
+so routing, which reacts to the move, hands them over with their real score. After the other
+seeders (handovers, partner feedback, stories moved back in time), whatever rescoring they asked
+for is done before `seed_demo` ends, so every stored score is the engine's."""
 
 from __future__ import annotations
 
@@ -10,7 +16,7 @@ from django.db import transaction
 from leads.demo import seeder
 
 from . import services
-from .models import BehaviorRule, ExclusionRule, FitRule, ScoringModel
+from .models import BehaviorRule, ExclusionRule, FitRule, PendingRescore, RescoreRun, ScoringModel
 
 FIT = [  # field, operator, value, points, label
     ("job_title", "in", "ceo, cto, cio, cfo, coo", 20, "C-level"),
@@ -91,7 +97,24 @@ def seed_scoring(say: Callable[[str], None]) -> None:
     with transaction.atomic():
         model = create_demo_model()
         run = services.scoring_model_activate(model=model)
-    say(f"Scoring model v{model.pk} active (MQL at 60, grade C or better); rescoring run #{run.pk} started.")
+    # The run's steps are queued too (and, without a broker, have already run): stepping it here does
+    # not wait for a worker, and a queued step that comes later finds the run moved on.
+    cursor = services.rescore_run_step(run_id=run.pk)
+    while cursor is not None:
+        cursor = services.rescore_run_step(run_id=run.pk, cursor=cursor)
+    run = RescoreRun.objects.get(pk=run.pk)
+    say(
+        f"Scoring model v{model.pk} active (MQL at {model.mql_threshold:g}, grade {model.min_grade} or better): "
+        f"{run.done} leads scored, {run.became_mql} became MQL."
+    )
+
+
+@seeder(order=90)
+def settle_scores(say: Callable[[str], None]) -> None:
+    """Rescore what the seeders changed and nobody has rescored yet (a broker's worker would, later)."""
+    pending = list(PendingRescore.objects.order_by("lead_id").values_list("lead_id", flat=True))
+    for start in range(0, len(pending), services.TASK_CHUNK):
+        services.rescore_leads(lead_ids=pending[start : start + services.TASK_CHUNK])
 
 
 def create_demo_model(name: str = "B2B default") -> ScoringModel:

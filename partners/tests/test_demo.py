@@ -1,7 +1,12 @@
-from django.core.management import call_command
+from datetime import timedelta
 
+from django.core.management import call_command
+from django.utils import timezone
+
+from leads.models import Lead, Stage
 from partners.models import FeedbackReminder, PartnerFeedback, PartnerOrganization
 from partners.selectors import partner_performance
+from routing.models import Assignment
 from scoring.models import BehaviorRule
 
 
@@ -33,3 +38,19 @@ def test_the_demo_routes_leads_to_both_partners_with_feedback_in_several_states(
             "property", "value"
         )
     ) == {("status", "meeting"), ("status", "proposal"), ("status", "unreachable"), ("reason", "no_budget")}
+
+    # The stories happened when they say: every report after its handover, the partners' deals closed
+    # 96 (won) and 41 (lost) days ago, the two chased leads handed over 6 and 3.5 days ago.
+    now = timezone.now()
+    for feedback in PartnerFeedback.objects.all():
+        handover = Assignment.objects.filter(lead_id=feedback.lead_id, partner_id=feedback.organization_id).get()
+        assert handover.assigned_at < feedback.at < now
+    days = lambda at: round((now - at) / timedelta(days=1), 1)  # noqa: E731
+    closed = Lead.objects.filter(partner__isnull=False, stage__in=[Stage.WON, Stage.LOST])
+    assert sorted((lead.stage, days(lead.closed_at)) for lead in closed) == [
+        (Stage.LOST, 41.0),
+        (Stage.LOST, 41.0),
+        (Stage.WON, 96.0),
+        (Stage.WON, 96.0),
+    ]
+    assert sorted(days(reminder.handed_over_at) for reminder in FeedbackReminder.objects.all()) == [3.5, 3.5, 6.0, 6.0]

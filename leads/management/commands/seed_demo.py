@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from django.contrib.auth.hashers import make_password
 from django.contrib.auth.models import Group, Permission
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -13,7 +14,7 @@ from django.utils.module_loading import autodiscover_modules
 from rest_framework.authtoken.models import Token
 
 from leads import demo, services
-from leads.models import Lead, Role, Stage, User
+from leads.models import Lead, Role, User
 from partners.models import PartnerOrganization
 
 DEMO_PASSWORD = "leadportal"  # noqa: S105 - printed on purpose: demo logins only
@@ -94,34 +95,32 @@ LAST = [
     "Smith",
     "Weber",
 ]
-COMPANIES = [  # name, domain, industry, employees, country
-    ("Brightwave Logistics", "brightwave.example", "Logistics", 850, "DE"),
-    ("Cobalt Health", "cobalthealth.example", "Healthcare", 2400, "US"),
-    ("Dunmore Retail", "dunmore.example", "Retail", 320, "GB"),
-    ("Edelweiss Bank", "edelweiss-bank.example", "Financial services", 5200, "CH"),
-    ("Fjord Energy", "fjordenergy.example", "Energy", 1200, "NO"),
-    ("Granite Software", "granitesoft.example", "Software", 140, "US"),
-    ("Helix Pharma", "helixpharma.example", "Pharmaceuticals", 3100, "DE"),
-    ("Ivory Insurance", "ivoryins.example", "Insurance", 900, "FR"),
-    ("Juniper Manufacturing", "junipermfg.example", "Manufacturing", 2700, "AT"),
-    ("Kestrel Media", "kestrelmedia.example", "Media", 60, "GB"),
-    ("Lumen Telecom", "lumentel.example", "Telecommunications", 8000, "SE"),
-    ("Meridian Foods", "meridianfoods.example", "Food and beverage", 450, "NL"),
-    ("Nimbus Cloud", "nimbuscloud.example", "Software", 35, "US"),
-    ("Orchid Hotels", "orchidhotels.example", "Hospitality", 1500, "ES"),
-    ("Polar Robotics", "polarrobotics.example", "Manufacturing", 210, "FI"),
-    ("Quarry Construction", "quarrybuild.example", "Construction", 640, "DK"),
-    ("Riviera Travel", "rivieratravel.example", "Travel", 95, "IT"),
-    ("Summit Consulting", "summitconsult.example", "Professional services", 25, "CH"),
+COMPANIES = [  # name, domain, industry, employees, country, share of the leads (most come from the core markets)
+    ("Brightwave Logistics", "brightwave.example", "Logistics", 850, "DE", 3),
+    ("Cobalt Health", "cobalthealth.example", "Healthcare", 2400, "US", 3),
+    ("Dunmore Retail", "dunmore.example", "Retail", 320, "GB", 3),
+    ("Edelweiss Bank", "edelweiss-bank.example", "Financial services", 5200, "CH", 2),
+    ("Fjord Energy", "fjordenergy.example", "Energy", 1200, "NO", 1),
+    ("Granite Software", "granitesoft.example", "Software", 140, "US", 1),
+    ("Helix Pharma", "helixpharma.example", "Pharmaceuticals", 3100, "DE", 3),
+    ("Ivory Insurance", "ivoryins.example", "Insurance", 900, "FR", 2),
+    ("Juniper Manufacturing", "junipermfg.example", "Manufacturing", 2700, "AT", 1),
+    ("Kestrel Media", "kestrelmedia.example", "Media", 60, "GB", 2),
+    ("Lumen Telecom", "lumentel.example", "Telecommunications", 8000, "SE", 1),
+    ("Meridian Foods", "meridianfoods.example", "Food and beverage", 450, "NL", 2),
+    ("Nimbus Cloud", "nimbuscloud.example", "Software", 35, "US", 3),
+    ("Orchid Hotels", "orchidhotels.example", "Hospitality", 1500, "ES", 2),
+    ("Polar Robotics", "polarrobotics.example", "Manufacturing", 210, "FI", 1),
+    ("Quarry Construction", "quarrybuild.example", "Construction", 640, "DK", 1),
+    ("Riviera Travel", "rivieratravel.example", "Travel", 95, "IT", 2),
+    ("Summit Consulting", "summitconsult.example", "Professional services", 25, "CH", 2),
 ]
+# Leads the demo scoring model's exclusion rules disqualify: a competitor, the press, an applicant.
+COMPETITOR = ("RivalSoft", "rivalsoft.example", "Software", 400, "DE", 0)
+EXCLUDED_TITLES = ["Journalist", "Job applicant"]
+SENIOR_TITLES = ["CEO", "CTO", "CIO", "VP Marketing", "VP Sales", "Head of Operations", "IT Director"]
 TITLES = [
-    "CEO",
-    "CTO",
-    "CIO",
-    "VP Marketing",
-    "VP Sales",
-    "Head of Operations",
-    "IT Director",
+    *SENIOR_TITLES,
     "Marketing Manager",
     "Procurement Lead",
     "Software Engineer",
@@ -129,7 +128,8 @@ TITLES = [
     "Student",
     "Office Assistant",
 ]
-PRODUCTS = ["Analytics", "Automation", "Integrations"]
+FREE_MAIL = ["gmail.com", "outlook.com", "gmx.de"]
+PRODUCTS = [("Analytics", 4), ("Automation", 4), ("Integrations", 2)]
 SOURCES = ["web_form", "webinar", "trade_show", "content_download", "referral", "paid_search"]
 CAMPAIGNS = ["spring-launch", "dach-roadshow", "analytics-webinar", "q3-nurture", ""]
 LANGUAGE_BY_COUNTRY = {
@@ -145,7 +145,16 @@ LANGUAGE_BY_COUNTRY = {
     "DK": "da",
     "FI": "fi",
 }
-EVENTS = [
+# What a lead did, by how interested it is. The stage follows from the data: the scoring model
+# makes the hot ones MQL (and routing hands them to sales), the others stay with marketing.
+HOT_EVENTS = [  # type, properties, age in days: a demo request, pricing, a contact form, a webinar
+    ("demo_request", {"form": "demo"}, (0.2, 8)),
+    ("form_submit", {"form": "contact"}, (0.2, 10)),
+    ("page_view", {"url": "/pricing"}, (0.1, 10)),
+    ("page_view", {"url": "/pricing"}, (0.1, 10)),
+    ("webinar", {"title": "Analytics in practice"}, (1, 20)),
+]
+ANY_EVENTS = [
     ("page_view", {"url": "/pricing"}),
     ("page_view", {"url": "/product/tour"}),
     ("page_view", {"url": "/blog"}),
@@ -154,37 +163,27 @@ EVENTS = [
     ("download", {"asset": "whitepaper-lead-scoring"}),
     ("webinar", {"title": "Analytics in practice"}),
     ("form_submit", {"form": "contact"}),
-    ("demo_request", {"form": "demo"}),
 ]
-# Weighted mix of target stages and the path of moves that reaches each.
-STAGE_MIX = [
-    (Stage.NEW, 30),
-    (Stage.MAL, 110),
-    (Stage.MQL, 45),
-    (Stage.SAL, 35),
-    (Stage.SQL, 25),
-    (Stage.WON, 15),
-    (Stage.LOST, 20),
-    (Stage.DISQUALIFIED, 20),
+BROWSING = [  # what a lead that is not (yet) interested does, weeks ago
+    ("page_view", {"url": "/product/tour"}),
+    ("page_view", {"url": "/blog"}),
+    ("email_open", {"campaign": "q3-nurture"}),
+    ("email_click", {"campaign": "q3-nurture"}),
 ]
-PATHS = {
-    Stage.NEW: [],
-    Stage.MAL: [Stage.MAL],
-    Stage.MQL: [Stage.MAL, Stage.MQL],
-    Stage.SAL: [Stage.MAL, Stage.MQL, Stage.SAL],
-    Stage.SQL: [Stage.MAL, Stage.MQL, Stage.SAL, Stage.SQL],
-    Stage.WON: [Stage.MAL, Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON],
-    Stage.LOST: [Stage.MAL, Stage.MQL, Stage.SAL, Stage.LOST],
-    Stage.DISQUALIFIED: [Stage.DISQUALIFIED],
-}
+WHITEPAPER = ("download", {"asset": "whitepaper-lead-scoring"})
+HOT, WARM, NEW, EXCLUDED = "hot", "warm", "new", "excluded"
+KINDS = [(HOT, 136), (WARM, 106), (NEW, 34), (EXCLUDED, 24)]
 
 
 class Command(BaseCommand):
     help = "Create demo users (one per role), two partner organisations and a few hundred leads. Idempotent."
+    _password: str | None = None
 
     def handle(self, *args, **options) -> None:
         users = self._users()
-        created = self._leads(users)
+        created = self._leads()
+        # Routing's rules, scoring's model (whose first run scores every lead and makes the hot ones MQL,
+        # routed as they commit), the stories of the leads handed over, the partners' feedback.
         autodiscover_modules("demo")
         for seed in demo.seeders():
             seed(self.stdout.write)
@@ -232,32 +231,42 @@ class Command(BaseCommand):
             },
         )
         if created:
-            user.set_password(DEMO_PASSWORD)
+            # Hashed once for all demo users (half a second each with the default hasher): the password
+            # is printed on screen anyway.
+            if self._password is None:
+                self._password = make_password(DEMO_PASSWORD)
+            user.password = self._password
             user.save(update_fields=["password"])
         return user
 
-    def _leads(self, users: dict[str, User]) -> int:
+    @transaction.atomic  # loaded as one import: one commit instead of six hundred
+    def _leads(self) -> int:
+        """The leads and what they did. Their stage is what capture (a confirmed opt-in makes a lead
+        marketing's) and, later, scoring and routing make of it: nothing here sets it."""
         rng = random.Random(SEED)
         now = timezone.now()
-        reps = [users["rep1"], users["rep2"], users["rep3"]]
-        partner_orgs = list(PartnerOrganization.objects.order_by("name"))
-        stages = [stage for stage, weight in STAGE_MIX for _ in range(weight)]
         existing = set(Lead.objects.values_list("email", flat=True))
+        kinds = [kind for kind, weight in KINDS for _ in range(weight)]
+        companies = [company for company in COMPANIES for _ in range(company[-1])]
+        products = [product for product, weight in PRODUCTS for _ in range(weight)]
         created = 0
         for n in range(LEAD_COUNT):
             # Draw every value even for existing leads, so a re-run sees the same sequence.
+            kind = rng.choice(kinds)
             first, last = rng.choice(FIRST), rng.choice(LAST)
-            company, domain, industry, employees, country = rng.choice(COMPANIES)
-            email = f"{first}.{last}.{n}@{domain}".lower()
-            target = rng.choice(stages)
-            title = rng.choice(TITLES)
-            product, source, campaign = rng.choice(PRODUCTS), rng.choice(SOURCES), rng.choice(CAMPAIGNS)
-            events = [rng.choice(EVENTS) for _ in range(rng.randint(2, 12))]
-            ages = [rng.uniform(0, 90) for _ in events]
-            owner_pick, partner_pick = rng.choice(reps), rng.random()
-            handed_over = now - timedelta(days=rng.uniform(1, 30))
-            deal_value = rng.randint(5, 120) * 1000
+            company, domain, industry, employees, country, _ = rng.choice(companies)
+            title = rng.choice(SENIOR_TITLES if kind == HOT else TITLES)
+            if kind == EXCLUDED:
+                if rng.random() < 0.5:
+                    company, domain, industry, employees, country, _ = COMPETITOR
+                else:
+                    title = rng.choice(EXCLUDED_TITLES)
+            if kind == WARM and rng.random() < 0.15:
+                domain = rng.choice(FREE_MAIL)  # the free-mail penalty
+            product, source, campaign = rng.choice(products), rng.choice(SOURCES), rng.choice(CAMPAIGNS)
+            events = self._events(rng, kind)
             phone = f"+{rng.randint(30, 49)} {rng.randint(100, 999)} {rng.randint(100000, 999999)}"
+            email = f"{first}.{last}.{n}@{domain}".lower()
             if email in existing:
                 continue
             lead, _ = services.lead_capture(
@@ -275,7 +284,7 @@ class Command(BaseCommand):
                     "campaign": campaign,
                     "utm_source": "demo",
                     "utm_campaign": campaign,
-                    "consent_status": "confirmed" if target != Stage.NEW else "pending",
+                    "consent_status": "pending" if kind == NEW else "confirmed",
                     "phone": phone,
                 },
                 source=source,
@@ -284,32 +293,25 @@ class Command(BaseCommand):
                 events=[
                     {
                         "lead_id": lead.pk,
-                        "type": kind,
+                        "type": event_type,
                         "properties": props,
                         "source": "demo",
                         "external_id": f"demo-{n}-{i}",
                         "occurred_at": now - timedelta(days=age),
                     }
-                    for i, ((kind, props), age) in enumerate(zip(events, ages, strict=True))
+                    for i, (event_type, props, age) in enumerate(events)
                 ]
             )
-            for to_stage in PATHS[target]:
-                if lead.stage == to_stage:  # a confirmed opt-in already made it marketing's
-                    continue
-                reason = "Recycled after no response" if to_stage == Stage.MAL and lead.stage == Stage.SAL else ""
-                actor = None if to_stage in (Stage.MAL, Stage.MQL) else owner_pick
-                lead = services.lead_transition(lead=lead, to_stage=to_stage, reason=reason, actor=actor)
-            if target in (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST):
-                # Ownership placeholder until routing seeds real assignments.
-                owned = {"marketing_suppressed": True, "handed_over_at": handed_over}
-                if target == Stage.WON:
-                    owned |= {"deal_value": deal_value, "deal_currency": "EUR", "closed_at": now}
-                if target == Stage.LOST:
-                    owned |= {"lost_reason": "no_budget", "closed_at": now}
-                if partner_orgs and partner_pick < 0.2 and country in {"AT", "CH", "SE", "NO", "DK", "FI"}:
-                    partner = partner_orgs[0 if country in {"AT", "CH"} else 1]
-                    Lead.objects.filter(pk=lead.pk).update(partner=partner, **owned)
-                else:
-                    Lead.objects.filter(pk=lead.pk).update(owner=owner_pick, **owned)
             created += 1
         return created
+
+    @staticmethod
+    def _events(rng: random.Random, kind: str) -> list[tuple[str, dict, float]]:
+        if kind == HOT:
+            events = [(t, props, rng.uniform(*ages)) for t, props, ages in HOT_EVENTS]
+            return events + [(*rng.choice(ANY_EVENTS), rng.uniform(0, 90)) for _ in range(rng.randint(1, 5))]
+        # Browsing weeks ago, a whitepaper at most: well below the MQL threshold whatever the fit.
+        events = [(*rng.choice(BROWSING), rng.uniform(20, 120)) for _ in range(rng.randint(1, 5))]
+        if rng.random() < 0.3:
+            events.append((*WHITEPAPER, rng.uniform(20, 120)))
+        return events
