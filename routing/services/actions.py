@@ -138,7 +138,7 @@ def assignment_reassign(
         name = to_user.get_full_name() or to_user.get_username()
         if candidate is not None and candidate.open_leads >= candidate.capacity and not over_capacity:
             raise RoutingError(
-                f"{name} is at capacity ({candidate.open_leads} of {candidate.capacity} open leads). "
+                f"{name} already has {candidate.open_leads} open leads, with room for {candidate.capacity}. "
                 "Confirm to hand the lead over anyway.",
                 "over_capacity",
             )

@@ -298,7 +298,7 @@ def test_reassigning_to_a_full_rep_asks_first(team, manager, django_capture_on_c
 
     page = client.post(f"/app/leads/{lead.pk}/reassign/", {"to_user": full.pk, "note": "knows them"})
     assert page.status_code == 422
-    assert "Rep2 is at capacity (3 of 3 open leads). Confirm to hand the lead over anyway." in page.content.decode()
+    assert "Rep2 already has 3 open leads, with room for 3. Confirm to hand the lead over anyway." in page.content.decode()
     assert "Hand over anyway" in page.content.decode()
     lead.refresh_from_db()
     assert lead.owner != full
