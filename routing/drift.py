@@ -53,7 +53,7 @@ def _unnotified(now: datetime):
     """Open assignments whose e-mail was not sent: since they were made, or since an escalation
     (a pooled lead nobody claimed in time) asked for it again."""
     return Assignment.objects.annotate(asked_at=Coalesce("escalated_at", "assigned_at")).filter(
-        status__in=(Assignment.Status.ACTIVE, Assignment.Status.POOLED),
+        status__in=(Assignment.Status.ACTIVE, Assignment.Status.POOLED, Assignment.Status.UNASSIGNED),
         notified_at=None,
         asked_at__lt=_cutoff(now),
         asked_at__gte=now - NOTIFY_WINDOW,

@@ -381,9 +381,16 @@ def follow_stage(*, lead_id: int, from_stage: str, to_stage: str) -> None:
 
 
 def _holds_anything(lead_id: int) -> bool:
-    return Lead.objects.filter(pk=lead_id).filter(
-        Q(owner__isnull=False) | Q(partner__isnull=False) | Q(marketing_suppressed=True) | Q(respond_by__isnull=False)
-    ).exists()
+    return (
+        Lead.objects.filter(pk=lead_id)
+        .filter(
+            Q(owner__isnull=False)
+            | Q(partner__isnull=False)
+            | Q(marketing_suppressed=True)
+            | Q(respond_by__isnull=False)
+        )
+        .exists()
+    )
 
 
 def offered(assignment: Assignment, user_ids: Iterable[int]) -> None:

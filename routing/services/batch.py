@@ -124,7 +124,7 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
                 candidates[decision.assignee] = replace(chosen, open_leads=chosen.open_leads + 1)
             decided.append((lead, decision))
         placed = _record_many(decided, plan.rows, counters, now)
-    notify_on_commit([a.pk for a in placed.values() if a.status != Assignment.Status.UNASSIGNED])
+    notify_on_commit([a.pk for a in placed.values()])
     return placed, leftover
 
 

@@ -10,7 +10,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from leadportal.celery import enqueue
-from leads.models import User
+from leads.models import Role, User
 
 from ..models import Assignment
 
@@ -49,7 +49,8 @@ def assignments_notify(*, assignment_ids: list[int]) -> None:
     messages = []
     rows = (
         Assignment.objects.select_related("lead", "user", "partner", "rule")
-        .filter(pk__in=assignment_ids)
+        # One that ended before its e-mail went out (accepted, claimed, replaced) needs none.
+        .filter(pk__in=assignment_ids, status__in=Assignment.OPEN)
         .only(*NOTIFY_FIELDS)
         .order_by("pk")
     )
@@ -86,6 +87,8 @@ def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
     lead = assignment.lead
     company = lead.company or lead.company_domain
     pooled = assignment.status == Assignment.Status.POOLED
+    if assignment.status == Assignment.Status.UNASSIGNED:
+        return _unassigned_messages(assignment, company)
     if assignment.user_id:
         recipients = [assignment.user.email]
     elif assignment.partner_id:
@@ -115,3 +118,19 @@ def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
             messages.append((f"Waiting in the pool: {company}", note, settings.DEFAULT_FROM_EMAIL, [email]))
     # One message each: a pool's reps do not see each other's addresses.
     return messages
+
+
+def _unassigned_messages(assignment: Assignment, company: str) -> list[tuple[str, str, str, list[str]]]:
+    """Nobody could take the MQL (no rule matched, or nobody eligible): the sales managers are told,
+    once, when it enters the unassigned queue (a retry that still finds nobody says nothing more)."""
+    lead = assignment.lead
+    body = (
+        f"{lead} — {lead.job_title} at {lead.company}: no routing rule could place this lead "
+        f"(score {lead.score:.0f}, grade {lead.grade or '–'}). It waits in the unassigned queue on the team page; "
+        "routing tries again every few minutes."
+    )
+    managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True).exclude(email="")
+    return [
+        (f"Nobody could take a lead: {company}", body, settings.DEFAULT_FROM_EMAIL, [email])
+        for email in managers.order_by("pk").values_list("email", flat=True)
+    ]

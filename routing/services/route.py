@@ -41,7 +41,7 @@ def lead_route(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
     except _LockEverything:
         with transaction.atomic():
             assignment, created = _route(lead_id, excluded, actor, fast=False)
-    if created and (assignment.user_id or assignment.partner_id or assignment.status == Assignment.Status.POOLED):
+    if created:  # the assignee, a pool's reps, or — nobody could take it — the sales managers
         notify_on_commit([assignment.pk])
     return assignment
 

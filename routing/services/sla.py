@@ -65,9 +65,11 @@ def _expire(assignment_id: int, now: datetime) -> int:
         if rule and rule.on_sla_breach == RoutingRule.OnBreach.ESCALATE and team and team.manager_id:
             _escalate_to_manager(lead, team, rule, "escalated: SLA missed")
             return 1
-    placed = lead_route(lead_id=lead.pk, exclude=selectors.previous_assignees(lead))
-    if placed is None or placed.status == Assignment.Status.UNASSIGNED:
-        _fallback(lead.pk, rule, team)
+    # One transaction: an "unassigned" the fallback replaces at once is never announced.
+    with transaction.atomic():
+        placed = lead_route(lead_id=lead.pk, exclude=selectors.previous_assignees(lead))
+        if placed is None or placed.status == Assignment.Status.UNASSIGNED:
+            _fallback(lead.pk, rule, team)
     return 1
 
 

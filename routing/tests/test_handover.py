@@ -298,7 +298,9 @@ def test_reassigning_to_a_full_rep_asks_first(team, manager, django_capture_on_c
 
     page = client.post(f"/app/leads/{lead.pk}/reassign/", {"to_user": full.pk, "note": "knows them"})
     assert page.status_code == 422
-    assert "Rep2 already has 3 open leads, with room for 3. Confirm to hand the lead over anyway." in page.content.decode()
+    assert (
+        "Rep2 already has 3 open leads, with room for 3. Confirm to hand the lead over anyway." in page.content.decode()
+    )
     assert "Hand over anyway" in page.content.decode()
     lead.refresh_from_db()
     assert lead.owner != full
@@ -388,3 +390,18 @@ def test_only_open_leads_can_be_reassigned(team, manager, django_capture_on_comm
         services.assignment_reassign(lead=lead, to_user=team[1][0], actor=manager)
     assert refused.value.code == "not_open"
     assert released(lead) == NOBODY and not Assignment.objects.filter(lead=lead).exists()
+
+
+def test_an_mql_nobody_can_take_is_told_to_the_sales_managers_once(manager, django_capture_on_commit_callbacks):
+    """DESIGN: every MQL is assigned, pooled or visibly unassigned with a manager told."""
+    other = UserFactory(username="other-manager", role=Role.SALES_MANAGER, email="other@team.example")
+    make_rule("Only Germany", team=make_team(manager=manager)[0], conditions=[("country", "eq", "DE")])
+    mail.outbox.clear()
+    lead = mql(django_capture_on_commit_callbacks, country="FR", company="Lonely SA")
+    assert handover.current(lead.pk).status == "unassigned"
+    assert sorted(m.to[0] for m in mail.outbox) == sorted([manager.email, other.email])
+    assert all(m.subject == "Nobody could take a lead: Lonely SA" for m in mail.outbox)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.unassigned_retry()
+    assert len(mail.outbox) == 2  # a retry that still finds nobody says nothing more
+    assert released(lead) == NOBODY
