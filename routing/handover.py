@@ -27,7 +27,6 @@ from collections.abc import Iterable
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Q
 from django.utils import timezone
 
 from leads.lifecycle import TransitionRefused
@@ -345,52 +344,44 @@ def escalate_pooled(lead: Lead, assignment: Assignment, event: str) -> None:
 
 def follow_stage(*, lead_id: int, from_stage: str, to_stage: str) -> None:
     """Inside every stage move's transaction (leads.signals.stage_changed_in_transaction): the
-    handover follows the lifecycle.
+    handover follows the lifecycle (the lifecycle table allows no other moves out of MQL and on).
 
-    - to MAL (recycled, rejected back to marketing) or disqualified: the lead is released — its
-      assignments end, no owner, no deadline, marketing may mail it again;
+    - to MAL (recycled, rejected back to marketing) or disqualified: `recycle` — the lead is
+      released: its assignments end, no owner, no deadline, marketing may mail it again;
     - mql → sal: only the assignee's acceptance (`accept` first); refused while an assignment is open;
-    - to won or lost: the owner keeps the lead, the clock stops;
-    - any other move out of MQL ends the open assignment.
+    - to won or lost: `close` — the owner keeps the lead, the clock stops.
+    A move the table refuses is refused as the lifecycle move it came with (TransitionRefused).
     """
     if from_stage in (Stage.NEW, Stage.MAL):
         return  # marketing's lead: nobody holds it (capture's new → mal costs nothing here)
     held = current(lead_id)
     state = state_of(held)
-    if to_stage in (Stage.MAL, Stage.DISQUALIFIED, Stage.NEW):
-        if state == NONE and not _holds_anything(lead_id):
-            return
+    if to_stage in (Stage.MAL, Stage.DISQUALIFIED):
+        _follow("recycle", state, from_stage, to_stage)
+        if state == NONE:
+            return  # released already (a rejection, a take-back)
         for assignment in Assignment.objects.select_for_update().filter(lead_id=lead_id, status__in=HOLDING):
             _end(assignment, "recycle", f"lead moved to {Stage(to_stage).label.lower()}")
         hold(Lead.objects.get(pk=lead_id), None)
-        return
-    if from_stage == Stage.MQL and to_stage == Stage.SAL:
-        if state in (S.ACTIVE, S.POOLED, S.UNASSIGNED):
+    elif from_stage == Stage.MQL and to_stage == Stage.SAL and state != NONE:
+        # `accept` (or `claim`, then `accept`) ends in accepted before the move: anything open means
+        # somebody else than the assignee is moving the lead.
+        if state != S.ACCEPTED:
             raise TransitionRefused(
                 from_stage,
                 to_stage,
                 "Only the rep or partner the lead is handed to accepts it (accept, or claim it from the pool).",
             )
-        return
-    if to_stage in (Stage.WON, Stage.LOST):
+    elif to_stage in (Stage.WON, Stage.LOST):
+        _follow("close", state, from_stage, to_stage)
         Lead.objects.filter(pk=lead_id).exclude(respond_by=None).update(respond_by=None)
-        return
-    if from_stage == Stage.MQL and state in (S.ACTIVE, S.POOLED, S.UNASSIGNED):
-        _end(held, "recycle", f"lead moved to {Stage(to_stage).label.lower()}")
-        hold(Lead.objects.get(pk=lead_id), None)
 
 
-def _holds_anything(lead_id: int) -> bool:
-    return (
-        Lead.objects.filter(pk=lead_id)
-        .filter(
-            Q(owner__isnull=False)
-            | Q(partner__isnull=False)
-            | Q(marketing_suppressed=True)
-            | Q(respond_by__isnull=False)
-        )
-        .exists()
-    )
+def _follow(move: str, state: str, from_stage: str, to_stage: str) -> None:
+    try:
+        check(move, state)
+    except RoutingError as refused:
+        raise TransitionRefused(from_stage, to_stage, refused.message) from None
 
 
 def offered(assignment: Assignment, user_ids: Iterable[int]) -> None:
