@@ -287,7 +287,7 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
     ingest_s = rescore_s = 0.0
     rescored = 0
     with (
-        replaced(tasks.rescore_leads, "delay", lambda ids: queued.append(list(ids))),
+        replaced(tasks.rescore_leads_task, "delay", lambda ids: queued.append(list(ids))),
         timers.wrap(bulk, "compute", "bulk.compute"),
         timers.wrap(bulk, "write", "bulk.write", keep_result=True),
         timers.wrap(services, "scores_apply", "scores_apply", keep_result=True),

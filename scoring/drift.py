@@ -82,12 +82,12 @@ def runs_stalled_repair(now: datetime, window: Window = None, limit: int = REPAI
     the cursor moved and stops, so a run never has two chains."""
     from leadportal.celery import send
 
-    from .tasks import rescore_run_step
+    from .tasks import rescore_run_step_task
 
     repaired = 0
     for run_id, cursor in _runs_stalled(now).values_list("pk", "cursor")[:limit]:
         RescoreRun.objects.filter(pk=run_id).update(updated_at=now)  # not again before it had a chance
-        repaired += send(rescore_run_step, run_id, cursor)
+        repaired += send(rescore_run_step_task, run_id, cursor)
     return repaired
 
 

@@ -152,7 +152,7 @@ def mql_reason(model: engine.Model, total: float, grade: str) -> str:
 @transaction.atomic
 def rescore_run_start(*, model: ScoringModel, kind: str, actor: User | None = None) -> RescoreRun:
     """Start rescoring every lead with `model`; older running runs are superseded."""
-    from .tasks import rescore_run_step
+    from .tasks import rescore_run_step_task
 
     RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).update(
         status=RescoreRun.Status.SUPERSEDED, finished_at=timezone.now()
@@ -165,7 +165,7 @@ def rescore_run_start(*, model: ScoringModel, kind: str, actor: User | None = No
         batch_size=settings.SCORING_RESCORE_BATCH,
         started_by=actor,
     )
-    enqueue(rescore_run_step, run.pk, 0)
+    enqueue(rescore_run_step_task, run.pk, 0)
     return run
 
 
@@ -217,13 +217,13 @@ def rescore_request(*, lead_ids: Iterable[int]) -> list[int]:
     events for one lead makes one pending row and one task; an event for a lead whose rescoring is
     running (its row claimed) releases the claim and queues a new task, which will see the event.
     Returns the ids a task was queued for."""
-    from .tasks import rescore_leads
+    from .tasks import rescore_leads_task
 
     if not selectors.active_model_id():
         return []
     ring = _add_pending(sorted(set(lead_ids)))
     for start in range(0, len(ring), TASK_CHUNK):
-        enqueue(rescore_leads, ring[start : start + TASK_CHUNK])
+        enqueue(rescore_leads_task, ring[start : start + TASK_CHUNK])
     return ring
 
 
@@ -302,7 +302,7 @@ class _Rescored:
 
 
 def _rescore(model: engine.Model, lead_ids: list[int], now: datetime) -> _Rescored:
-    from .tasks import rescore_leads
+    from .tasks import rescore_leads_task
 
     with bulk.snapshot():
         scores = bulk.compute(model, now, lead_ids=lead_ids)
@@ -310,7 +310,7 @@ def _rescore(model: engine.Model, lead_ids: list[int], now: datetime) -> _Rescor
         if not bulk.model_still_active(model.version):
             # Activated meanwhile: the new model's full run covers these leads; let the rows go.
             PendingRescore.objects.filter(lead_id__in=lead_ids).update(claimed_until=None)
-            enqueue(rescore_leads, lead_ids)
+            enqueue(rescore_leads_task, lead_ids)
             return _Rescored([], None)
         applied = scores_apply(model=model, scores=scores, at=now)
     return _Rescored(scores, applied)

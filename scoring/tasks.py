@@ -1,4 +1,5 @@
-"""Thin Celery tasks: take ids, call a service, safe to run twice.
+"""Thin Celery tasks: take ids, call a service, safe to run twice. Named `*_task`, apart from the
+services they call; their registered names are those of the first release.
 
 Every task here retries transient database and broker errors with backoff; the work it stands for
 is recorded in the database (pending rows, a run's cursor), so a task that is lost altogether is
@@ -17,23 +18,23 @@ from .models import RescoreRun
 RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_max": 60, "max_retries": 8}
 
 
-@shared_task(acks_late=True, **RETRY)
-def rescore_leads(lead_ids: list[int]) -> int:
+@shared_task(name="scoring.tasks.rescore_leads", acks_late=True, **RETRY)
+def rescore_leads_task(lead_ids: list[int]) -> int:
     """Rescore leads after their events or profile changed (these, and others waiting: see
     services.rescore_pending)."""
     return len(services.rescore_pending(lead_ids=lead_ids))
 
 
-@shared_task(acks_late=True, **RETRY)
-def rescore_run_step(run_id: int, cursor: int | None = None) -> None:
+@shared_task(name="scoring.tasks.rescore_run_step", acks_late=True, **RETRY)
+def rescore_run_step_task(run_id: int, cursor: int | None = None) -> None:
     """One batch of a full rescoring; queues the next until the run is done."""
     moved_to = services.rescore_run_step(run_id=run_id, cursor=cursor)
     if moved_to is not None:
-        send(rescore_run_step, run_id, moved_to)
+        send(rescore_run_step_task, run_id, moved_to)
 
 
-@shared_task(expires=3600)
-def decay_all() -> int | None:
+@shared_task(name="scoring.tasks.decay_all", expires=3600)
+def decay_all_task() -> int | None:
     """Daily: rescore every lead with the active model, so silence lowers engagement."""
     model = selectors.active_model()
     if model is None or RescoreRun.objects.filter(status=RescoreRun.Status.RUNNING).exists():

@@ -281,9 +281,9 @@ def test_tasks_retry_transient_database_and_broker_errors():
     from django.db import OperationalError
     from kombu.exceptions import OperationalError as BrokerDown
 
-    assert OperationalError in tasks.rescore_leads.autoretry_for
-    assert BrokerDown in tasks.rescore_leads.autoretry_for
-    assert tasks.rescore_run_step.max_retries >= 5
+    assert OperationalError in tasks.rescore_leads_task.autoretry_for
+    assert BrokerDown in tasks.rescore_leads_task.autoretry_for
+    assert tasks.rescore_run_step_task.max_retries >= 5
 
 
 def test_a_change_whose_rescoring_was_lost_is_found_over_all_leads_at_once():

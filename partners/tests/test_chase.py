@@ -176,6 +176,6 @@ def test_the_beat_task_runs_the_chase(routed, policy, partner_a, django_capture_
     handed_over_days_ago(routed(), 3)
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
-        assert tasks.chase_feedback() == {"due": 1, "overdue": 0, "escalated": 0}
-        assert tasks.chase_feedback() == {"due": 0, "overdue": 0, "escalated": 0}
+        assert tasks.chase_feedback_task() == {"due": 1, "overdue": 0, "escalated": 0}
+        assert tasks.chase_feedback_task() == {"due": 0, "overdue": 0, "escalated": 0}
     assert [m.subject.split(":")[0] for m in mail.outbox] == ["Due"]

@@ -92,7 +92,7 @@ def test_the_breakdown_of_the_api_adds_up_to_the_stored_score(api, marketing, dj
 def test_a_burst_of_events_for_one_lead_queues_one_rescoring(db, django_capture_on_commit_callbacks):
     make_model(activate=True)
     lead = LeadFactory()
-    with mock.patch.object(tasks.rescore_leads, "delay") as delay:
+    with mock.patch.object(tasks.rescore_leads_task, "delay") as delay:
         for _ in range(20):
             with django_capture_on_commit_callbacks(execute=True):
                 services.rescore_request(lead_ids=[lead.pk])
@@ -101,7 +101,8 @@ def test_a_burst_of_events_for_one_lead_queues_one_rescoring(db, django_capture_
 
     services.rescore_leads(lead_ids=[lead.pk])  # the task claims the pending row
     assert not PendingRescore.objects.exists()
-    with mock.patch.object(tasks.rescore_leads, "delay") as delay, django_capture_on_commit_callbacks(execute=True):
+    queued = mock.patch.object(tasks.rescore_leads_task, "delay")
+    with queued as delay, django_capture_on_commit_callbacks(execute=True):
         services.rescore_request(lead_ids=[lead.pk])
     assert delay.call_count == 1  # the next event queues again
 
@@ -211,7 +212,7 @@ def test_the_daily_decay_lowers_the_score_of_silent_leads(db, django_capture_on_
     Lead.objects.filter(pk=lead.pk).update(score=30, engagement_score=30)  # as scored two weeks ago
 
     with django_capture_on_commit_callbacks(execute=True):
-        run_id = tasks.decay_all()
+        run_id = tasks.decay_all_task()
 
     lead.refresh_from_db()
     assert lead.engagement_score == pytest.approx(7.5, rel=1e-3)  # 30 × 0.5^(14/7)
@@ -274,22 +275,22 @@ def test_no_active_model_is_a_404_with_a_message(api, marketing):
 def test_one_task_rescores_every_waiting_lead_and_the_others_find_theirs_done(db):
     make_model(activate=True)
     leads = [LeadFactory(job_title="CTO", stage=Stage.MAL) for _ in range(3)]
-    with mock.patch.object(tasks.rescore_leads, "delay"):
+    with mock.patch.object(tasks.rescore_leads_task, "delay"):
         for lead in leads:
             services.rescore_request(lead_ids=[lead.pk])  # three events, three queued tasks
     assert PendingRescore.objects.count() == 3
 
-    first = tasks.rescore_leads([leads[0].pk])
+    first = tasks.rescore_leads_task([leads[0].pk])
     assert first == 3 and not PendingRescore.objects.exists()
     assert sorted(Lead.objects.values_list("fit_score", flat=True)) == [20, 20, 20]
-    assert tasks.rescore_leads([leads[1].pk]) == 0  # already done by the first
-    assert tasks.rescore_leads([leads[2].pk]) == 0
+    assert tasks.rescore_leads_task([leads[1].pk]) == 0  # already done by the first
+    assert tasks.rescore_leads_task([leads[2].pk]) == 0
 
 
 def test_a_task_claims_at_most_its_limit_oldest_first(db):
     make_model(activate=True)
     leads = [LeadFactory() for _ in range(4)]
-    with mock.patch.object(tasks.rescore_leads, "delay"):
+    with mock.patch.object(tasks.rescore_leads_task, "delay"):
         services.rescore_request(lead_ids=[lead.pk for lead in leads])
     scores = services.rescore_pending(lead_ids=[leads[3].pk], limit=2)
     assert sorted(s.lead_id for s in scores) == sorted([leads[3].pk, leads[0].pk])
@@ -305,7 +306,7 @@ def test_rows_another_worker_holds_are_left_to_it():
 
     make_model(activate=True)
     held, free = LeadFactory(), LeadFactory()
-    with mock.patch.object(tasks.rescore_leads, "delay"):
+    with mock.patch.object(tasks.rescore_leads_task, "delay"):
         services.rescore_request(lead_ids=[held.pk, free.pk])
     locked, release = threading.Event(), threading.Event()
 
