@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import NON_FIELD_ERRORS
+from django.conf import settings
+from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
 from django.urls import reverse
 from rest_framework import status
 from rest_framework.response import Response
@@ -21,6 +22,13 @@ from leads.services import LeadInvalid, TransitionElsewhere
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        # Django's own answer is an HTML 400 page; an API client gets JSON that says the limit.
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE // (1024 * 1024)
+        return Response(
+            {"detail": f"The request body is too large: at most {limit} MB.", "code": "too_large"},
+            status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+        )
     if isinstance(exc, TransitionRefused):
         payload = {
             "detail": exc.message,

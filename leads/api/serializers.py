@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from datetime import UTC, timedelta
 from typing import Any
@@ -55,11 +56,34 @@ def _check_json_text(value: Any, path: str = "") -> None:
             _check_json_text(item, f"{path}[{index}]")
 
 
+MAX_JSON_DEPTH = 8  # levels of objects and lists inside `attributes` or an event's `properties`
+MAX_JSON_BYTES = 64 * 1024  # their size as JSON: custom attributes, not documents
+
+
+def _depth(value: Any) -> int:
+    """How many levels of objects and lists `value` has (iterative: no recursion on hostile input)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
+        if children is None:
+            continue
+        deepest = max(deepest, level)
+        if deepest > MAX_JSON_DEPTH:
+            return deepest
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
 def validate_json_object(value: Any) -> dict:
     if not isinstance(value, dict):
         raise serializers.ValidationError("Must be a JSON object.")
     if len(value) > MAX_JSON_KEYS:
         raise serializers.ValidationError(f"At most {MAX_JSON_KEYS} keys.")
+    if _depth(value) > MAX_JSON_DEPTH:
+        raise serializers.ValidationError(f"Nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and lists.")
+    if len(json.dumps(value, ensure_ascii=False)) > MAX_JSON_BYTES:
+        raise serializers.ValidationError(f"Too large: at most {MAX_JSON_BYTES // 1024} KB as JSON.")
     _check_json_text(value)
     return value
 
