@@ -22,6 +22,7 @@ import sys
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
+from django.utils.cache import patch_cache_control
 from django.views.defaults import server_error as django_server_error
 
 log = logging.getLogger("leadportal.database")
@@ -91,3 +92,38 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     if is_database_unavailable(exc):
         return unavailable_response(request, exc)
     return django_server_error(request, template_name=template_name)
+
+
+class UnstorableQueryMiddleware:
+    """A NUL character in the query string (a filter, a search) cannot be sent to PostgreSQL: the
+    ORM raises ValueError, which was a 500 (`/admin/leads/lead/?stage__exact=%00`). It is refused
+    here, before any view: 400, in JSON for the API. (Bodies are checked by the forms and
+    serializers, which prohibit NUL themselves.)"""
+
+    MESSAGE = "The address contains a character that cannot be stored (NUL)."
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if any("\x00" in key or any("\x00" in value for value in values) for key, values in request.GET.lists()):
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": self.MESSAGE}, status=400)
+            return HttpResponse(self.MESSAGE, status=400, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+class NoStoreMiddleware:
+    """Pages for a signed-in person and every API answer carry personal data: no shared or browser
+    cache keeps them (`Cache-Control: no-store, private`), unless the view said otherwise."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        personal = request.path.startswith("/api/") or (user is not None and user.is_authenticated)
+        if personal and not response.has_header("Cache-Control"):
+            patch_cache_control(response, no_store=True, private=True)
+        return response

@@ -59,11 +59,15 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Database down or stuck → 503 with Retry-After, never 500.
     "leadportal.middleware.DatabaseUnavailableMiddleware",
+    # A NUL in the query string → 400 before any view (PostgreSQL cannot take it).
+    "leadportal.middleware.UnstorableQueryMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Personal data is never cached: signed-in pages and API answers get no-store.
+    "leadportal.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
