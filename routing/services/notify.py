@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.mail import send_mass_mail
-from django.db.models import Q
 from django.utils import timezone
 
 from leadportal.celery import enqueue
 from leads.models import Role, User
 
-from ..models import Assignment
+from ..models import Assignment, Team
 
 # What an e-mail needs (a lead row has some fifty columns; a batch loads fifty of them).
 NOTIFY_FIELDS = (
@@ -66,8 +65,6 @@ def _team_id(assignment: Assignment) -> int | None:
 
 
 def manager_email(team_id: int | None) -> list[str]:
-    from ..models import Team
-
     email = Team.objects.filter(pk=team_id).values_list("manager__email", flat=True).first() if team_id else None
     return [email] if email else []
 
@@ -76,11 +73,8 @@ def _pool_recipients(assignment: Assignment) -> list[str]:
     offered = list(assignment.offered_to.filter(is_active=True).values_list("email", flat=True))
     if offered:
         return offered
-    return list(
-        User.objects.filter(Q(rep_profile__team_id=_team_id(assignment)), is_active=True).values_list(
-            "email", flat=True
-        )
-    )
+    team_members = User.objects.filter(rep_profile__team_id=_team_id(assignment), is_active=True)
+    return list(team_members.values_list("email", flat=True))
 
 
 def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
