@@ -18,7 +18,9 @@ def can_see_all_leads(user: User) -> bool:
 
 
 def can_read_leads(user: User) -> bool:
-    return can_see_all_leads(user) or user.role in {Role.SALES_REP, Role.PARTNER}
+    """Who may read the internal API and dashboard's leads. Partners are not among them: they read
+    their organisation's leads through partners.selectors, field by field what is theirs."""
+    return can_see_all_leads(user) or user.role == Role.SALES_REP
 
 
 def can_capture(user: User) -> bool:
@@ -27,15 +29,14 @@ def can_capture(user: User) -> bool:
 
 
 def lead_visible_to(user: User) -> QuerySet[Lead]:
-    """The leads this user may see: everything for marketing, sales managers and staff; a rep's own;
-    a partner's organisation's; nothing for anyone else (so another's lead is a 404)."""
+    """The leads this user may see inside the company: everything for marketing, sales managers and
+    staff; a rep's own; nothing for anyone else (so another's lead is a 404). Partners see theirs
+    through partners.selectors.partner_leads, never through this."""
     leads = Lead.objects.all()
     if can_see_all_leads(user):
         return leads
     if user.role == Role.SALES_REP:
         return leads.filter(owner=user)
-    if user.role == Role.PARTNER and user.partner_organization_id:
-        return leads.filter(partner_id=user.partner_organization_id)
     return leads.none()
 
 

@@ -1,7 +1,23 @@
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from leads import selectors
 from leads.models import Role
+
+
+class InternalOnly(BasePermission):
+    """The internal API is the company's: a partner user gets 404 on every endpoint of it, as if it
+    did not exist. Partners have their own API (/api/v1/partner/…) and portal, which show them their
+    share of a lead and nothing of the company's notes, calls, attributes, campaign, routing or score.
+
+    Listed first on every internal view (and in DEFAULT_PERMISSION_CLASSES); tests/test_access_matrix.py
+    checks every URL pattern, by status and by content."""
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        if user.is_authenticated and user.role == Role.PARTNER:
+            raise NotFound()
+        return True
 
 
 class LeadAccess(BasePermission):
@@ -18,9 +34,7 @@ class LeadAccess(BasePermission):
             return selectors.can_capture(user)
         if not selectors.can_read_leads(user):
             return False
-        if request.method in SAFE_METHODS:
-            return True
-        return user.role != Role.PARTNER
+        return request.method in SAFE_METHODS or user.role != Role.PARTNER
 
 
 class CanCapture(BasePermission):

@@ -183,6 +183,16 @@ class LeadSerializer(CachedFieldsMixin, serializers.ModelSerializer):
         read_only_fields = fields
 
 
+class CaptureResultSerializer(serializers.Serializer):
+    """What a capture answers: the lead's id, whether it was new, and its stage — nothing else of an
+    existing lead, so a client that knows an e-mail address learns no more about that person than
+    it sent (the phone, score, owner, partner and attributes stay inside the company)."""
+
+    id = serializers.IntegerField()
+    created = serializers.BooleanField()
+    stage = serializers.ChoiceField(choices=Stage.choices)
+
+
 class LeadWriteSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     """Profile fields a client may send; shared by capture (POST) and update (PATCH)."""
 

@@ -13,9 +13,10 @@ from leads import selectors, services
 from leads.models import Lead
 
 from .filters import LeadFilter
-from .permissions import CanCapture, LeadAccess
+from .permissions import CanCapture, InternalOnly, LeadAccess
 from .serializers import (
     ActivitySerializer,
+    CaptureResultSerializer,
     CloseSerializer,
     ContactSerializer,
     EventBatchSerializer,
@@ -54,14 +55,18 @@ BANT = {
     retrieve=extend_schema(summary="One lead"),
     create=extend_schema(
         summary="Capture a lead (upsert by e-mail)",
+        description=(
+            "Creates the lead (201) or updates the one with this e-mail (200). The answer is the lead's id, "
+            "whether it is new, and its stage: a capture never reads back what else is known about a person."
+        ),
         request=LeadCaptureSerializer,
-        responses={201: LeadSerializer, 200: LeadSerializer},
+        responses={201: CaptureResultSerializer, 200: CaptureResultSerializer, 400: FIELD_ERRORS},
     ),
     partial_update=extend_schema(summary="Update a lead's profile", request=LeadWriteSerializer),
 )
 class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = LeadSerializer
-    permission_classes = [LeadAccess]
+    permission_classes = [InternalOnly, LeadAccess]
     filterset_class = LeadFilter
     filter_backends = [
         *viewsets.GenericViewSet.filter_backends,
@@ -82,7 +87,8 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         serializer = LeadCaptureSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         lead, created = services.lead_capture(data=serializer.validated_data, source="api", actor=request.user)
-        return Response(LeadSerializer(lead).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
+        answer = CaptureResultSerializer({"id": lead.pk, "created": created, "stage": lead.stage}).data
+        return Response(answer, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)
 
     def partial_update(self, request: Request, pk: str | None = None, **kwargs) -> Response:
         lead = self.get_object()
@@ -242,7 +248,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
 
 class EventsView(APIView):
-    permission_classes = [CanCapture]
+    permission_classes = [InternalOnly, CanCapture]
 
     @extend_schema(
         summary="Ingest events (one object or a list of up to 1,000)",

@@ -5,12 +5,13 @@ from __future__ import annotations
 from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import status
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads import selectors as lead_selectors
+from leads.api.permissions import InternalOnly
 from leads.api.serializers import LeadSerializer
 from leads.models import Lead, Role
 from routing import selectors, services
@@ -40,19 +41,12 @@ class IsSalesRep(BasePermission):
         return request.user.is_authenticated and request.user.role in (Role.SALES_REP, Role.SALES_MANAGER)
 
 
-class CanWorkLeads(BasePermission):
-    """Reps, managers and partner users act on leads handed to them."""
-
-    def has_permission(self, request, view) -> bool:
-        return request.user.is_authenticated and request.user.role in (Role.SALES_REP, Role.SALES_MANAGER, Role.PARTNER)
-
-
 def visible_lead(request: Request, pk: int) -> Lead:
     return get_object_or_404(lead_selectors.lead_visible_to(request.user), pk=pk)
 
 
 class AcceptView(APIView):
-    permission_classes = [CanWorkLeads]
+    permission_classes = [InternalOnly, IsSalesRep]
 
     @extend_schema(
         summary="Accept a lead handed to you (mql → sal)",
@@ -69,7 +63,7 @@ class AcceptView(APIView):
 
 
 class RejectView(APIView):
-    permission_classes = [CanWorkLeads]
+    permission_classes = [InternalOnly, IsSalesRep]
 
     @extend_schema(
         summary="Reject a lead with a reason (back to marketing, or routed on, per rule)",
@@ -92,6 +86,8 @@ class RejectView(APIView):
 
 
 class AssignmentsView(APIView):
+    permission_classes = [InternalOnly, IsAuthenticated]
+
     @extend_schema(
         summary="The lead's assignment history with the decision trace", responses=AssignmentSerializer(many=True)
     )
@@ -101,7 +97,7 @@ class AssignmentsView(APIView):
 
 
 class PoolView(APIView):
-    permission_classes = [IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep]
 
     @extend_schema(
         summary="Leads you may claim: with details (cherry-pick, shark tank) or only how long "
@@ -114,7 +110,7 @@ class PoolView(APIView):
 
 
 class PoolClaimView(APIView):
-    permission_classes = [IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep]
 
     @extend_schema(
         summary="Claim a lead from your pool: a given one, or the oldest of your blind pools",
@@ -140,7 +136,7 @@ class PoolClaimView(APIView):
 
 
 class AvailabilityView(APIView):
-    permission_classes = [IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep]
 
     @extend_schema(
         summary="Set yourself away until a time (routing skips you), or available (null)",

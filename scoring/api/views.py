@@ -2,13 +2,13 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
 from rest_framework.exceptions import NotFound
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import BasePermission, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads import selectors as lead_selectors
-from leads.models import Role
+from leads.api.permissions import InternalOnly
 from scoring import engine, selectors, services
 
 from .serializers import LeadScoreSerializer, ScoringModelSerializer
@@ -21,11 +21,11 @@ class IsInternal(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         user = request.user
-        return user.is_authenticated and lead_selectors.can_read_leads(user) and user.role != Role.PARTNER
+        return user.is_authenticated and lead_selectors.can_read_leads(user)
 
 
 class ActiveModelView(APIView):
-    permission_classes = [IsInternal]
+    permission_classes = [InternalOnly, IsInternal]
 
     @extend_schema(
         summary="The active scoring model: threshold, minimum grade, half-life, rules", responses=ScoringModelSerializer
@@ -38,6 +38,8 @@ class ActiveModelView(APIView):
 
 
 class LeadScoreView(APIView):
+    permission_classes = [InternalOnly, IsAuthenticated]
+
     @extend_schema(
         summary="A lead's score now, with the breakdown of every rule that contributed", responses=LeadScoreSerializer
     )
