@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 import re
 from datetime import UTC, timedelta
 from typing import Any
@@ -17,6 +16,7 @@ from django_countries import countries
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from leads.limits import json_object_problem
 from leads.models import Activity, ActivityType, Grade, Lead, LostReason, Qualification, Stage, StageChange
 from leads.services import (
     BANT_NOTE_MAX_LENGTH,
@@ -28,7 +28,6 @@ from leads.services import (
     TOUCH_FIELDS,
 )
 
-MAX_JSON_KEYS = 100
 # Types that belong to the portal itself and may not be injected by another system.
 SYSTEM_ACTIVITY_TYPES = {
     ActivityType.CAPTURED,
@@ -42,49 +41,9 @@ MAX_CLOCK_SKEW = timedelta(hours=1)
 MAX_EVENTS_PER_BATCH = 1000
 
 
-def _check_json_text(value: Any, path: str = "") -> None:
-    """PostgreSQL's jsonb refuses NUL characters and lone surrogates: refuse them here, with a message."""
-    if isinstance(value, str):
-        if "\x00" in value or any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            raise serializers.ValidationError(f"{path or 'value'} contains characters that cannot be stored.")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _check_json_text(key, path)
-            _check_json_text(item, f"{path}.{key}" if path else key)
-    elif isinstance(value, list):
-        for index, item in enumerate(value):
-            _check_json_text(item, f"{path}[{index}]")
-
-
-MAX_JSON_DEPTH = 8  # levels of objects and lists inside `attributes` or an event's `properties`
-MAX_JSON_BYTES = 64 * 1024  # their size as JSON: custom attributes, not documents
-
-
-def _depth(value: Any) -> int:
-    """How many levels of objects and lists `value` has (iterative: no recursion on hostile input)."""
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else None
-        if children is None:
-            continue
-        deepest = max(deepest, level)
-        if deepest > MAX_JSON_DEPTH:
-            return deepest
-        stack.extend((child, level + 1) for child in children)
-    return deepest
-
-
 def validate_json_object(value: Any) -> dict:
-    if not isinstance(value, dict):
-        raise serializers.ValidationError("Must be a JSON object.")
-    if len(value) > MAX_JSON_KEYS:
-        raise serializers.ValidationError(f"At most {MAX_JSON_KEYS} keys.")
-    if _depth(value) > MAX_JSON_DEPTH:
-        raise serializers.ValidationError(f"Nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and lists.")
-    if len(json.dumps(value, ensure_ascii=False)) > MAX_JSON_BYTES:
-        raise serializers.ValidationError(f"Too large: at most {MAX_JSON_BYTES // 1024} KB as JSON.")
-    _check_json_text(value)
+    if (problem := json_object_problem(value)) is not None:
+        raise serializers.ValidationError(problem)
     return value
 
 
