@@ -31,8 +31,6 @@ def listed_ids(response):
         ("sales_manager", {"rep_a", "rep_b", "partner_a", "partner_b", "unassigned"}),
         ("rep_a", {"rep_a"}),
         ("rep_b", {"rep_b"}),
-        ("partner_a", {"partner_a"}),
-        ("partner_b", {"partner_b"}),
     ],
 )
 def test_each_persona_lists_and_opens_only_its_leads(request, api, leads, persona, sees):
@@ -70,11 +68,23 @@ def test_another_reps_lead_cannot_be_moved_or_changed(api, rep_b, leads):
     assert (lead.stage, lead.job_title) == (Stage.MQL, "")
 
 
-def test_a_partner_may_read_but_not_change_its_lead_through_this_api(api, partner_a, leads):
+def test_for_a_partner_the_internal_api_does_not_exist_even_for_its_own_lead(api, partner_a, leads):
+    """Partners read their share through /api/v1/partner/; here every door is a 404, so a partner
+    learns nothing (not even that the lead exists) and changes nothing."""
     lead = leads["partner_a"]
-    assert api(partner_a).patch(f"/api/v1/leads/{lead.pk}/", {"job_title": "X"}).status_code == 403
-    assert api(partner_a).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "sal"}).status_code == 403
-    assert Lead.objects.get(pk=lead.pk).stage == Stage.MQL
+    client = api(partner_a)
+    answers = [
+        client.get("/api/v1/leads/"),
+        client.get(f"/api/v1/leads/{lead.pk}/"),
+        client.get(f"/api/v1/leads/{lead.pk}/activities/"),
+        client.patch(f"/api/v1/leads/{lead.pk}/", {"job_title": "X"}),
+        client.post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "sal"}),
+    ]
+    assert [a.status_code for a in answers] == [404] * 5
+    assert {a.json()["detail"] for a in answers} == {"Not found."}
+    lead.refresh_from_db()
+    assert (lead.stage, lead.job_title) == (Stage.MQL, leads["partner_a"].job_title)
+    assert client.get(f"/api/v1/partner/leads/{lead.pk}/").status_code == 200
 
 
 def test_transition_moves_the_lead_and_records_who(api, rep_a, leads):

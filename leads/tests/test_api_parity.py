@@ -411,10 +411,10 @@ ACTIONS = {
 @pytest.mark.parametrize("path", ACTIONS)
 @pytest.mark.parametrize(
     ("persona", "expected"),
-    [("rep_b", 404), ("partner_a", 403), ("partner_b", 403), ("integration", 403), (None, 401)],
+    [("rep_b", 404), ("partner_a", 404), ("partner_b", 404), ("integration", 403), (None, 401)],
 )
 def test_wrong_personas_are_refused_and_change_nothing(request, api, rep_a, partner_org_a, path, persona, expected):
-    # Rep A's lead, also routed to partner A's organisation (which may read it, not change it here).
+    # Rep A's lead, also routed to partner A's organisation (for which the internal API does not exist).
     lead = owned(rep_a)
     Lead.objects.filter(pk=lead.pk).update(partner=partner_org_a)
     before = snapshot(lead)

@@ -88,9 +88,10 @@ def test_bad_capture_input_is_a_400_with_field_errors_and_creates_nothing(api, i
 
 
 def test_capture_needs_an_integration_or_marketing_role(api, rep_a, partner_a):
-    for user in (rep_a, partner_a):
+    # A rep may not (403); for a partner user the internal API does not exist (404).
+    for user, refused in ((rep_a, 403), (partner_a, 404)):
         response = api(user).post("/api/v1/leads/", {"email": "x@y.example"})
-        assert response.status_code == 403
+        assert response.status_code == refused
     assert Lead.objects.count() == 0
 
 
@@ -197,7 +198,7 @@ def test_recapturing_with_only_the_email_keeps_the_source(api, integration):
 
     assert response.status_code == 200
     assert attribution(lead) == {**first, **BLANK_LATEST}  # no "api" over paid_search, no touch recorded
-    assert response.json() == {"id": lead.pk, "created": False, "stage": "mal"}  # the answer reads nothing back
+    assert response.json() == {"id": lead.pk, "created": False, "stage": "new"}  # the answer reads nothing back
     assert lead.activities.latest("pk").properties == {"created": False, "fields": []}
 
 
@@ -242,8 +243,7 @@ def test_a_later_touch_is_kept_whole_and_never_mixed_with_the_first(api, integra
     captured = lead.activities.latest("pk")
     assert captured.properties["touch"] == second
     assert captured.occurred_at == lead.latest_touch_at
-    assert response.json()["latest_utm_source"] == "newsletter"
-    assert response.json()["utm_source"] == "linkedin"
+    assert response.json() == {"id": lead.pk, "created": False, "stage": "new"}
 
     # A third touch replaces the second as a whole: nothing of "newsletter/footer" stays.
     client.post("/api/v1/leads/", {"email": "ann@example.com", "source": "webinar", "campaign": "q1-launch"})

@@ -315,11 +315,16 @@ def test_a_partner_user_accepts_a_lead_routed_to_its_organisation_and_no_one_els
     lead = mql(django_capture_on_commit_callbacks)
     assert lead.partner == partner_org_a
 
-    assert api(partner_b).post(f"/api/v1/leads/{lead.pk}/accept/").status_code == 404
-    assert api(integration).post(f"/api/v1/leads/{lead.pk}/accept/").status_code == 403
-    response = api(partner_a).post(f"/api/v1/leads/{lead.pk}/accept/")
+    # Partners accept with their feedback; the internal accept does not exist for them (404).
+    assert api(partner_a).post(f"/api/v1/leads/{lead.pk}/accept/").status_code == 404
+    feedback = f"/api/v1/partner/leads/{lead.pk}/feedback/"
+    assert api(partner_b).post(feedback, {"status": "accepted"}).status_code == 404
+    assert api(integration).post(feedback, {"status": "accepted"}).status_code == 403
+    lead.refresh_from_db()
+    assert lead.stage == Stage.MQL
+    response = api(partner_a).post(feedback, {"status": "accepted"})
 
-    assert response.status_code == 200
+    assert response.status_code == 201
     lead.refresh_from_db()
     assert lead.stage == Stage.SAL
     assert StageChange.objects.get(lead=lead, to_stage=Stage.SAL).actor == partner_a

@@ -254,7 +254,7 @@ def test_scoring_model_list_is_visible_to_any_api_user(api, rep_a):
 
 def test_partners_and_integration_clients_do_not_see_the_weights(api, partner_a, integration):
     make_model(activate=True)
-    assert api(partner_a).get("/api/v1/scoring/model/").status_code == 403
+    assert api(partner_a).get("/api/v1/scoring/model/").status_code == 404  # no internal API for partners
     assert api(integration).get("/api/v1/scoring/model/").status_code == 403
 
 
