@@ -9,6 +9,7 @@ admin.site.site_title = "LeadPortal"
 
 urlpatterns = [
     path("", home, name="home"),
+    path("accounts/", include("accounts.urls")),  # the reset views with limits, before Django's own
     path("accounts/", include("django.contrib.auth.urls")),
     path("app/", include("leads.urls")),
     path("app/", include("routing.urls")),

@@ -4,6 +4,7 @@ Embedded default (nothing set): SQLite and Celery tasks run eagerly in-process.
 DATABASE_URL → that database (PostgreSQL in production); REDIS_URL → Celery uses Redis and real workers.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import environ
@@ -53,6 +54,8 @@ INSTALLED_APPS = [
     "routing",
     "partners",
     "loop",
+    "axes",  # sign-in lockouts (AXES_* below)
+    "accounts",  # the lockout page and password-reset limits
 ]
 
 MIDDLEWARE = [
@@ -71,6 +74,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: turns a login that django-axes refused into the lockout page (429).
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "leadportal.urls"
@@ -157,6 +162,35 @@ STORAGES = {
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# --- Sign-in protection (django-axes, accounts/) ------------------------------
+# The lockout is checked first, before any password is hashed: a locked guesser costs no CPU.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# LOGIN_FAILURE_LIMIT wrong passwords within LOGIN_COOLOFF_MINUTES lock the client address (any
+# username) and, separately, the username (from any address), on /accounts/login/ and /admin/login/.
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=10)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=5))
+# Attempts while locked are not recorded, so a lock ends LOGIN_COOLOFF_MINUTES after the failure that
+# set it even while the guesser keeps trying: the real user is never kept out for longer than that.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+# A successful sign-in does not wipe the failures: it would clear its address too, so anyone with an
+# account of their own could guess at another one without end (9 wrong, sign in as themselves, again).
+AXES_RESET_ON_SUCCESS = False
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"  # the database, not Redis: it may be away
+AXES_LOCKOUT_CALLABLE = "accounts.views.locked_out"
+AXES_CLIENT_IP_CALLABLE = "accounts.addresses.client_ip"
+# 0: the client address is REMOTE_ADDR. n: n proxies of ours append to X-Forwarded-For in front of
+# gunicorn; the address is the n-th entry from the right (accounts/addresses.py). Never more than
+# there are, or clients choose their own address.
+LOGIN_TRUSTED_PROXIES = env.int("LOGIN_TRUSTED_PROXIES", default=0)
+# Password-reset e-mails (accounts/services.py, counted in the database): per e-mail address and per
+# client address, an hour each.
+PASSWORD_RESET_PER_EMAIL = env.int("PASSWORD_RESET_PER_EMAIL", default=3)
+PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", default=10)
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="LeadPortal <noreply@leadportal.local>")
