@@ -144,7 +144,7 @@ class LeadAdmin(admin.ModelAdmin):
         if not LEAD_PANELS:
             return "—"
         return format_html_join(
-            "", "<h4 style='margin:.5em 0'>{}</h4>{}", ((title, render(lead)) for title, render in LEAD_PANELS)
+            "", "<h4 class='lp-panel-title'>{}</h4>{}", ((title, render(lead)) for title, render in LEAD_PANELS)
         )
 
     @admin.display(description="Stage history")

@@ -320,7 +320,7 @@ def describe_step(step: dict) -> str:
 
 def render_trace(trace: list[dict]) -> str:
     lines = [(describe_step(step),) for step in trace]
-    return format_html("<ol style='margin:0;padding-left:1.2em'>{}</ol>", format_html_join("", "<li>{}</li>", lines))
+    return format_html("<ol class='trace-steps'>{}</ol>", format_html_join("", "<li>{}</li>", lines))
 
 
 def assignments_panel(lead: Lead) -> str:

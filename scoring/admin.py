@@ -251,7 +251,7 @@ class RescoreRunAdmin(admin.ModelAdmin):
     def progress(self, run: RescoreRun) -> str:
         percent = 100 * run.done / run.total if run.total else 100
         return format_html(
-            '<progress value="{}" max="{}" style="width:8em"></progress> {} / {} ({}%)',
+            '<progress value="{}" max="{}" class="lp-progress"></progress> {} / {} ({}%)',
             run.done,
             run.total or 1,
             f"{run.done:,}",

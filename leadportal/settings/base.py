@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",  # Swagger UI served locally, no CDN
     "django_htmx",
+    "csp",  # Content-Security-Policy (CONTENT_SECURITY_POLICY below)
     "django_countries",
     "leads",
     "scoring",
@@ -60,6 +61,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Content-Security-Policy on every answer, errors and 503s included (so outermost but one).
+    "csp.middleware.CSPMiddleware",
     # Database down or stuck → 503 with Retry-After, never 500.
     "leadportal.middleware.DatabaseUnavailableMiddleware",
     # A NUL in the query string → 400 before any view (PostgreSQL cannot take it).
@@ -157,6 +160,24 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+
+# Content-Security-Policy (django-csp): everything from our own origin, no inline script or style
+# (templates keep styles in static/css and behaviour in static/js; htmx runs without eval and
+# without its injected <style>, see base.html's htmx-config), no framing, forms post only here.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    },
 }
 
 LOGIN_URL = "login"

@@ -20,3 +20,26 @@
   setInterval(tick, 1000);
   document.addEventListener("htmx:afterSwap", tick);
 })();
+
+// Bars sized by data: data-width / data-height (percent) become the element's width / height. Set here
+// because the Content-Security-Policy allows no style="" in the markup (the CSSOM is not inline style).
+(function () {
+  function size(root) {
+    (root || document).querySelectorAll("[data-width], [data-height]").forEach(function (el) {
+      ["width", "height"].forEach(function (side) {
+        var value = parseFloat(el.dataset[side]);
+        if (isFinite(value)) el.style[side] = Math.max(0, Math.min(100, value)) + "%";
+      });
+    });
+  }
+  size(document);
+  document.addEventListener("htmx:afterSwap", function () { size(document); });
+})();
+
+// <select data-autosubmit>: choosing an option submits its form (no onchange="": the CSP allows no
+// inline script).
+document.addEventListener("change", function (event) {
+  if (event.target.matches && event.target.matches("select[data-autosubmit]") && event.target.form) {
+    event.target.form.submit();
+  }
+});
