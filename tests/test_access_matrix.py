@@ -103,9 +103,9 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "partners:feedback": (ALL_405, row(302, 404, 404, 404, 404, 422, 404, 404)),
     "partners:history": (PARTNERS_ONLY, ALL_405),
     # the REST API (token auth); the internal API is 404 for partner users, whatever the lead
-    "api-root": (row(401, 200, 200, 200, 200, 404, 404, 200), row(401, 405, 405, 405, 405, 404, 404, 405)),
-    "events": (row(401, 405, 405, 403, 403, 404, 404, 405), row(401, 400, 400, 403, 403, 404, 404, 400)),
-    "lead-list": (row(401, 200, 200, 200, 200, 404, 404, 403), row(401, 400, 400, 403, 403, 404, 404, 400)),
+    "api-root": (row(401, 200, 200, 200, 200, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 405)),
+    "events": (row(401, 405, 405, 403, 403, 404, 404, 405), row(401, 400, 403, 403, 403, 404, 404, 400)),
+    "lead-list": (row(401, 200, 200, 200, 200, 404, 404, 403), row(401, 400, 403, 403, 403, 404, 404, 400)),
     "lead-detail": (row(401, 200, 200, 200, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
     "lead-activities": (row(401, 200, 200, 200, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
     "lead-transition": (row(401, 405, 405, 405, 405, 404, 404, 403), row(401, 400, 400, 400, 404, 404, 404, 403)),
@@ -115,10 +115,10 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "lead-calls": (row(401, 405, 405, 405, 405, 404, 404, 403), row(401, 400, 400, 400, 404, 404, 404, 403)),
     # no scoring model is active here: 404 "no active model" for those who may read it
     "scoring-model": (row(401, 404, 404, 404, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
-    "lead-score": (row(401, 404, 404, 404, 404, 404, 404, 404), row(401, 405, 405, 405, 405, 404, 404, 405)),
+    "lead-score": (row(401, 404, 404, 404, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 405)),
     "lead-accept": (row(401, 403, 405, 405, 405, 404, 404, 403), row(401, 403, 409, 200, 404, 404, 404, 403)),
     "lead-reject": (row(401, 403, 405, 405, 405, 404, 404, 403), row(401, 403, 400, 400, 404, 404, 404, 403)),
-    "lead-assignments": (row(401, 200, 200, 200, 404, 404, 404, 404), row(401, 405, 405, 405, 405, 404, 404, 405)),
+    "lead-assignments": (row(401, 200, 200, 200, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 405)),
     "pool": (row(401, 403, 200, 200, 200, 404, 404, 403), row(401, 403, 405, 405, 405, 404, 404, 403)),
     "pool-claim": (row(401, 403, 405, 405, 405, 404, 404, 403), row(401, 403, 409, 409, 409, 404, 404, 403)),
     "me-availability": (row(401, 403, 405, 405, 405, 404, 404, 403), row(401, 403, 400, 400, 400, 404, 404, 403)),
@@ -231,6 +231,7 @@ INTERNAL_CANARIES = {
     "rep in a routing trace": "Canaryrep Kapazitaet",
     "assignment note": "CANARY-ASSIGNNOTE-3b2c",
     "scoring rule": "CANARY-RULE-a11e",
+    "routing rule": "CANARY-ROUTERULE-4e1f",
     "owner's name": "Canaryowner",
 }
 PARTNER_A_SHARE = {
@@ -276,7 +277,10 @@ def canaries(world, partner_a):
         properties={"summary": INTERNAL_CANARIES["call log"]},
         created_by=owner,
     )
+    from routing.tests.factories import make_rule
+
     Assignment.objects.filter(lead=lead).update(
+        rule=make_rule(INTERNAL_CANARIES["routing rule"], target="partners", partners=[lead.partner]),
         note=INTERNAL_CANARIES["assignment note"],
         trace=[
             {
@@ -415,3 +419,30 @@ def test_capture_of_a_known_address_answers_its_id_and_stage_only(canaries, api)
 
     assert response.status_code == 200
     assert response.json() == {"id": lead.pk, "created": False, "stage": "mql"}
+
+
+def test_the_mail_that_hands_a_lead_to_a_partner_carries_only_the_partner_s_share(
+    partner_a, partner_b, rep_a, django_capture_on_commit_callbacks
+):
+    """The hand-over e-mail is a response too: the routing rule's name, the campaign and the lead's
+    attributes stay inside the company."""
+    from django.core import mail
+
+    from leads.services import lead_transition
+    from routing.tests.factories import make_rule
+
+    make_rule(INTERNAL_CANARIES["routing rule"], target="partners", partners=[partner_a.partner_organization])
+    lead = LeadFactory(
+        stage=Stage.MAL,
+        campaign=INTERNAL_CANARIES["campaign"],
+        attributes={"internal_margin": INTERNAL_CANARIES["attribute"]},
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        lead_transition(lead=lead, to_stage=Stage.MQL)
+
+    to_partner = [m for m in mail.outbox if partner_a.email in m.to]
+    assert len(to_partner) == 1
+    text = f"{to_partner[0].subject} {to_partner[0].body}".lower()
+    assert [what for what, value in INTERNAL_CANARIES.items() if value.lower() in text] == []
+    assert lead.company.lower() in text  # the share it needs to act on
+    assert not [m for m in mail.outbox if partner_b.email in m.to]

@@ -91,8 +91,10 @@ def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
         recipients = _pool_recipients(assignment)
     body = (
         f"{lead} — {lead.job_title} at {lead.company}, {lead.country.name if lead.country else ''}\n"
-        f"Score {lead.score:.0f}, grade {lead.grade or '–'}. Rule: {assignment.rule.name if assignment.rule else '–'}."
+        f"Score {lead.score:.0f}, grade {lead.grade or '–'}."
     )
+    if not assignment.partner_id:  # the routing rule is the company's own business, not a partner's
+        body += f" Rule: {assignment.rule.name if assignment.rule else '–'}."
     if pooled:
         subject = f"New lead in the pool: {company}"
     elif assignment.escalated_at and assignment.created_by_id is None:
