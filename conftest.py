@@ -5,11 +5,11 @@ from __future__ import annotations
 import os
 
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from leads.models import Role
 from leads.tests.factories import PartnerOrganizationFactory, UserFactory
+from leads.tokens import token_create
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -114,13 +114,14 @@ def integration(db):
 
 @pytest.fixture
 def api():
-    """`api(user)` → an APIClient authenticated with that user's token (`api(None)`: anonymous)."""
+    """`api(user)` → an APIClient with a new token of that user, with all the scopes its role allows
+    (`api(user, scopes=["read"])` fewer; `api(None)`: anonymous)."""
 
-    def make(user=None) -> APIClient:
+    def make(user=None, scopes=None) -> APIClient:
         client = APIClient()
         if user is not None:
-            token, _ = Token.objects.get_or_create(user=user)
-            client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+            _token, key = token_create(user=user, name="test", scopes=scopes)
+            client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         return client
 
     return make

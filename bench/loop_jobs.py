@@ -5,7 +5,7 @@ Run by `bench/loop_suite.py` in a process of its own with the environment of the
 
 * `setup` — the demo scoring model (active, directly: no run), one team of sales reps with a
   round-robin rule (the MQLs' assignees, and what routes the leads of the outage runs), and an
-  integration user with a DRF token (the API calls of the outage runs).
+  integration user with an API token (the API calls of the outage runs).
 * `reconcile` — the reconciler's cost per run (`loop.reconciler.reconcile()`, a minute's run), with
   no drift and with a bounded amount planted before each run; each kind's count query timed, and
   its plan (`EXPLAIN (ANALYZE, BUFFERS)` of the exact SQL the reconciler sent); the floor (a plain
@@ -52,10 +52,10 @@ def _median(values: list[float]) -> float | None:
 
 def setup(args: argparse.Namespace) -> dict[str, Any]:
     from django.db import transaction
-    from rest_framework.authtoken.models import Token
 
     from bench.jobs import _make_reps, scoring_model
     from leads.models import Role, User
+    from leads.tokens import token_create
     from routing.models import RoutingRule
 
     model = scoring_model(argparse.Namespace(bump=0))
@@ -65,13 +65,13 @@ def setup(args: argparse.Namespace) -> dict[str, Any]:
             name="Inside sales (round robin)", priority=1, target=RoutingRule.Target.TEAM, team=teams[0]
         )
         user = User.objects.create(username="bench-loop-integration", role=Role.INTEGRATION)
-        token = Token.objects.create(user=user)
+        _token, key = token_create(user=user, name="bench loop")
     return {
         "scoring_model": model["model"],
         "reps": reps[teams[0].pk],
         "team": teams[0].pk,
         "rule": rule.pk,
-        "token": token.key,
+        "token": key,
     }
 
 

@@ -19,13 +19,15 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_USERNAME = "bench-integration"
 KEY_LINE_PREFIX = "BENCH_API_KEY="
 
-# Creates (or finds) the integration user and its DRF token; prints the key after a marker.
-_TOKEN_SCRIPT = f"""
-from rest_framework.authtoken.models import Token
+
+def _token_script(username: str) -> str:
+    """Creates (or finds) an integration user and gives it a new token (only a key's hash is stored, so
+    an earlier run's key cannot be read back); prints the key after a marker."""
+    return f"""
 from leads.models import Role, User
-user, _ = User.objects.get_or_create(username={BENCH_USERNAME!r}, defaults={{"role": Role.INTEGRATION}})
-token, _ = Token.objects.get_or_create(user=user)
-print({KEY_LINE_PREFIX!r} + token.key)
+from leads.tokens import token_create
+user, _ = User.objects.get_or_create(username={username!r}, defaults={{"role": Role.INTEGRATION}})
+print({KEY_LINE_PREFIX!r} + token_create(user=user, name="bench")[1])
 """
 
 
@@ -40,6 +42,7 @@ def server_environment(dbname: str = database.BENCH_DB) -> dict[str, str]:
         DJANGO_SECRET_KEY=f"bench-only-{secrets.token_urlsafe(40)}",  # a fresh throw-away key per run
         DJANGO_ALLOWED_HOSTS="127.0.0.1,localhost",
         DJANGO_SECURE_COOKIES="false",
+        DJANGO_SSL_REDIRECT="false",  # the bench speaks plain http to gunicorn
         DJANGO_DEBUG="false",
         LOG_LEVEL="WARNING",
     )
@@ -65,7 +68,12 @@ def migrate(env: dict[str, str]) -> None:
 
 
 def integration_token(env: dict[str, str]) -> str:
-    out = _manage(["shell", "-c", _TOKEN_SCRIPT], env)
+    return new_token(env, BENCH_USERNAME)
+
+
+def new_token(env: dict[str, str], username: str) -> str:
+    """A new API token (scope capture) of this integration user, created if missing."""
+    out = _manage(["shell", "-c", _token_script(username)], env)
     for line in out.splitlines():
         if line.startswith(KEY_LINE_PREFIX):
             return line.removeprefix(KEY_LINE_PREFIX).strip()

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.core.exceptions import ValidationError
+from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
-from . import selectors, services
+from . import selectors, services, tokens
 from .lifecycle import TransitionRefused
-from .models import Lead, Stage, User
+from .models import ApiToken, Lead, Scope, Stage, TokenRevokedReason, User
 
 TIMELINE_LIMIT = 100
 
@@ -188,3 +191,101 @@ def html_table(headers: list[str], rows) -> str:
         return "—"
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
     return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+
+class ApiTokenAddForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(
+        choices=Scope.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: all the user's role allows (integration: capture; marketing: capture, read, "
+        "work; sales: read, work; partner: partner).",
+    )
+    days = forms.IntegerField(min_value=0, help_text="Valid for this many days; 0: never expires.")
+
+    class Meta:
+        model = ApiToken
+        fields = ["user", "name"]
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["days"].initial = tokens.default_days()
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("user") is not None:
+            try:
+                data["scopes"] = tokens.scopes_validate(user=data["user"], scopes=data.get("scopes") or None)
+            except ValidationError as error:
+                self.add_error("scopes", error)
+        return data
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are told apart by name and prefix; the key is shown once, on the page after "add",
+    and neither it nor its digest is ever shown again."""
+
+    list_display = ["name", "user", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_filter = ["revoked_reason", "scopes"]
+    search_fields = ["name", "prefix", "user__username"]
+    list_select_related = ["user"]
+    ordering = ["-created_at"]
+    actions = ["revoke"]
+    fields = [
+        "user",
+        "name",
+        "prefix",
+        "scopes",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+        "revoked_reason",
+    ]
+    readonly_fields = fields
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        if obj is None:
+            kwargs["form"] = ApiTokenAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request, obj=None):
+        return ["user", "name", "scopes", "days"] if obj is None else self.fields
+
+    def get_readonly_fields(self, request, obj=None):
+        return [] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False  # nothing of a token changes but its revocation (the action)
+
+    def has_revoke_permission(self, request) -> bool:
+        return request.user.has_perm("leads.change_apitoken")
+
+    def save_model(self, request, obj: ApiToken, form, change: bool) -> None:
+        token, key = tokens.token_create(
+            user=form.cleaned_data["user"],
+            name=form.cleaned_data["name"],
+            scopes=form.cleaned_data["scopes"],
+            days=form.cleaned_data["days"],
+        )
+        for field in ApiToken._meta.concrete_fields:  # the admin logs and answers about `obj`
+            setattr(obj, field.attname, getattr(token, field.attname))
+        request._api_token_key = key
+
+    def response_add(self, request, obj: ApiToken, post_url_continue=None):
+        # The key is rendered into this answer only: not into a message (the session or a cookie
+        # would hold it until the next page) and nowhere it could be fetched again.
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "API token created",
+            "token": obj,
+            "key": request._api_token_key,
+        }
+        return TemplateResponse(request, "admin/leads/apitoken/created.html", context)
+
+    @admin.action(description="Revoke selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset) -> None:
+        revoked = tokens.token_revoke(tokens=queryset, reason=TokenRevokedReason.ADMIN)
+        self.message_user(request, f"{revoked} token(s) revoked; they answer 401 from now on.", messages.SUCCESS)

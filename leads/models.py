@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
 from django_countries.fields import CountryField
@@ -42,6 +42,19 @@ class User(AbstractUser):
                 condition=~models.Q(role="partner") | models.Q(partner_organization__isnull=False),
             ),
         ]
+
+    def save(self, *args, **kwargs) -> None:
+        # Django's own test for "the password was changed" (AbstractBaseUser.save → password_changed):
+        # set_password() ran since the last save. A hash upgrade at sign-in clears it: no change.
+        # Every door sets the password this way (admin, password change and reset views, changepassword).
+        password_changed = self._password is not None and self.pk is not None
+        if not password_changed:
+            return super().save(*args, **kwargs)
+        from .tokens import token_revoke_for_user  # tokens imports this module
+
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            token_revoke_for_user(user=self, reason=TokenRevokedReason.PASSWORD_CHANGED)
 
 
 class Stage(models.TextChoices):
@@ -308,3 +321,54 @@ class Qualification(models.Model):
     @property
     def complete(self) -> bool:
         return self.confirmed_count == len(self.CRITERIA)
+
+
+class Scope(models.TextChoices):
+    """What an API token may be used for; the views say which one they need (leads.api.scopes)."""
+
+    CAPTURE = "capture", "Capture leads and events"
+    READ = "read", "Read the internal API"
+    WORK = "work", "Work on leads (moves, notes, calls, accept, claim …)"
+    PARTNER = "partner", "Partner API"
+
+
+class TokenRevokedReason(models.TextChoices):
+    ADMIN = "admin", "Revoked in the admin"
+    PASSWORD_CHANGED = "password_changed", "The user's password changed"
+
+
+class ApiToken(models.Model):
+    """An API key, stored as its SHA-256 only (leads.tokens): the key is shown once, at creation.
+
+    A key is 40 random URL-safe characters (240 bits), so a fast hash is enough: nobody can guess
+    a key from its digest, and a slow salted hash would cost every API call a few milliseconds.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="Who uses it, e.g. 'Web form' or 'CRM sync'")
+    # The key's first characters: found by them, told apart by them in the admin; not a secret alone.
+    prefix = models.CharField(max_length=8, db_index=True)
+    digest = models.CharField(max_length=64, unique=True)  # SHA-256 hex of the whole key
+    scopes = models.CharField(max_length=100, help_text="Space-separated: capture, read, work, partner")
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires")
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Updated at most once a minute")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=20, choices=TokenRevokedReason.choices, blank=True)
+
+    class Meta:
+        verbose_name = "API token"
+        constraints = [
+            models.CheckConstraint(
+                name="apitoken_revoked_with_reason",
+                condition=Q(revoked_at__isnull=True, revoked_reason="")
+                | Q(revoked_at__isnull=False) & ~Q(revoked_reason=""),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def scope_list(self) -> list[str]:
+        return self.scopes.split()

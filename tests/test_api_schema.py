@@ -6,11 +6,11 @@ import schemathesis
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from hypothesis import HealthCheck, settings
-from rest_framework.authtoken.models import Token
 from schemathesis.checks import not_a_server_error, response_schema_conformance
 
 from leadportal.wsgi import application
 from leads.tests.factories import LeadFactory, UserFactory
+from leads.tokens import token_create
 
 # Generating the schema needs no database, so it is loaded once, at collection.
 schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", application)
@@ -31,7 +31,7 @@ def keep_the_test_connection():
 def staff_token(db):
     user = UserFactory(username="schema-staff", is_staff=True)
     LeadFactory.create_batch(3)  # something for the id-based operations to find
-    return Token.objects.create(user=user).key
+    return token_create(user=user, name="schemathesis")[1]
 
 
 @schema.parametrize()

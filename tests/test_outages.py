@@ -25,7 +25,6 @@ import pytest
 import redis
 from django.db import OperationalError, connection
 from django.test import Client, RequestFactory
-from rest_framework.authtoken.models import Token
 from rest_framework.views import APIView
 
 import leadportal.celery
@@ -34,6 +33,7 @@ from leadportal.settings.base import database
 from leads.api import throttling
 from leads.models import Activity, ActivityType, Lead, Stage
 from leads.tests.factories import LeadFactory
+from leads.tokens import token_create
 from routing.models import Assignment
 from routing.tests.factories import make_rule, make_team
 from routing.tests.test_routing import mql
@@ -258,7 +258,7 @@ def lock_table(table: str):
 @pytest.mark.django_db(transaction=True)
 def test_a_stuck_database_answers_503_within_the_lock_timeout_and_healthz_says_so(integration, rep_a, settings):
     db = connection.settings_dict
-    token = Token.objects.create(user=integration).key
+    token = token_create(user=integration, name="outage")[1]
     LeadFactory(email="kept@outage.example", owner=rep_a, stage=Stage.SAL)
     web = Client()
     web.force_login(rep_a)

@@ -42,11 +42,11 @@ from django.core.management import call_command
 from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from leads.models import Activity, ActivityType, ConsentStatus, Lead, Stage, StageChange
 from leads.selectors import lead_facts
+from leads.tokens import token_create
 from loop import reconciler
 from loop.models import LoopRun
 from routing.models import Assignment, RepProfile
@@ -286,7 +286,7 @@ def test_soak_the_loop_converges_exactly_under_load_a_full_run_and_killed_worker
     make_rule("Everyone", team=team, sla_minutes=600)
     existing = existing_leads()
     second = second_version(first)
-    token = Token.objects.get_or_create(user=integration)[0].key
+    token = token_create(user=integration, name="soak")[1]
     tally = Tally()
     queue = new_queue()
     started = time.monotonic()

@@ -10,10 +10,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from leads import selectors, services
-from leads.models import Lead
+from leads.models import Lead, Scope
 
 from .filters import LeadFilter
 from .permissions import CanCapture, InternalOnly, LeadAccess
+from .scopes import TokenHasScope
 from .serializers import (
     ActivitySerializer,
     CaptureResultSerializer,
@@ -66,7 +67,8 @@ BANT = {
 )
 class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = LeadSerializer
-    permission_classes = [InternalOnly, LeadAccess]
+    permission_classes = [InternalOnly, LeadAccess, TokenHasScope]
+    required_scope = {"create": Scope.CAPTURE}  # reading: read; the rest: work (leads.api.scopes)
     filterset_class = LeadFilter
     filter_backends = [
         *viewsets.GenericViewSet.filter_backends,
@@ -248,7 +250,8 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
 
 
 class EventsView(APIView):
-    permission_classes = [InternalOnly, CanCapture]
+    permission_classes = [InternalOnly, CanCapture, TokenHasScope]
+    required_scope = Scope.CAPTURE
 
     @extend_schema(
         summary="Ingest events (one object or a list of up to 1,000)",

@@ -10,10 +10,10 @@ from django.core.mail.backends import locmem
 from django.core.management import call_command
 from django.db.models import Count, Q
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from leads.models import Activity, Lead, LostReason, Role, Stage, StageChange, User
 from leads.selectors import lead_facts
+from leads.tokens import token_authenticate
 from partners.models import PartnerOrganization
 from routing import selectors as routing_selectors
 from routing import services as routing_services
@@ -30,6 +30,7 @@ def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(
     with django_capture_on_commit_callbacks(execute=True):  # as `make run` does: tasks run after commits
         call_command("seed_demo")
     counts = (Lead.objects.count(), Activity.objects.count(), StageChange.objects.count(), User.objects.count())
+    first_output = capsys.readouterr().out
 
     with django_capture_on_commit_callbacks(execute=True):
         call_command("seed_demo")
@@ -50,9 +51,18 @@ def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(
     }
     assert PartnerOrganization.objects.count() == 2
     assert User.objects.get(username="rep1").check_password("leadportal")
-    output = capsys.readouterr().out
-    assert f"integration user (capture, events): {Token.objects.get(user__username='integration').key}" in output
-    assert f"marketing manager (reads every lead): {Token.objects.get(user__username='marketing').key}" in output
+    # The demo tokens' keys are printed when they are made, once (only their hashes are kept).
+    keys = dict(re.findall(r"API token of the (integration user|marketing manager) .*?: (\S{40})$", first_output, re.M))
+    integration, reader = (
+        token_authenticate(key=keys["integration user"]),
+        token_authenticate(key=keys["marketing manager"]),
+    )
+    assert (integration.user.username, integration.scope_list) == ("integration", ["capture"])
+    assert (reader.user.username, reader.scope_list) == ("marketing", ["read"])
+    again = capsys.readouterr().out
+    assert keys["integration user"] not in again
+    assert f"made by an earlier run ({integration.prefix}…)" in again
+    assert "token_create --user integration --scopes capture --name Demo" in again
     assert set(Lead.objects.values_list("stage", flat=True)) == set(Stage.values)
     assert Lead.objects.values("country").distinct().count() >= 10
     # Every lead's stage is where its recorded history leads.

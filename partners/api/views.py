@@ -13,7 +13,8 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from leads.models import Lead, Role
+from leads.api.scopes import TokenHasScope
+from leads.models import Lead, Role, Scope
 from partners import selectors, services
 from partners.models import PartnerFeedback
 
@@ -40,7 +41,8 @@ class IsPartnerUser(BasePermission):
 )
 class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     serializer_class = PartnerLeadSerializer
-    permission_classes = [IsPartnerUser]
+    permission_classes = [IsPartnerUser, TokenHasScope]
+    required_scope = Scope.PARTNER
     filterset_class = PartnerLeadFilter
     lookup_value_regex = "[0-9]+"
 

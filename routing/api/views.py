@@ -12,6 +12,7 @@ from rest_framework.views import APIView
 
 from leads import selectors as lead_selectors
 from leads.api.permissions import InternalOnly
+from leads.api.scopes import TokenHasScope
 from leads.api.serializers import LeadSerializer
 from leads.models import Lead, Role
 from routing import selectors, services
@@ -46,7 +47,7 @@ def visible_lead(request: Request, pk: int) -> Lead:
 
 
 class AcceptView(APIView):
-    permission_classes = [InternalOnly, IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep, TokenHasScope]
 
     @extend_schema(
         summary="Accept a lead handed to you (mql → sal)",
@@ -63,7 +64,7 @@ class AcceptView(APIView):
 
 
 class RejectView(APIView):
-    permission_classes = [InternalOnly, IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep, TokenHasScope]
 
     @extend_schema(
         summary="Reject a lead with a reason (back to marketing, or routed on, per rule)",
@@ -86,7 +87,7 @@ class RejectView(APIView):
 
 
 class AssignmentsView(APIView):
-    permission_classes = [InternalOnly, IsAuthenticated]
+    permission_classes = [InternalOnly, IsAuthenticated, TokenHasScope]
 
     @extend_schema(
         summary="The lead's assignment history with the decision trace", responses=AssignmentSerializer(many=True)
@@ -97,7 +98,7 @@ class AssignmentsView(APIView):
 
 
 class PoolView(APIView):
-    permission_classes = [InternalOnly, IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep, TokenHasScope]
 
     @extend_schema(
         summary="Leads you may claim: with details (cherry-pick, shark tank) or only how long "
@@ -110,7 +111,7 @@ class PoolView(APIView):
 
 
 class PoolClaimView(APIView):
-    permission_classes = [InternalOnly, IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep, TokenHasScope]
 
     @extend_schema(
         summary="Claim a lead from your pool: a given one, or the oldest of your blind pools",
@@ -136,7 +137,7 @@ class PoolClaimView(APIView):
 
 
 class AvailabilityView(APIView):
-    permission_classes = [InternalOnly, IsSalesRep]
+    permission_classes = [InternalOnly, IsSalesRep, TokenHasScope]
 
     @extend_schema(
         summary="Set yourself away until a time (routing skips you), or available (null)",

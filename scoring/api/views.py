@@ -9,6 +9,7 @@ from rest_framework.views import APIView
 
 from leads import selectors as lead_selectors
 from leads.api.permissions import InternalOnly
+from leads.api.scopes import TokenHasScope
 from scoring import engine, selectors, services
 
 from .serializers import LeadScoreSerializer, ScoringModelSerializer
@@ -25,7 +26,7 @@ class IsInternal(BasePermission):
 
 
 class ActiveModelView(APIView):
-    permission_classes = [InternalOnly, IsInternal]
+    permission_classes = [InternalOnly, IsInternal, TokenHasScope]
 
     @extend_schema(
         summary="The active scoring model: threshold, minimum grade, half-life, rules", responses=ScoringModelSerializer
@@ -38,7 +39,7 @@ class ActiveModelView(APIView):
 
 
 class LeadScoreView(APIView):
-    permission_classes = [InternalOnly, IsAuthenticated]
+    permission_classes = [InternalOnly, IsAuthenticated, TokenHasScope]
 
     @extend_schema(
         summary="A lead's score now, with the breakdown of every rule that contributed", responses=LeadScoreSerializer

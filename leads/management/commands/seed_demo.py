@@ -11,14 +11,14 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
-from rest_framework.authtoken.models import Token
 
-from leads import demo, services
-from leads.models import Lead, Role, User
+from leads import demo, services, tokens
+from leads.models import ApiToken, Lead, Role, Scope, User
 from partners.models import PartnerOrganization
 
 DEMO_PASSWORD = "leadportal"  # noqa: S105 - printed on purpose: demo logins only
 LEAD_COUNT = 300
+DEMO_TOKEN_NAME = "Demo (seed_demo)"  # noqa: S105 - a label, not a secret
 SEED = 2026
 
 # username, first, last, role, staff
@@ -187,16 +187,29 @@ class Command(BaseCommand):
         autodiscover_modules("demo")
         for seed in demo.seeders():
             seed(self.stdout.write)
-        token = Token.objects.get_or_create(user=users["integration"])[0]
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {Lead.objects.count()} leads ({created} new)."))
         self.stdout.write(f"Demo logins (password for all: {DEMO_PASSWORD}):")
         for username, _first, _last, role, _staff in USERS:
             self.stdout.write(f"  {username:<13} {Role(role).label if role else 'Superuser'}")
         for username, _first, _last, org, _terr, _prod in PARTNERS:
             self.stdout.write(f"  {username:<13} Channel partner ({org})")
-        self.stdout.write(f"API token of the integration user (capture, events): {token.key}")
-        reader = Token.objects.get_or_create(user=users["marketing"])[0]
-        self.stdout.write(f"API token of the marketing manager (reads every lead): {reader.key}")
+        self._token(users["integration"], "the integration user (capture, events)", [Scope.CAPTURE])
+        self._token(users["marketing"], "the marketing manager (reads every lead)", [Scope.READ])
+
+    def _token(self, user: User, who: str, scopes: list[str]) -> None:
+        """A demo token, its key printed when it is made: only its hash is kept, so a later run
+        cannot print it again and says how to make another."""
+        live = ApiToken.objects.filter(user=user, name=DEMO_TOKEN_NAME, revoked_at__isnull=True).exclude(
+            expires_at__lte=timezone.now()
+        )
+        if earlier := live.first():
+            self.stdout.write(
+                f"API token of {who}: made by an earlier run ({earlier.prefix}…), its key shown then; a new one: "
+                f"python manage.py token_create --user {user.username} --scopes {','.join(scopes)} --name Demo"
+            )
+            return
+        _token, key = tokens.token_create(user=user, name=DEMO_TOKEN_NAME, scopes=scopes)
+        self.stdout.write(f"API token of {who}: {key}")
 
     @transaction.atomic
     def _users(self) -> dict[str, User]:

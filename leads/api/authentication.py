@@ -1,0 +1,22 @@
+"""`Authorization: Token <key>` against leads.ApiToken: hashed keys with expiry, revocation and scopes.
+
+DRF's TokenAuthentication parses the header and answers 401 with `WWW-Authenticate: Token`; only
+the lookup is ours. request.auth is the ApiToken, whose scopes leads.api.scopes.TokenHasScope checks.
+"""
+
+from __future__ import annotations
+
+from rest_framework import authentication, exceptions
+
+from leads import tokens
+
+
+class ApiTokenAuthentication(authentication.TokenAuthentication):
+    keyword = "Token"
+
+    def authenticate_credentials(self, key: str):
+        try:
+            token = tokens.token_authenticate(key=key)
+        except tokens.TokenRefused as refused:
+            raise exceptions.AuthenticationFailed(refused.message) from None
+        return token.user, token
