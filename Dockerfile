@@ -8,9 +8,10 @@ COPY requirements.txt .
 RUN pip install --no-cache-dir -r requirements.txt
 
 COPY . .
-# collectstatic needs settings to import; the real secret comes from the environment at run time.
-RUN DJANGO_SECRET_KEY=collectstatic-only DATABASE_URL=sqlite:////tmp/build.sqlite3 \
-    python manage.py collectstatic --no-input
+# collectstatic needs settings to import (and they refuse a weak key): a random key used once here and
+# thrown away; the real secret comes from the environment at run time.
+RUN DJANGO_SECRET_KEY="$(python -c 'import secrets; print(secrets.token_urlsafe(50))')" \
+    DATABASE_URL=sqlite:////tmp/build.sqlite3 python manage.py collectstatic --no-input
 
 RUN useradd --create-home leadportal
 USER leadportal

@@ -31,6 +31,9 @@ def envbool(name: str, default: bool) -> bool:
 
 
 SECRET_KEY = env("DJANGO_SECRET_KEY", default="")
+# Rotating the key: the old one goes here (comma-separated) until sessions and reset links signed with
+# it have expired; without it, a new key signs everyone out (README: Headers and production settings).
+SECRET_KEY_FALLBACKS = env.list("DJANGO_SECRET_KEY_FALLBACKS", default=[])
 DEBUG = envbool("DJANGO_DEBUG", default=False)
 ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost"])
 
@@ -160,6 +163,12 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
+
+# Idle timeout: a session unused for this long is over (ASVS L2: 30 minutes); every request
+# renews it (Django saves the session and its expiry on each request), so a rep working the queue
+# stays signed in.
+SESSION_COOKIE_AGE = env.int("DJANGO_SESSION_IDLE_TIMEOUT", default=30 * 60)
+SESSION_SAVE_EVERY_REQUEST = True
 
 # Content-Security-Policy (django-csp): everything from our own origin, no inline script or style
 # (templates keep styles in static/css and behaviour in static/js; htmx runs without eval and
