@@ -5,7 +5,9 @@ HSTS on https, plain http redirected to https (also behind a proxy that says X-F
 from __future__ import annotations
 
 import importlib
+import re
 import secrets
+from pathlib import Path
 
 import pytest
 from django.test import Client
@@ -121,3 +123,18 @@ def test_a_mistyped_switch_stops_production(production, raw):
 
     with pytest.raises(ImproperlyConfigured, match="DJANGO_SSL_REDIRECT"):
         production(DJANGO_SSL_REDIRECT=raw)
+
+
+INLINE = re.compile(r"""\sstyle\s*=|<style[\s>]|<script(?![^>]*\ssrc=)[^>]*>|\son[a-z]+\s*=|javascript:""", re.I)
+
+
+def test_no_template_or_admin_helper_carries_inline_script_or_style():
+    """Without Chromium (the browser test skips) this still catches a new style="" or onclick=."""
+    root = Path(__file__).resolve().parent.parent
+    sources = [*root.glob("templates/**/*.html"), *root.glob("*/admin.py"), *root.glob("*/views.py")]
+    found = []
+    for path in sources:
+        text = re.sub(r"\{#.*?#\}", "", path.read_text())  # template comments say why, they render nothing
+        found += [f"{path.relative_to(root)}: {m.group(0)!r}" for m in INLINE.finditer(text)]
+    assert len(sources) > 40
+    assert found == []
