@@ -13,6 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from . import selectors, services, tokens
 from .lifecycle import TransitionRefused
+from .limits import json_object_problem
 from .models import ApiToken, Lead, Scope, Stage, TokenRevokedReason, User
 
 TIMELINE_LIMIT = 100
@@ -58,8 +59,18 @@ def _transition_action(to_stage: str, label: str):
     return move
 
 
+class LeadAdminForm(forms.ModelForm):
+    def clean_attributes(self):
+        # The same bounds as the API (leads.limits): a value the API refuses is refused here too.
+        value = self.cleaned_data["attributes"]
+        if (problem := json_object_problem(value)) is not None:
+            raise ValidationError(problem)
+        return value
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
+    form = LeadAdminForm
     list_display = ["email", "full_name", "company", "country", "stage", "score", "grade", "owner", "updated_at"]
     list_filter = ["stage", "grade", "country", "source", "consent_status", "marketing_suppressed", "created_at"]
     search_fields = ["email", "first_name", "last_name", "company", "company_domain"]

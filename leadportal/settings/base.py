@@ -232,8 +232,10 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PARSER_CLASSES": ["leads.api.parsers.BoundedJSONParser"],
+    # Partners get 404 from the internal API (the API root included); their own views say so too.
     "DEFAULT_PERMISSION_CLASSES": [
         "rest_framework.permissions.IsAuthenticated",
+        "leads.api.permissions.InternalOnly",
         "leads.api.scopes.TokenHasScope",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from leads.api.serializers import MAX_JSON_BYTES, MAX_JSON_DEPTH
+from leads.limits import MAX_JSON_BYTES, MAX_JSON_DEPTH
 from leads.models import Activity, Lead
 
 
@@ -76,3 +76,74 @@ def test_a_huge_attribute_is_refused_and_a_huge_body_is_a_json_413(integration, 
     assert too_big["Content-Type"] == "application/json"
     assert too_big.json() == {"detail": "The request body is too large: at most 10 MB.", "code": "too_large"}
     assert not Lead.objects.exists()
+
+
+def deep_value(levels: int) -> dict:
+    value: dict = {"leaf": 1}
+    for level in range(levels - 1):
+        value = {"x": value} if level % 2 else {"list": [value]}
+    return value
+
+
+def test_values_stored_before_the_limits_are_cut_back_and_the_admin_shows_the_lead(admin_client):
+    """Issue #12: a 924-deep attribute (stored before the limits) broke the admin's lead page (500).
+    The repair (migration 0013) replaces the offending keys only; the lead page then renders."""
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    from leads.tests.factories import LeadFactory
+
+    repair = importlib.import_module("leads.migrations.0013_json_within_limits")
+    hostile = LeadFactory(attributes={"huge": "y" * (MAX_JSON_BYTES + 10), "plan": "gold"})
+    with connection.cursor() as cursor:  # raw: json.dumps cannot nest that deep inside a test's stack
+        raw = '{"deep": ' + nested(924) + ', "huge": "' + "y" * (MAX_JSON_BYTES + 10) + '", "plan": "gold"}'
+        if connection.vendor == "postgresql":
+            cursor.execute("UPDATE leads_lead SET attributes = %s::jsonb WHERE id = %s", [raw, hostile.pk])
+        else:
+            cursor.execute("UPDATE leads_lead SET attributes = %s WHERE id = %s", [raw, hostile.pk])
+    control = LeadFactory(attributes={"plan": "silver", "tags": [{"a": [1, 2]}]})
+    event = Activity.objects.create(
+        lead=control, type="page_view", occurred_at=control.created_at, properties={"p": deep_value(40), "url": "/x"}
+    )
+
+    class Editor:  # RunPython passes a schema editor; the repair only asks it for its connection
+        pass
+
+    editor = Editor()
+    editor.connection = connection
+    repair.trim(apps, editor)
+
+    hostile.refresh_from_db()
+    assert hostile.attributes == {
+        "deep": f"(removed: nested deeper than {MAX_JSON_DEPTH} levels)",
+        "huge": f"(removed: larger than {MAX_JSON_BYTES // 1024} KB)",
+        "plan": "gold",
+    }
+    control.refresh_from_db()
+    assert control.attributes == {"plan": "silver", "tags": [{"a": [1, 2]}]}
+    event.refresh_from_db()
+    assert event.properties == {"p": f"(removed: nested deeper than {MAX_JSON_DEPTH} levels)", "url": "/x"}
+    page = admin_client.get(f"/admin/leads/lead/{hostile.pk}/change/")
+    assert page.status_code == 200
+    assert "removed: nested deeper than 8 levels" in page.content.decode()
+
+
+def test_the_admin_refuses_attributes_over_the_limits_and_keeps_the_lead_as_it_was(admin_client):
+    from leads.tests.factories import LeadFactory
+
+    lead = LeadFactory(attributes={"plan": "gold"})
+    page = admin_client.get(f"/admin/leads/lead/{lead.pk}/change/")
+    form = page.context["adminform"].form
+    data = {name: form[name].value() if form[name].value() is not None else "" for name in form.fields}
+    data["attributes"] = json.dumps(deep_value(MAX_JSON_DEPTH + 1))
+
+    answer = admin_client.post(f"/admin/leads/lead/{lead.pk}/change/", data)
+
+    assert answer.status_code == 200  # the form again, with the error
+    assert answer.context["adminform"].form.errors["attributes"] == [
+        f"Nested too deeply: at most {MAX_JSON_DEPTH} levels of objects and lists."
+    ]
+    lead.refresh_from_db()
+    assert lead.attributes == {"plan": "gold"}
