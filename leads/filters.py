@@ -7,9 +7,9 @@ from django import forms
 from django.db.models import F, QuerySet
 from django_countries import countries
 
+from .lifecycle import OPEN_STAGES
 from .models import Grade, Lead, Stage
 
-OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 CHOICE_FIELDS = ("country", "product_interest", "source")  # filters whose choices come from the rep's leads
 
 SORTS = {

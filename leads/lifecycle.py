@@ -1,4 +1,4 @@
-"""The lifecycle transition table (DESIGN.md §1). The only place that knows which moves are allowed."""
+"""The lifecycle transition table. The only place that knows which moves are allowed."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ TRANSITIONS: dict[tuple[str, str], bool] = {
     (S.SQL, S.LOST): False,
     (S.LOST, S.MAL): False,  # recycled later
 }
+
+# Handed over to sales (a rep or a partner) and not yet closed: queues, workload and "open" filters.
+OPEN_STAGES: tuple[Stage, ...] = (S.MQL, S.SAL, S.SQL)
 
 
 class TransitionRefused(Exception):

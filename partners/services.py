@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from leads.lifecycle import OPEN_STAGES
 from leads.models import Activity, ActivityType, Lead, Role, Stage, User
 from leads.services import activity_record, lead_close, lead_transition
 from routing import handover
@@ -38,8 +39,6 @@ from .models import (
 )
 
 log = logging.getLogger(__name__)
-
-OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
 
 class FeedbackInvalid(Exception):

@@ -15,6 +15,7 @@ from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from leads.lifecycle import OPEN_STAGES
 from leads.models import ActivityType, Lead, Role, Stage
 from leads.views import answer_action, leave_lead
 from routing.models import Assignment
@@ -24,7 +25,6 @@ from .forms import DeclineForm, FeedbackForm
 from .models import FeedbackStatus
 
 PAGE_SIZE = 25
-OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 # What a partner sees of a lead's history: the lead's own engagement, stage moves and its own
 # organisation's feedback — not the company's internal notes, calls, BANT or routing decisions.
 SHARED_ACTIVITY = (

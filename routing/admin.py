@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from leads.admin import html_table, register_lead_panel
 from leads.conditions import LEAD_FIELDS
 from leads.forms import ListField
+from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, User
 from leads.selectors import lead_facts
 from leads.services import email_domain
@@ -116,7 +117,7 @@ class RepProfileAdmin(UserPickers, admin.ModelAdmin):
     search_fields = ["user__username", "user__first_name", "user__last_name"]
 
     def get_queryset(self, request):
-        open_leads = Count("user__owned_leads", filter=Q(user__owned_leads__stage__in=selectors.OPEN_STAGES))
+        open_leads = Count("user__owned_leads", filter=Q(user__owned_leads__stage__in=OPEN_STAGES))
         return super().get_queryset(request).annotate(open_leads=open_leads)
 
     @admin.display(description="Available")

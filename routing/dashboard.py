@@ -13,13 +13,13 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from leads import dashboard
+from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, Stage, StageChange, User
 
 from . import selectors
 from .forms import ReassignForm, RejectForm
 from .models import Account, Assignment, RepProfile, Team
 
-OPEN_STAGES = selectors.OPEN_STAGES
 FUNNEL = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)
 
 

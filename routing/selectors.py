@@ -13,13 +13,12 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Su
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from leads.models import Lead, Stage, User
+from leads.lifecycle import OPEN_STAGES
+from leads.models import Lead, User
 from partners.models import PartnerOrganization
 
 from . import engine
 from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, RuleCondition, expand_territories
-
-OPEN_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL)
 
 
 @dataclass(frozen=True)

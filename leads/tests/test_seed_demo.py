@@ -11,6 +11,7 @@ from django.core.management import call_command
 from django.db.models import Count, Q
 from django.utils import timezone
 
+from leads.lifecycle import OPEN_STAGES
 from leads.models import Activity, Lead, LostReason, Role, Stage, StageChange, User
 from leads.selectors import lead_facts
 from leads.tokens import token_authenticate
@@ -18,7 +19,6 @@ from partners.models import PartnerOrganization
 from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.models import Assignment, RepProfile, RoutingRule
-from routing.selectors import OPEN_STAGES
 from scoring import engine
 from scoring import selectors as scoring_selectors
 from scoring.models import PendingRescore

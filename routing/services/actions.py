@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Stage, User
 from leads.services import lead_transition
 
@@ -127,7 +128,7 @@ def assignment_reassign(
     RoutingError "over_capacity" says how full the rep is."""
     with transaction.atomic():
         lead = Lead.objects.select_for_update().get(pk=lead.pk)
-        if lead.stage not in selectors.OPEN_STAGES:
+        if lead.stage not in OPEN_STAGES:
             raise RoutingError(
                 f"Only open leads (marketing qualified, sales accepted or qualified) can be handed to a rep; "
                 f"this one is {Stage(lead.stage).label.lower()}.",
