@@ -1,5 +1,5 @@
-"""The dashboard suite: latency of the rep dashboard's pages over HTTP with 200,000 leads (issue #5:
-p95 of the queue and lead pages ≤ 150 ms on PostgreSQL).
+"""The dashboard suite: latency of the rep dashboard's pages over HTTP with 200,000 leads (the rep
+dashboard's target: p95 of the queue and lead pages ≤ 150 ms on PostgreSQL).
 
 Flow (database `leadportal_bench_dashboard`, recreated each run):
 1. migrate; `bench.dashboard_jobs setup`: the demo scoring model active, 40 sales reps and a sales

@@ -11,7 +11,7 @@ Flow (one database, `leadportal_bench_scoring`, grown step by step):
    floor, a plain `SUM(…) GROUP BY lead_id` over the same activity table, and print the ratio;
 3. incremental: events for K random leads through `leads.services.events_ingest` (1,000 per
    batch), then the `rescore_leads` tasks that ingestion queued, run one after the other in one
-   process (`scoring.services.rescore_leads`, ≤ 500 leads each), as a single worker would.
+   process (`scoring.services.rescore_pending`, the task's body, ≤ 500 leads each), as a single worker would.
 """
 
 from __future__ import annotations

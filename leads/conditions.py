@@ -1,4 +1,4 @@
-"""The condition vocabulary shared by scoring rules and routing rules (DESIGN.md §2).
+"""The condition vocabulary shared by scoring rules and routing rules.
 
 A condition is (field, operator, value). It has two implementations that must agree:
 `evaluate` over plain data (the engines) and `to_q` as an ORM filter (bulk rescoring, queues).

@@ -176,7 +176,6 @@ class RuleSet:
     """An ordered rule set compiled for fast decisions. Build it with `compile_rules`."""
 
     rules: tuple[Rule, ...]
-    compiled: tuple[CompiledRule, ...]
     fields: tuple[str, ...]  # the lead fields any fast check reads
     by_country: Mapping[str, tuple[CompiledRule, ...]]
     anywhere: tuple[CompiledRule, ...]  # rules that do not restrict the country
@@ -224,7 +223,6 @@ def compile_rules(rules: Sequence[Rule]) -> RuleSet:
         bucket.sort(key=lambda c: c.position)
     return RuleSet(
         rules=tuple(rules),
-        compiled=tuple(compiled),
         fields=tuple(sorted(fields)),
         by_country={country: tuple(bucket) for country, bucket in per_country.items()},
         anywhere=tuple(anywhere),

@@ -23,9 +23,8 @@ from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule
 
 @dataclass(frozen=True)
 class Plan:
-    """The rule set as the engine needs it (the list, and compiled once), plus the rule rows by id."""
+    """The rule set compiled once for the engine, plus the rule rows by id."""
 
-    rules: list[engine.Rule]
     rows: dict[int, RoutingRule]
     ruleset: engine.RuleSet
 
@@ -61,7 +60,7 @@ def plan(statuses: tuple[str, ...] = (RoutingRule.Status.ACTIVE,)) -> Plan:
         return cached[1]
     rows = rules(statuses)
     listed = engine_rules(rows)
-    result = Plan(listed, {r.pk: r for r in rows}, engine.compile_rules(listed))
+    result = Plan({r.pk: r for r in rows}, engine.compile_rules(listed))
     _plans[statuses] = (fingerprint, result)
     return result
 

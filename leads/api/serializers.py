@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.limits import json_object_problem
-from leads.models import Activity, ActivityType, Grade, Lead, LostReason, Qualification, Stage, StageChange
+from leads.models import Activity, ActivityType, Grade, Lead, LostReason, Qualification, Stage
 from leads.services import (
     BANT_NOTE_MAX_LENGTH,
     CLOSE_NOTE_MAX_LENGTH,
@@ -291,15 +291,6 @@ class ActivitySerializer(serializers.ModelSerializer):
     class Meta:
         model = Activity
         fields = ["id", "type", "occurred_at", "properties", "source", "external_id", "created_by", "created_at"]
-        read_only_fields = fields
-
-
-class StageChangeSerializer(serializers.ModelSerializer):
-    actor = serializers.CharField(source="actor_label", read_only=True)
-
-    class Meta:
-        model = StageChange
-        fields = ["from_stage", "to_stage", "actor", "reason", "at"]
         read_only_fields = fields
 
 
