@@ -62,6 +62,41 @@ def _forget_broker_failures():
     reset_broker_pause()
 
 
+@pytest.fixture(autouse=True)
+def _process_caches_cleared():
+    """Every test starts with empty per-process caches (leads.caches: a rule set, an engine model,
+    compiled SQL or a snapshot kept by an earlier test's process would otherwise be reused)."""
+    from leads import caches
+
+    caches.clear()
+    yield
+    caches.clear()
+
+
+@pytest.fixture
+def sql_twins(monkeypatch):
+    """`sql_twins(module, act, look)` for the contract tests of an app's `sql.py`: runs `act()` once
+    with the module's PostgreSQL statements and once with their portable twins (module.postgresql
+    patched), each in a savepoint rolled back afterwards, and returns both runs as
+    (act's result, look() before the rollback, the SQL sent but savepoints)."""
+    from django.db import connection, transaction
+    from django.test.utils import CaptureQueriesContext
+
+    def run(module, act, look=lambda: None):
+        real, runs = module.postgresql, []
+        for pg in (True, False):
+            monkeypatch.setattr(module, "postgresql", lambda pg=pg: pg)
+            with transaction.atomic(), CaptureQueriesContext(connection) as queries:
+                result = act()
+                sent = [q["sql"] for q in queries.captured_queries if "SAVEPOINT" not in q["sql"]]
+                runs.append((result, look(), sent))
+                transaction.set_rollback(True)
+        monkeypatch.setattr(module, "postgresql", real)
+        return runs
+
+    return run
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}

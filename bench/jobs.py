@@ -182,7 +182,7 @@ def rescore(args: argparse.Namespace) -> dict[str, Any]:
 
     from bench.environment import Meter
     from leads.models import Lead
-    from scoring import bulk, services
+    from scoring import bulk, services, sql
     from scoring.models import RescoreRun, ScoringModel
 
     model = ScoringModel.objects.get(status=ScoringModel.Status.ACTIVE)
@@ -198,7 +198,7 @@ def rescore(args: argparse.Namespace) -> dict[str, Any]:
     steps: list[float] = []
     with (
         timers.wrap(bulk, "compute", "bulk.compute"),
-        timers.wrap(bulk, "write", "bulk.write", keep_result=True),
+        timers.wrap(sql, "scores_write", "bulk.write", keep_result=True),
         timers.wrap(services, "scores_apply", "scores_apply", keep_result=True),
         connection.execute_wrapper(clock),
         Meter(_dbname()) as meter,
@@ -249,7 +249,7 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
     from leadportal.celery import app as celery_app
     from leads.models import Lead
     from leads.services import events_ingest
-    from scoring import bulk, services, tasks
+    from scoring import bulk, services, sql, tasks
 
     # Queue, do not run: the tasks that ingestion queues are collected and run below, one by one.
     celery_app.conf.task_always_eager = False
@@ -289,7 +289,7 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
     with (
         replaced(tasks.rescore_leads_task, "delay", lambda ids: queued.append(list(ids))),
         timers.wrap(bulk, "compute", "bulk.compute"),
-        timers.wrap(bulk, "write", "bulk.write", keep_result=True),
+        timers.wrap(sql, "scores_write", "bulk.write", keep_result=True),
         timers.wrap(services, "scores_apply", "scores_apply", keep_result=True),
         Meter(_dbname()) as meter,
     ):

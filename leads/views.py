@@ -14,13 +14,12 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.db import connection, transaction
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from . import dashboard, selectors, services
+from . import dashboard, selectors, services, sql
 from .filters import QueueFilter
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
 from .lifecycle import TransitionRefused
@@ -43,15 +42,7 @@ HEALTH_STATEMENT_TIMEOUT_MS = 2000
 
 def _database_ok() -> str:
     try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            if connection.vendor == "postgresql":
-                # SET LOCAL ends with this transaction, or with its savepoint when called inside one
-                # (the rollback below): the connection's own timeouts are untouched.
-                cursor.execute(f"SET LOCAL lock_timeout = {HEALTH_LOCK_TIMEOUT_MS}")
-                cursor.execute(f"SET LOCAL statement_timeout = {HEALTH_STATEMENT_TIMEOUT_MS}")
-            cursor.execute(f"SELECT id FROM {Lead._meta.db_table} LIMIT 1")  # noqa: S608 - our own table name
-            cursor.fetchall()
-            transaction.set_rollback(True)
+        sql.health_probe(lock_timeout_ms=HEALTH_LOCK_TIMEOUT_MS, statement_timeout_ms=HEALTH_STATEMENT_TIMEOUT_MS)
         return "ok"
     except Exception as exc:  # noqa: BLE001 - any failure means "not healthy"
         return f"error: {exc.__class__.__name__}"

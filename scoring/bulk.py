@@ -2,9 +2,9 @@
 
 Per batch: one query computes every lead's fit (a CASE per rule), one aggregates the decayed
 behaviour points per lead and rule (SUM … FILTER … GROUP BY lead), one more per rule that counts
-only the latest N activities; Python then clamps, adds up and grades, and one statement writes the
-batch back (PostgreSQL: UPDATE … FROM unnest(arrays) — Django's bulk_update builds a CASE per row,
-which is quadratic at these batch sizes). Leads whose values did not change are not written.
+only the latest N activities; Python then clamps, adds up and grades. How those queries reach the
+database (compiled once per model on PostgreSQL) and the statements that lock and write the batch
+back are in `scoring/sql.py`.
 """
 
 from __future__ import annotations
@@ -15,15 +15,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Case, F, FloatField, Func, Q, Sum, Value, When
-from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce, Greatest, Power
 
 from leads.conditions import to_q
 from leads.models import Activity, Lead
 
-from . import engine
+from . import engine, sql
 
 
 class AgeSeconds(Func):
@@ -101,13 +100,12 @@ def snapshot() -> Iterator[None]:
     """Run the queries of one computation in one snapshot: the fit query and the behaviour queries
     must see the same committed activities (under READ COMMITTED each statement sees its own, and an
     event batch committed between two of them would be half counted). On PostgreSQL a read-only
-    REPEATABLE READ transaction, which never waits and never fails on a conflict; SQLite's
-    transactions are serialisable anyway. Inside an outer transaction (tests) it is that one's."""
+    REPEATABLE READ transaction (`sql.snapshot_begin`); SQLite's transactions are serialisable
+    anyway. Inside an outer transaction (tests) it is that one's."""
     outermost = not transaction.get_connection().in_atomic_block
     with transaction.atomic():
-        if outermost and connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+        if outermost:
+            sql.snapshot_begin()
         yield
 
 
@@ -118,19 +116,25 @@ def compute(
     lead_ids: Sequence[int] | None = None,
     id_range: tuple[int, int] | None = None,
 ) -> list[LeadScore]:
-    """Scores of the leads with these ids, or with ids in [low, high], computed in SQL."""
-    if lead_ids is not None and connection.vendor == "postgresql":
-        return _compute_compiled(model, now, list(lead_ids))
+    """Scores of the leads with these ids (`sql.scores_compute_for`), or with ids in [low, high],
+    computed in SQL."""
     if lead_ids is not None:
-        leads, activities = Lead.objects.filter(pk__in=lead_ids), Activity.objects.filter(lead_id__in=lead_ids)
-    elif id_range is not None:
-        low, high = id_range
-        leads = Lead.objects.filter(pk__gte=low, pk__lte=high)
-        activities = Activity.objects.filter(lead_id__gte=low, lead_id__lte=high)
-    else:
+        return sql.scores_compute_for(model, now, list(lead_ids))
+    if id_range is None:
         raise ValueError("Give lead_ids or id_range.")
-    fit, summed, latest = _queries(model, leads, activities, now)
-    return _combine(
+    low, high = id_range
+    return compute_queries(
+        model,
+        now,
+        Lead.objects.filter(pk__gte=low, pk__lte=high),
+        Activity.objects.filter(lead_id__gte=low, lead_id__lte=high),
+    )
+
+
+def compute_queries(model: engine.Model, now: datetime, leads, activities) -> list[LeadScore]:
+    """Scores of `leads` (a queryset) from `activities` (those of the same leads), through the ORM."""
+    fit, summed, latest = queries(model, leads, activities, now)
+    return combine(
         model,
         list(fit),
         summed,
@@ -139,7 +143,7 @@ def compute(
     )
 
 
-def _queries(model: engine.Model, leads, activities, now: datetime):
+def queries(model: engine.Model, leads, activities, now: datetime):
     """The queries of one batch: fit (with disqualification), the summed behaviour rules, and one
     per rule that counts only the latest N activities."""
     fit = (
@@ -176,52 +180,7 @@ def _queries(model: engine.Model, leads, activities, now: datetime):
     return fit, summed, latest
 
 
-# Building these queries through the ORM costs far more than running them for a handful of leads
-# (≈ 70 ms against a few ms), and workers rescore a handful at a time. On PostgreSQL the SQL is
-# compiled once per model, with markers where the lead ids and the instant go.
-_IDS_MARK: list[int] = []
-_NOW_MARK = datetime(2000, 1, 1, tzinfo=UTC)
-_compiled: tuple[engine.Model | None, dict] = (None, {})
-
-
-def _compile(model: engine.Model) -> dict:
-    global _compiled
-    if _compiled[0] is model:
-        return _compiled[1]
-    ids = RawSQL("SELECT unnest(%s::bigint[])", (_IDS_MARK,))
-    fit, summed, latest = _queries(
-        model, Lead.objects.filter(pk__in=ids), Activity.objects.filter(lead_id__in=ids), _NOW_MARK
-    )
-    plan = {
-        "fit": fit.query.sql_with_params(),
-        "summed": (summed[0], summed[1].query.sql_with_params()) if summed else None,
-        "latest": [(rule, query.query.sql_with_params()) for rule, query in latest],
-    }
-    _compiled = (model, plan)
-    return plan
-
-
-def _run(statement: tuple[str, tuple], lead_ids: list[int], now: datetime) -> list[tuple]:
-    sql, params = statement
-    bound = [lead_ids if p is _IDS_MARK else now if p is _NOW_MARK else p for p in params]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, bound)
-        return cursor.fetchall()
-
-
-def _compute_compiled(model: engine.Model, now: datetime, lead_ids: list[int]) -> list[LeadScore]:
-    plan = _compile(model)
-    summed = plan["summed"]
-    return _combine(
-        model,
-        _run(plan["fit"], lead_ids, now),
-        (summed[0], None) if summed else None,
-        _run(summed[1], lead_ids, now) if summed else [],
-        [(rule, _run(statement, lead_ids, now)) for rule, statement in plan["latest"]],
-    )
-
-
-def _combine(model: engine.Model, fit_rows, summed, summed_rows, latest) -> list[LeadScore]:
+def combine(model: engine.Model, fit_rows, summed, summed_rows, latest) -> list[LeadScore]:
     """Clamp, add up and grade what the queries returned."""
     per_rule: dict[int, dict[int, float]] = defaultdict(dict)  # rule id → lead id → points
     if summed:
@@ -250,96 +209,3 @@ def _combine(model: engine.Model, fit_rows, summed, summed_rows, latest) -> list
         grade = engine.grade_for(fit, model.grade_bands)
         scores.append(LeadScore(lead_id, stage, fit, engagement, grade, bool(dq), rev))
     return scores
-
-
-def lock_state(lead_ids: Sequence[int]) -> dict[int, tuple]:
-    """Lock these leads (id order, FOR NO KEY UPDATE, as `leads.services.lock_leads`) and read what
-    storing a score depends on: {id: (score_rev, scored_rev, scoring_version, scored_at, stage)}.
-    On PostgreSQL one statement with one array parameter (a batch is 20,000 leads: a list of that
-    many placeholders costs more to build and send than the lock and the read)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT id, score_rev, scored_rev, scoring_version, scored_at, stage FROM leads_lead "
-                "WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE",
-                [list(lead_ids)],
-            )
-            return {row[0]: row[1:] for row in cursor.fetchall()}
-    from leads.services import lock_leads
-
-    lock_leads(lead_ids)
-    rows = Lead.objects.filter(pk__in=list(lead_ids)).values_list(
-        "pk", "score_rev", "scored_rev", "scoring_version", "scored_at", "stage"
-    )
-    return {row[0]: row[1:] for row in rows}
-
-
-def delete_pending(lead_ids: Sequence[int]) -> None:
-    """Delete these leads' pending rescoring rows (one array parameter on PostgreSQL)."""
-    if not lead_ids:
-        return
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("DELETE FROM scoring_pendingrescore WHERE lead_id = ANY(%s)", [list(lead_ids)])
-        return
-    from .models import PendingRescore
-
-    PendingRescore.objects.filter(lead_id__in=list(lead_ids)).delete()
-
-
-def model_still_active(version: int) -> bool:
-    """In a write transaction: whether this model is still the active one. On PostgreSQL the row is
-    share-locked until the commit, so an activation (which locks it for update) waits for our write
-    and then supersedes it with its full run, or our write sees it archived."""
-    sql = "SELECT status FROM scoring_scoringmodel WHERE id = %s"
-    if connection.vendor == "postgresql":
-        sql += " FOR SHARE"
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [version])
-        row = cursor.fetchone()
-    return row is not None and row[0] == "active"
-
-
-def write(scores: Sequence[LeadScore], version: int, now: datetime) -> int:
-    """Store the scores; rows whose values did not change are left alone. Returns rows written.
-    The caller decides which scores may be written (scoring.services.scores_apply)."""
-    if not scores:
-        return 0
-    ids = [s.lead_id for s in scores]
-    fits = [s.fit for s in scores]
-    engagements = [s.engagement for s in scores]
-    totals = [s.total for s in scores]
-    grades = [s.grade for s in scores]
-    revs = [s.rev for s in scores]
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                """
-                UPDATE leads_lead AS l
-                SET fit_score = v.fit, engagement_score = v.eng, score = v.total, grade = v.grade,
-                    scored_at = %s, scoring_version = %s, scored_rev = v.rev
-                FROM unnest(%s::bigint[], %s::float8[], %s::float8[], %s::float8[], %s::varchar[], %s::bigint[])
-                     AS v(id, fit, eng, total, grade, rev)
-                WHERE l.id = v.id
-                  AND (l.fit_score, l.engagement_score, l.grade, l.scoring_version, l.scored_rev)
-                      IS DISTINCT FROM (v.fit, v.eng, v.grade, %s, v.rev)
-                """,
-                [now, version, ids, fits, engagements, totals, grades, revs, version],
-            )
-            return cursor.rowcount
-        cursor.executemany(
-            """
-            UPDATE leads_lead SET fit_score = %s, engagement_score = %s, score = %s, grade = %s,
-                scored_at = %s, scoring_version = %s, scored_rev = %s
-            WHERE id = %s AND NOT (fit_score = %s AND engagement_score = %s AND grade = %s
-                                   AND scoring_version IS NOT NULL AND scoring_version = %s AND scored_rev = %s)
-            """,
-            [
-                (
-                    *(s.fit, s.engagement, s.total, s.grade, now, version, s.rev, s.lead_id),
-                    *(s.fit, s.engagement, s.grade, version, s.rev),
-                )
-                for s in scores
-            ],
-        )
-        return cursor.rowcount

@@ -6,7 +6,7 @@ from django.db.models import Prefetch
 
 from leads.models import Activity, Lead
 
-from . import engine
+from . import caches, engine
 from .models import ExclusionRule, ScoringModel
 
 
@@ -16,11 +16,6 @@ def active_model() -> ScoringModel | None:
 
 def active_model_id() -> int | None:
     return ScoringModel.objects.filter(status=ScoringModel.Status.ACTIVE).values_list("pk", flat=True).first()
-
-
-# Engine models by (pk, updated_at): a model is read-only once active (edits go to a clone), and
-# (pk, updated_at) changes with any save. The active one and a full run's (the same, nearly always).
-_engine_models: dict[tuple, engine.Model] = {}
 
 
 def active_engine_model() -> engine.Model | None:
@@ -38,11 +33,8 @@ def engine_model_of(pk: int) -> engine.Model:
 
 
 def _cached(key: tuple) -> engine.Model:
-    if key not in _engine_models:
-        if len(_engine_models) > 8:
-            _engine_models.clear()
-        _engine_models[key] = engine_model(model_with_rules(key[0]))
-    return _engine_models[key]
+    # By (pk, updated_at): see scoring.caches.engine_models.
+    return caches.engine_models.get(key, lambda key: engine_model(model_with_rules(key[0])))
 
 
 def model_with_rules(pk: int) -> ScoringModel:

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
@@ -17,7 +17,7 @@ from leads.models import Lead, Stage, User
 from leads.selectors import lead_facts
 from leads.services import lead_transition_many
 
-from . import bulk, engine, selectors
+from . import bulk, engine, selectors, sql
 from .models import PendingRescore, RescoreRun, ScoringModel, ScoringModelChange
 
 log = logging.getLogger(__name__)
@@ -103,7 +103,7 @@ def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: d
     applied = Applied()
     if not scores:
         return applied
-    now_state = bulk.lock_state([s.lead_id for s in scores])
+    now_state = sql.lock_state([s.lead_id for s in scores])
     fresh: list[bulk.LeadScore] = []
     for score in scores:
         state = now_state.get(score.lead_id)
@@ -124,8 +124,8 @@ def scores_apply(*, model: engine.Model, scores: Sequence[bulk.LeadScore], at: d
             continue
         applied.current.append(score.lead_id)
         fresh.append(score if score.stage == stage else replace(score, stage=stage))
-    applied.written = bulk.write(fresh, model.version, at)
-    bulk.delete_pending(applied.current)
+    applied.written = sql.scores_write(fresh, model.version, at)
+    sql.pending_delete(applied.current)
 
     moves: dict[int, tuple[str, str]] = {}
     for score in fresh:
@@ -221,34 +221,10 @@ def rescore_request(*, lead_ids: Iterable[int]) -> list[int]:
 
     if not selectors.active_model_id():
         return []
-    ring = _add_pending(sorted(set(lead_ids)))
+    ring = sql.pending_add(sorted(set(lead_ids)))
     for start in range(0, len(ring), TASK_CHUNK):
         enqueue(rescore_leads_task, ring[start : start + TASK_CHUNK])
     return ring
-
-
-def _add_pending(ids: list[int]) -> list[int]:
-    """Insert pending rows for these leads, release the claims of rows a task is working on; return
-    the ids that need a task (new rows and released claims; a row waiting unclaimed has one)."""
-    if not ids:
-        return []
-    if connection.vendor == "postgresql":
-        table = PendingRescore._meta.db_table
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"INSERT INTO {table} AS p (lead_id, requested_at, claimed_until) "
-                "SELECT unnest(%s::bigint[]), now(), NULL "
-                "ON CONFLICT (lead_id) DO UPDATE SET claimed_until = NULL, requested_at = now() "
-                "WHERE p.claimed_until IS NOT NULL RETURNING p.lead_id",
-                [ids],
-            )
-            return sorted(lead_id for (lead_id,) in cursor.fetchall())
-    existing = dict(PendingRescore.objects.filter(lead_id__in=ids).values_list("lead_id", "claimed_until"))
-    released = [i for i, claimed in existing.items() if claimed is not None]
-    PendingRescore.objects.filter(lead_id__in=released).update(claimed_until=None, requested_at=timezone.now())
-    fresh = [i for i in ids if i not in existing]
-    PendingRescore.objects.bulk_create([PendingRescore(lead_id=i) for i in fresh], ignore_conflicts=True)
-    return sorted([*fresh, *released])
 
 
 def claim_pending(*, lead_ids: Sequence[int], limit: int = TASK_CHUNK, now: datetime | None = None) -> list[int]:
@@ -307,7 +283,7 @@ def _rescore(model: engine.Model, lead_ids: list[int], now: datetime) -> _Rescor
     with bulk.snapshot():
         scores = bulk.compute(model, now, lead_ids=lead_ids)
     with transaction.atomic():
-        if not bulk.model_still_active(model.version):
+        if not sql.model_still_active(model.version):
             # Activated meanwhile: the new model's full run covers these leads; let the rows go.
             PendingRescore.objects.filter(lead_id__in=lead_ids).update(claimed_until=None)
             enqueue(rescore_leads_task, lead_ids)

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 
 from leads import selectors as lead_selectors
 from leads.models import Activity, Lead
-from scoring import bulk, engine, selectors
+from scoring import bulk, engine, selectors, sql
 from scoring.tests.strategies import ASSETS, COUNTRIES, DOMAINS, INDUSTRIES, NOW, TITLES, TYPES, URLS, models
 
 LEADS = 120
@@ -66,11 +66,11 @@ def test_bulk_rescoring_gives_the_engines_score_for_every_lead(data_set, model):
 def test_rescoring_twice_changes_nothing(data_set, model):
     ids = sorted(data_set)
     first = bulk.compute(model, NOW, id_range=(ids[0], ids[-1]))
-    bulk.write(first, 1, NOW)
+    sql.scores_write(first, 1, NOW)
     stored = list(Lead.objects.order_by("pk").values_list("fit_score", "engagement_score", "score", "grade"))
 
     again = bulk.compute(model, NOW, id_range=(ids[0], ids[-1]))
-    written = bulk.write(again, 1, NOW)
+    written = sql.scores_write(again, 1, NOW)
 
     assert again == first
     assert written == 0

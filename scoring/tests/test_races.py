@@ -19,7 +19,7 @@ from kombu.exceptions import OperationalError as BrokerDown
 from leads.models import Activity, Lead, Stage, StageChange
 from leads.services import events_ingest, lead_capture
 from loop import reconciler
-from scoring import bulk, drift, engine, selectors, services
+from scoring import bulk, drift, engine, selectors, services, sql
 from scoring.models import PendingRescore, RescoreRun
 from scoring.tests.factories import make_model
 
@@ -105,7 +105,7 @@ def test_the_queries_of_one_computation_see_one_state():
     make_model(activate=True, threshold=200)
     lead = capture_mal("snap@race.example")
     model = selectors.active_engine_model()
-    real_run, calls = bulk._run, []
+    real_run, calls = sql._run, []
 
     def run_then_event(statement, lead_ids, now):
         rows = real_run(statement, lead_ids, now)
@@ -114,7 +114,7 @@ def test_the_queries_of_one_computation_see_one_state():
             in_another_connection(demo_request("snap@race.example", "between-queries"))
         return rows
 
-    with mock.patch.object(bulk, "_run", run_then_event), bulk.snapshot():
+    with mock.patch.object(sql, "_run", run_then_event), bulk.snapshot():
         (computed,) = bulk.compute(model, timezone.now(), lead_ids=[lead.pk])
 
     assert (computed.fit, computed.engagement, computed.rev) == (20, 0, lead.score_rev)

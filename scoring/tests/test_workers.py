@@ -180,7 +180,7 @@ def test_a_run_that_crashes_mid_way_resumes_at_its_cursor(db):
     leads = LeadFactory.create_batch(5, job_title="CTO")
     run = RescoreRun.objects.create(model=model, kind="activation", as_of=timezone.now(), total=5, batch_size=2)
     assert services.rescore_run_step(run_id=run.pk)  # leads 1–2
-    with mock.patch("scoring.bulk.write", side_effect=RuntimeError("worker killed")), pytest.raises(RuntimeError):
+    with mock.patch("scoring.sql.scores_write", side_effect=RuntimeError("worker killed")), pytest.raises(RuntimeError):
         services.rescore_run_step(run_id=run.pk)  # leads 3–4: rolled back
     run.refresh_from_db()
     assert (run.done, run.cursor) == (2, leads[1].pk)

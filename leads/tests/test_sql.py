@@ -1,0 +1,73 @@
+"""leads/sql.py: each PostgreSQL statement gives what its portable twin gives, on the same data."""
+
+from datetime import UTC, datetime
+
+import pytest
+from django.db import connection
+
+from leads import sql
+from leads.models import Activity
+from leads.tests.factories import ActivityFactory, LeadFactory, UserFactory
+
+AT = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_activities_insert_stores_and_reports_the_same_rows_both_ways(sql_twins):
+    actor = UserFactory(username="importer")
+    first, second = LeadFactory(), LeadFactory()
+    ActivityFactory(lead=first, source="crm", external_id="known-1", type="note", properties={})
+    rows = [
+        (first.pk, "page_view", AT, {"url": "/pricing", "n": 2}, "web", "w-1"),
+        (first.pk, "note", AT, {}, "crm", "known-1"),  # stored already: skipped
+        (second.pk, "download", AT, {"asset": "guide.pdf"}, "web", "w-2"),
+        (second.pk, "call", AT, {}, "", None),  # no id of its own: always stored
+    ]
+
+    def stored():
+        return sorted(
+            Activity.objects.exclude(external_id="known-1").values_list(
+                "lead_id", "type", "occurred_at", "properties", "source", "external_id", "created_by_id"
+            ),
+            key=repr,
+        )
+
+    pg, portable = sql_twins(sql, lambda: sorted(sql.activities_insert(rows, actor_id=actor.pk, now=AT)), stored)
+
+    assert pg[:2] == portable[:2]
+    assert pg[0] == sorted([first.pk, second.pk, second.pk])
+    assert pg[1] == sorted(
+        [
+            (first.pk, "page_view", AT, {"url": "/pricing", "n": 2}, "web", "w-1", actor.pk),
+            (second.pk, "download", AT, {"asset": "guide.pdf"}, "web", "w-2", actor.pk),
+            (second.pk, "call", AT, {}, "", None, actor.pk),
+        ],
+        key=repr,
+    )
+    assert ["ON CONFLICT DO NOTHING" in q for q in pg[2]] == [True]  # one statement, the fast one
+    assert len(portable[2]) == 3 and not any("unnest" in q for q in portable[2])  # known ids by source, insert
+    assert Activity.objects.count() == 1  # both runs were rolled back
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_health_probe_reads_the_same_lead_both_ways_and_leaves_the_timeouts(sql_twins):
+    lead = LeadFactory()
+
+    def lock_timeout():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW lock_timeout")
+            return cursor.fetchone()[0]
+
+    before = lock_timeout()
+
+    def probe():
+        return sql.health_probe(lock_timeout_ms=1000, statement_timeout_ms=2000)
+
+    pg, portable = sql_twins(sql, probe)
+
+    assert pg[0] == portable[0] == [(lead.pk,)]
+    assert pg[2][:2] == ["SET LOCAL lock_timeout = 1000", "SET LOCAL statement_timeout = 2000"]
+    assert not any(q.startswith("SET") for q in portable[2])
+    assert before != "1s" and lock_timeout() == before  # SET LOCAL ended with the probe's savepoint
