@@ -9,51 +9,21 @@ import io
 import os
 import re
 from decimal import Decimal
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from leads.models import Lead, Stage
-from leads.services import lead_transition
-from leads.tests.factories import LeadFactory, UserFactory
+from leads.tests.factories import UserFactory
 from routing.models import Assignment, RepProfile
-from routing.tests.factories import make_rule, make_team
+from routing.tests.factories import make_rule, make_team, mql
+from tests.browser import LAPTOP, PHONE, shot, sign_in
 
 # Playwright's sync API keeps an event loop running in this thread (for the whole session); the ORM
 # calls of these tests are still plain synchronous calls.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
-PHONE = {"width": 390, "height": 844}
-LAPTOP = {"width": 1366, "height": 860}
-
-
-@pytest.fixture
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": LAPTOP}
-
-
-def shot(page: Page, name: str) -> None:
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
-
-
-def sign_in(page: Page, base: str, username: str, password: str = "pw") -> None:  # noqa: S107 - factory password
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
-
-
-def make_mql(**fields) -> Lead:
-    lead = LeadFactory(stage=Stage.MAL, **fields)
-    lead_transition(lead=lead, to_stage=Stage.MQL)  # routing runs on commit (Celery eager in tests)
-    lead.refresh_from_db()
-    return lead
 
 
 @pytest.fixture
@@ -66,7 +36,7 @@ def sales(db):
 def test_a_rep_accepts_qualifies_and_wins_and_the_other_rep_cannot_open_it(page: Page, live_server, sales, browser):
     _, team, (rita, rob) = sales
     make_rule("Everyone", team=team, sla_minutes=45)
-    lead = make_mql(company="Initech", first_name="Ina", last_name="Tech", job_title="CFO")
+    lead = mql(company="Initech", first_name="Ina", last_name="Tech", job_title="CFO")
     assert lead.owner == rita
 
     sign_in(page, live_server.url, rita.username)
@@ -122,9 +92,9 @@ def test_a_rep_accepts_qualifies_and_wins_and_the_other_rep_cannot_open_it(page:
 def test_a_rep_notes_logs_a_call_and_rejects_with_a_reason(page: Page, live_server, sales):
     _, team, (rita, _) = sales
     make_rule("Everyone", team=team, on_reject="to_marketing")
-    keep = make_mql(company="Keepers Ltd")
+    keep = mql(company="Keepers Ltd")
     RepProfile.objects.filter(user=sales[2][1]).update(active=False)  # so rita gets both
-    drop = make_mql(company="Dropco")
+    drop = mql(company="Dropco")
     assert keep.owner == drop.owner == rita
 
     sign_in(page, live_server.url, rita.username)
@@ -155,7 +125,7 @@ def test_a_rep_notes_logs_a_call_and_rejects_with_a_reason(page: Page, live_serv
 def test_a_rep_claims_from_the_pool_and_goes_away(page: Page, live_server, sales):
     _, team, (rita, _) = sales
     make_rule("Pool", team=team, target="pool", strategy="pool", pool_mode="cherry_pick")
-    lead = make_mql(company="Poolside AG", job_title="Head of Sales")
+    lead = mql(company="Poolside AG", job_title="Head of Sales")
 
     sign_in(page, live_server.url, rita.username)
     page.get_by_role("link", name="Pool").click()
@@ -181,7 +151,7 @@ def test_a_rep_claims_from_the_pool_and_goes_away(page: Page, live_server, sales
 def test_the_manager_sees_the_team_reassigns_and_reads_the_funnel(page: Page, live_server, sales):
     manager, team, (rita, rob) = sales
     make_rule("Everyone", team=team)
-    lead = make_mql(company="Handover Inc")
+    lead = mql(company="Handover Inc")
     assert lead.owner == rita
 
     sign_in(page, live_server.url, manager.username)
@@ -211,7 +181,7 @@ def test_partners_and_integrations_are_refused(page: Page, live_server, request,
 def test_pages_on_a_phone(browser, live_server, sales):
     manager, team, (rita, _) = sales
     make_rule("Everyone", team=team)
-    lead = make_mql(company="Pocket GmbH", job_title="COO")
+    lead = mql(company="Pocket GmbH", job_title="COO")
     context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
     page = context.new_page()
     sign_in(page, live_server.url, rita.username)

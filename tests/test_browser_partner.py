@@ -15,16 +15,11 @@ from leads.tests.factories import LeadFactory
 from routing.tests.factories import make_rule
 from scoring.demo import create_demo_model
 from scoring.services import scoring_model_activate
-from tests.test_browser_dashboard import LAPTOP, PHONE, shot, sign_in
+from tests.browser import LAPTOP, PHONE, shot, sign_in
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/test_browser_dashboard.py
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-@pytest.fixture
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": LAPTOP}
 
 
 def test_partner_accepts_reports_and_wins_and_the_loop_closes(page: Page, live_server, browser, partner_a, partner_b):

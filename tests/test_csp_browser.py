@@ -20,9 +20,9 @@ from playwright.sync_api import BrowserContext, Page, Response, expect
 from leads.models import Role, Stage
 from leads.services import lead_transition
 from leads.tests.factories import LeadFactory, UserFactory
-from routing.tests.factories import make_rule, make_team
+from routing.tests.factories import make_rule, make_team, mql
 from scoring.demo import create_demo_model
-from tests.test_browser_dashboard import LAPTOP, make_mql, shot, sign_in
+from tests.browser import LAPTOP, directives, shot, sign_in
 
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # see tests/test_browser_dashboard.py
 
@@ -35,16 +35,6 @@ document.addEventListener("securitypolicyviolation", (e) => {
   window.cspViolation(`${e.effectiveDirective} blocked ${blocked} (${e.sourceFile}:${e.lineNumber}) ${where}`);
 });
 """
-
-
-def directives(policy: str) -> dict[str, str]:
-    """`"a x; b y z"` → `{"a": "x", "b": "y z"}` (django-csp does not keep the directives' order)."""
-    return dict(part.strip().partition(" ")[::2] for part in policy.split(";") if part.strip())
-
-
-@pytest.fixture
-def browser_context_args(browser_context_args):
-    return {**browser_context_args, "viewport": LAPTOP}
 
 
 class Watch:
@@ -118,7 +108,7 @@ def test_sign_in_and_password_reset_pages(page: Page, live_server, watch, sales)
 
 def test_a_rep_works_the_queue_and_accepts_a_lead_with_htmx(page: Page, live_server, watch, sales):
     _, _, (rita, _) = sales
-    lead = make_mql(company="Initech", job_title="CFO")
+    lead = mql(company="Initech", job_title="CFO")
     assert lead.owner == rita
 
     sign_in(page, live_server.url, rita.username)
@@ -149,7 +139,7 @@ def test_a_rep_works_the_queue_and_accepts_a_lead_with_htmx(page: Page, live_ser
 
 def test_the_manager_reads_team_and_funnel_with_bars_drawn(page: Page, live_server, watch, sales):
     manager, _, _ = sales
-    make_mql(company="Handover Inc")
+    mql(company="Handover Inc")
 
     sign_in(page, live_server.url, manager.username)
     watch.visit(page, f"{live_server.url}/app/team/")
@@ -201,7 +191,7 @@ def test_the_admin_every_list_and_add_page_and_our_own_screens(page: Page, live_
     from django.urls import reverse
 
     ada = UserFactory(username="ada", role=Role.MARKETING, is_staff=True, is_superuser=True)
-    lead = make_mql(company="Adminco", attributes={"plan": "pro"})  # routed: assignments and a trace
+    lead = mql(company="Adminco", attributes={"plan": "pro"})  # routed: assignments and a trace
     model = create_demo_model()
     request = RequestFactory().get("/admin/")
     request.user = ada

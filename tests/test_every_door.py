@@ -23,8 +23,7 @@ from leads.tests.factories import UserFactory
 from partners.services import feedback_chase
 from routing import services
 from routing.models import Assignment, RoutingRule
-from routing.tests.factories import make_rule, make_team
-from routing.tests.test_routing import mql
+from routing.tests.factories import make_rule, make_team, mql
 
 BANT = {name: (True, f"{name} confirmed on the call") for name in ("budget", "authority", "need", "timing")}
 

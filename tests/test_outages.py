@@ -35,8 +35,7 @@ from leads.models import Activity, ActivityType, Lead, Stage
 from leads.tests.factories import LeadFactory
 from leads.tokens import token_create
 from routing.models import Assignment
-from routing.tests.factories import make_rule, make_team
-from routing.tests.test_routing import mql
+from routing.tests.factories import make_rule, make_team, mql
 from tests.worker import ROOT, free_port, new_queue, producer, redis_server, wait_for
 
 needs_redis_server = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server on PATH")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import factory
+from django.test import Client
 from django.utils import timezone
 
 from leads.models import Activity, ActivityType, Lead, User
@@ -44,3 +45,10 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     type = ActivityType.PAGE_VIEW
     occurred_at = factory.LazyFunction(timezone.now)
     properties = factory.LazyFunction(lambda: {"url": "/pricing"})
+
+
+def client_for(user) -> Client:
+    """A Django test client signed in as `user` (pages; the API has the `api` fixture)."""
+    client = Client()
+    client.force_login(user)
+    return client

@@ -13,18 +13,12 @@ from django.utils import timezone
 
 from leads.models import Activity, ActivityType, Qualification, Stage
 
-from .factories import ActivityFactory, LeadFactory
+from .factories import ActivityFactory, LeadFactory, client_for
 
 pytestmark = pytest.mark.django_db
 
 MAX_QUERIES = 15
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def owned(owner, n: int = 1, stage: str = Stage.SAL, **fields) -> list:

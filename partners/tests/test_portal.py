@@ -5,21 +5,15 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 from leads.models import ActivityType, Stage
 from leads.services import activity_record
+from leads.tests.factories import client_for
 from partners.models import PartnerFeedback
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def test_the_list_shows_my_organisations_leads_only(routed, partner_a, partner_b):

@@ -1,7 +1,8 @@
 from __future__ import annotations
 
-from leads.models import Role
-from leads.tests.factories import UserFactory
+from leads.models import Lead, Role, Stage
+from leads.services import lead_transition
+from leads.tests.factories import LeadFactory, UserFactory
 from routing.models import RepProfile, RoutingRule, RuleCondition, Team
 
 
@@ -28,3 +29,17 @@ def make_rule(name: str, priority: int = 100, conditions=(), **kwargs) -> Routin
     if partners:
         rule.partners.set(partners)
     return rule
+
+
+def mql(capture=None, /, **fields) -> Lead:
+    """A lead that becomes an MQL the way scoring moves it, routed on commit: `capture` is pytest-django's
+    `django_capture_on_commit_callbacks` inside a test transaction; without it (a transactional test,
+    the browser's) the commit has already happened and routing has run."""
+    lead = LeadFactory(stage=Stage.MAL, **fields)
+    if capture is None:
+        lead_transition(lead=lead, to_stage=Stage.MQL)
+    else:
+        with capture(execute=True):
+            lead_transition(lead=lead, to_stage=Stage.MQL)
+    lead.refresh_from_db()
+    return lead

@@ -4,25 +4,17 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
-from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from leads.models import ActivityType, Stage
 from leads.services import lead_transition
-from leads.tests.factories import LeadFactory
+from leads.tests.factories import LeadFactory, client_for
 from routing.models import Assignment, RepProfile
-from routing.tests.factories import make_rule, make_team
-from routing.tests.test_routing import mql
+from routing.tests.factories import make_rule, make_team, mql
 
 pytestmark = pytest.mark.django_db
 HTMX = {"HTTP_HX_REQUEST": "true"}
-
-
-def client_for(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 @pytest.fixture

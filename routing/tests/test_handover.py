@@ -16,8 +16,7 @@ from leads.tests.factories import LeadFactory, UserFactory
 from routing import handover, selectors, services
 from routing.forms import ReassignForm
 from routing.models import Assignment, RepProfile, RoutingRule
-from routing.tests.factories import make_rule, make_team
-from routing.tests.test_routing import mql
+from routing.tests.factories import make_rule, make_team, mql
 
 
 @pytest.fixture

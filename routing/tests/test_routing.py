@@ -8,21 +8,12 @@ from django.core import mail
 from django.utils import timezone
 
 from leads.lifecycle import TransitionRefused
-from leads.models import Activity, ActivityType, Lead, Stage, StageChange
+from leads.models import Activity, ActivityType, Stage, StageChange
 from leads.services import lead_transition
 from leads.tests.factories import LeadFactory
 from routing import services, tasks
 from routing.models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule
-from routing.tests.factories import make_rule, make_team
-
-
-def mql(capture, **fields) -> Lead:
-    """A lead that becomes an MQL the way scoring moves it, with the announcement run on commit."""
-    lead = LeadFactory(stage=Stage.MAL, **fields)
-    with capture(execute=True):
-        lead_transition(lead=lead, to_stage=Stage.MQL)
-    lead.refresh_from_db()
-    return lead
+from routing.tests.factories import make_rule, make_team, mql
 
 
 @pytest.fixture

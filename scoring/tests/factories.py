@@ -32,3 +32,26 @@ def make_model(*, activate: bool = False, threshold: float = 50, min_grade: str 
         model.status = ScoringModel.Status.ACTIVE
         model.save(update_fields=["status"])
     return model
+
+
+def inline_post(model, **fit_row):
+    """The change form's POST with one new fit rule row."""
+    data = {
+        "name": model.name,
+        "notes": "",
+        "mql_threshold": model.mql_threshold,
+        "min_grade": model.min_grade,
+        "half_life_days": model.half_life_days,
+        "grade_a_min": model.grade_a_min,
+        "grade_b_min": model.grade_b_min,
+        "grade_c_min": model.grade_c_min,
+    }
+    for prefix, count in (("fit_rules", 1), ("behavior_rules", 0), ("exclusion_rules", 0), ("changes", 0)):
+        data |= {
+            f"{prefix}-TOTAL_FORMS": count,
+            f"{prefix}-INITIAL_FORMS": 0,
+            f"{prefix}-MIN_NUM_FORMS": 0,
+            f"{prefix}-MAX_NUM_FORMS": 1000,
+        }
+    data |= {f"fit_rules-0-{k}": v for k, v in {"label": "", "points": 5, **fit_row}.items()}
+    return data

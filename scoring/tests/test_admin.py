@@ -1,44 +1,11 @@
 """The scoring admin as marketing uses it: edit a draft's rules, preview, activate, read the lead's why."""
 
-import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 
 from leads.models import Stage
 from leads.tests.factories import LeadFactory
 from scoring.models import FitRule, RescoreRun, ScoringModel, ScoringModelChange
-from scoring.tests.factories import make_model
-
-
-@pytest.fixture
-def marketing_client(marketing):
-    marketing.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["scoring", "leads"]))
-    client = Client()
-    client.force_login(marketing)
-    return client
-
-
-def inline_post(model, **fit_row):
-    """The change form's POST with one new fit rule row."""
-    data = {
-        "name": model.name,
-        "notes": "",
-        "mql_threshold": model.mql_threshold,
-        "min_grade": model.min_grade,
-        "half_life_days": model.half_life_days,
-        "grade_a_min": model.grade_a_min,
-        "grade_b_min": model.grade_b_min,
-        "grade_c_min": model.grade_c_min,
-    }
-    for prefix, count in (("fit_rules", 1), ("behavior_rules", 0), ("exclusion_rules", 0), ("changes", 0)):
-        data |= {
-            f"{prefix}-TOTAL_FORMS": count,
-            f"{prefix}-INITIAL_FORMS": 0,
-            f"{prefix}-MIN_NUM_FORMS": 0,
-            f"{prefix}-MAX_NUM_FORMS": 1000,
-        }
-    data |= {f"fit_rules-0-{k}": v for k, v in {"label": "", "points": 5, **fit_row}.items()}
-    return data
+from scoring.tests.factories import inline_post, make_model
 
 
 def test_a_bad_rule_is_refused_in_words_and_nothing_is_saved(marketing_client):

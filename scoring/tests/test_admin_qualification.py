@@ -2,9 +2,7 @@
 on the model's page (against the rules as typed) and on the preview (against the saved rules)."""
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.exceptions import ValidationError
-from django.test import Client
 
 from leads.models import Stage
 from leads.tests.factories import LeadFactory
@@ -17,16 +15,7 @@ from scoring.models import (
     ScoringModelChange,
     score_ceiling,
 )
-from scoring.tests.factories import make_model
-from scoring.tests.test_admin import inline_post
-
-
-@pytest.fixture
-def marketing_client(marketing):
-    marketing.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["scoring", "leads"]))
-    client = Client()
-    client.force_login(marketing)
-    return client
+from scoring.tests.factories import inline_post, make_model
 
 
 def bounded_model(threshold: float = 40) -> ScoringModel:
