@@ -15,13 +15,30 @@ import os
 import time
 
 from celery import Celery
+from celery.signals import setup_logging, task_postrun, task_prerun
 from django.db import transaction
+
+from leadportal import logs
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "leadportal.settings.local")
 
 app = Celery("leadportal")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Every task's lines carry task_id and task_name, in a worker and when run eagerly (leadportal/logs.py).
+task_prerun.connect(logs.task_started, weak=False)
+task_postrun.connect(logs.task_finished, weak=False)
+
+
+@setup_logging.connect(weak=False)
+def _worker_logging(**kwargs) -> None:
+    """Workers and beat log through settings.LOGGING (structlog, LOG_FORMAT), not Celery's own format."""
+    import logging.config
+
+    from django.conf import settings
+
+    logging.config.dictConfig(settings.LOGGING)
 
 # Tasks that stay on the default queue although their app has a queue of its own.
 DEFAULT_QUEUE_TASKS = {"routing.tasks.notify_assignments"}

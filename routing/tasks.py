@@ -8,6 +8,7 @@ import time
 
 from celery import shared_task
 
+from leadportal import logs
 from leadportal.celery import TRANSIENT_ERRORS
 
 # A task that waited longer than this in the queue means the workers are behind: it then looks for
@@ -25,6 +26,7 @@ def route_lead_task(lead_id: int, queued_at: float | None = None) -> int | None:
     still waiting for their own task when the worker is behind (or when the queueing time is unknown)."""
     from . import services
 
+    logs.bind(lead_id=lead_id)
     behind = queued_at is None or time.time() - queued_at > BEHIND_AFTER_S
     return services.leads_route_waiting(lead_id=lead_id, limit=services.ROUTE_BATCH if behind else 1)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from leadportal import logs
 from leadportal.celery import TRANSIENT_ERRORS, send
 
 from . import selectors, services
@@ -22,6 +23,8 @@ RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_m
 def rescore_leads_task(lead_ids: list[int]) -> int:
     """Rescore leads after their events or profile changed (these, and others waiting: see
     services.rescore_pending)."""
+    if len(lead_ids) == 1:  # a batch's ids would only lengthen every line
+        logs.bind(lead_id=lead_ids[0])
     return len(services.rescore_pending(lead_ids=lead_ids))
 
 

@@ -9,7 +9,7 @@ from django.core.checks.security.base import (
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .base import SECRET_KEY_FALLBACKS, database, env, envbool
+from .base import LOG_LEVEL, SECRET_KEY_FALLBACKS, database, env, envbool, logs
 
 
 def strong_secret(name: str, value: str) -> str:
@@ -53,3 +53,18 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SESSION_COOKIE_SECURE = envbool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_COOKIE_SECURE = envbool("DJANGO_SECURE_COOKIES", default=True)
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+# JSON lines on stdout for the log collector (LOG_FORMAT=console for a person reading them).
+LOGGING = logs.logging_settings(fmt=env("LOG_FORMAT", default="json"), level=LOG_LEVEL, stream="stdout")
+
+# Errors to Sentry only when a DSN is given (sentry-sdk is not even imported otherwise); no personal
+# data is sent (leadportal/sentry.py). Traces are off unless SENTRY_TRACES_SAMPLE_RATE says a share.
+if SENTRY_DSN := env("SENTRY_DSN", default=""):
+    from leadportal.sentry import sentry_init
+
+    sentry_init(
+        dsn=SENTRY_DSN,
+        environment=env("SENTRY_ENVIRONMENT", default="production"),
+        release=env("SENTRY_RELEASE", default="") or None,
+        traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+    )
