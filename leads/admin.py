@@ -12,7 +12,7 @@ from django.template.response import TemplateResponse
 from django.utils.html import format_html, format_html_join
 
 from . import selectors, services, tokens
-from .lifecycle import TransitionRefused
+from .errors import AppError
 from .limits import json_object_problem
 from .models import ApiToken, Lead, Scope, Stage, TokenRevokedReason, User
 
@@ -47,7 +47,7 @@ def _transition_action(to_stage: str, label: str):
                 reason = f"Moved in the admin by {request.user.get_username()}"
                 services.lead_transition(lead=lead, to_stage=to_stage, reason=reason, actor=request.user)
                 moved += 1
-            except TransitionRefused as exc:
+            except AppError as exc:  # one lead's refusal (the table's, routing's …): say it, go on
                 refused.append(f"{lead.email}: {exc.message}")
         if moved:
             modeladmin.message_user(request, f"{moved} lead(s) moved to {label}.", messages.SUCCESS)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .errors import Refused
 from .models import Stage
 
 S = Stage
@@ -26,15 +27,18 @@ TRANSITIONS: dict[tuple[str, str], bool] = {
 OPEN_STAGES: tuple[Stage, ...] = (S.MQL, S.SAL, S.SQL)
 
 
-class TransitionRefused(Exception):
-    """A lifecycle move that the transition table does not allow (or that lacks its reason)."""
+class TransitionRefused(Refused):
+    """A lifecycle move that the transition table does not allow (or that lacks its reason): 409
+    with the move and the moves allowed from where the lead is."""
+
+    code = "transition_refused"
 
     def __init__(self, from_stage: str, to_stage: str, message: str) -> None:
-        super().__init__(message)
         self.from_stage = from_stage
         self.to_stage = to_stage
-        self.message = message
         self.allowed = allowed_moves(from_stage)
+        super().__init__(message, extra={"from": from_stage, "to": to_stage, "allowed": self.allowed})
+
 
 
 def allowed_moves(from_stage: str) -> list[str]:

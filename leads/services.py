@@ -11,9 +11,11 @@ from typing import Any
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.urls import reverse
 from django.utils import timezone
 
 from . import signals, sql
+from .errors import Invalid
 from .lifecycle import TransitionRefused, check_transition
 from .models import (
     Activity,
@@ -78,17 +80,18 @@ CLOCK_SKEW = timedelta(minutes=1)
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")  # PostgreSQL stores neither NUL nor lone surrogates
 
 
-class LeadInvalid(ValueError):
+class LeadInvalid(Invalid, ValueError):
     """Input a lead service refuses, field by field; nothing was written.
 
     `errors` maps a field — the service's keyword argument, or NON_FIELD_ERRORS — to its messages.
     The API answers 400 with them, the dashboard shows them on its form: the rule lives here once.
+    (Still a ValueError, as it was before it became an AppError.)
     """
 
     def __init__(self, errors: Mapping[str, str | Sequence[str]]) -> None:
-        self.errors = {field: [m] if isinstance(m, str) else list(m) for field, m in errors.items()}
-        self.message = " ".join(m for messages in self.errors.values() for m in messages)
-        super().__init__(self.message)
+        super().__init__(errors)
+        self.errors = self.field_errors()
+
 
     def renamed(self, names: Mapping[str, str]) -> LeadInvalid:
         """The same errors under another door's field names (the API's `deal_value` for `amount`)."""
@@ -294,6 +297,12 @@ class TransitionElsewhere(TransitionRefused):
         super().__init__(from_stage, to_stage, message)
         self.lead_id = lead_id
         self.use = use
+
+    def body(self) -> dict[str, Any]:
+        # The API endpoint that makes this move (this app's /qualify/ and /close/, routing's /accept/).
+        url = reverse(f"lead-{self.use}", kwargs={"pk": self.lead_id})
+        return {**super().body(), "detail": f"{self.message} Use POST {url}.", "use": url}
+
 
 
 @transaction.atomic

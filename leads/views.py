@@ -22,8 +22,8 @@ from django.views.decorators.http import require_GET, require_POST
 from . import dashboard, selectors, services, sql
 from .filters import QueueFilter
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
-from .lifecycle import TransitionRefused
 from .models import Lead, Qualification, Role, Stage
+from .pages import shows_errors
 
 
 @require_GET
@@ -265,10 +265,17 @@ ACTIONS = {
 }
 
 
+def back_to_lead(request: HttpRequest, pk: int, *args, **kwargs) -> HttpResponse:
+    """After a refused action on the lead page: the page as it is now (shows_errors' `back`)."""
+    return answer_action(request, lead_or_404(request, pk))
+
+
 @require_POST
 @sales_required
+@shows_errors(back_to_lead)
 def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
-    """One of the lead's own actions; each goes through the same service as the API."""
+    """One of the lead's own actions; each goes through the same service as the API. A refusal
+    (TransitionRefused …) is shown on the lead page by shows_errors; field errors on the form."""
     lead = lead_or_404(request, pk)
     if action not in ACTIONS:
         raise Http404
@@ -284,7 +291,5 @@ def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
     except services.LeadInvalid as invalid:
         _show_errors(form, invalid)
         return answer_action(request, lead, {action: form})
-    except TransitionRefused as refused:
-        messages.error(request, refused.message)
     lead.refresh_from_db()
     return answer_action(request, lead)

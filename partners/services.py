@@ -19,6 +19,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from leads.errors import Invalid, Refused
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Activity, ActivityType, Lead, Role, Stage, User
 from leads.services import activity_record, lead_close, lead_transition
@@ -41,20 +42,20 @@ from .models import (
 log = logging.getLogger(__name__)
 
 
-class FeedbackInvalid(Exception):
-    """Feedback whose fields do not fit together; `errors` maps each field to its message."""
+class FeedbackInvalid(Invalid):
+    """Feedback whose fields do not fit together (400); `errors` maps each field to its message."""
 
     def __init__(self, errors: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in errors.items()))
-        self.errors = errors
+        super().__init__(errors, message="; ".join(f"{field}: {message}" for field, message in errors.items()))
 
 
-class FeedbackRefused(Exception):
-    """Feedback that the lead's state does not allow (not yours, closed, already accepted …)."""
+class FeedbackRefused(Refused):
+    """Feedback that the lead's state does not allow (closed, already accepted …): 409. A lead that
+    is not routed to the partner's organisation is 404, as if it did not exist."""
 
     def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.message, self.code = message, code
+        super().__init__(message, code=code, status=404 if code == "not_yours" else None)
+
 
 
 # --- feedback ---------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from leads.lifecycle import OPEN_STAGES
 from leads.models import ActivityType, Lead, Role, Stage
+from leads.pages import shows_errors
 from leads.views import answer_action, leave_lead
 from routing.models import Assignment
 
@@ -137,50 +138,55 @@ def _answer(request: HttpRequest, lead: Lead, forms: dict | None = None) -> Http
     return answer_action(request, lead, forms, page=render_partner_lead, url_name="partners:lead")
 
 
+def _back(request: HttpRequest, pk: int) -> HttpResponse:
+    """After a refused action (FeedbackRefused …): the lead page as it is now (shows_errors' `back`)."""
+    return answer_action(request, _lead(request, pk), page=render_partner_lead, url_name="partners:lead")
+
+
 def _record(request: HttpRequest, lead: Lead, form_name: str, form, **feedback) -> HttpResponse | None:
-    """feedback_record with its errors shown: field errors on the form, refusals as a message."""
+    """feedback_record with its field errors on the form (refusals are shown by shows_errors)."""
     try:
         services.feedback_record(lead=lead, user=request.user, **feedback)
     except services.FeedbackInvalid as invalid:
         for field, message in invalid.errors.items():
             form.add_error(field if field in form.fields else None, message)
         return _answer(request, lead, {form_name: form})
-    except services.FeedbackRefused as refused:
-        messages.error(request, refused.message)
-        return _answer(request, lead)
     return None
 
 
 @require_POST
 @partner_required
+@shows_errors(_back)
 def accept(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _lead(request, pk)
-    refused = _record(request, lead, "feedback", FeedbackForm(), status=FeedbackStatus.ACCEPTED)
-    if refused:
-        return refused
+    invalid = _record(request, lead, "feedback", FeedbackForm(), status=FeedbackStatus.ACCEPTED)
+    if invalid:
+        return invalid
     messages.success(request, "Accepted: the lead is yours to work. Report back how it goes.")
     return _answer(request, lead)
 
 
 @require_POST
 @partner_required
+@shows_errors(_back)
 def decline(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _lead(request, pk)
     form = DeclineForm(request.POST)
     if not form.is_valid():
         return _answer(request, lead, {"decline": form})
     data = form.cleaned_data
-    refused = _record(
+    invalid = _record(
         request, lead, "decline", form, status=FeedbackStatus.DECLINED, reason=data["reason"], note=data["note"]
     )
-    if refused:
-        return refused
+    if invalid:
+        return invalid
     messages.success(request, f"Declined: {lead.company or lead.email} goes to someone else.")
     return leave_lead(request, "partners:leads")
 
 
 @require_POST
 @partner_required
+@shows_errors(_back)
 def feedback(request: HttpRequest, pk: int) -> HttpResponse:
     lead = _lead(request, pk)
     form = FeedbackForm(request.POST)
@@ -188,7 +194,7 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
         return _answer(request, lead, {"feedback": form})
     data = form.cleaned_data
     won = data["status"] == FeedbackStatus.WON
-    refused = _record(
+    invalid = _record(
         request,
         lead,
         "feedback",
@@ -199,8 +205,8 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
         deal_value=data["deal_value"] if won else None,
         currency=data["currency"] if won else "",
     )
-    if refused:
-        return refused
+    if invalid:
+        return invalid
     messages.success(request, f"Thanks — “{FeedbackStatus(data['status']).label}” is recorded.")
     return _answer(request, lead)
 

@@ -29,6 +29,7 @@ from datetime import datetime
 from django.db import connection
 from django.utils import timezone
 
+from leads.errors import Refused
 from leads.lifecycle import TransitionRefused
 from leads.models import Activity, ActivityType, Lead, Stage, User
 
@@ -66,12 +67,12 @@ OWNERSHIP_FIELDS = ("owner", "partner", "marketing_suppressed", "handed_over_at"
 HOLDING = (S.ACTIVE, S.POOLED, S.UNASSIGNED, S.ACCEPTED)
 
 
-class RoutingError(Exception):
-    """A routing action that cannot be done (not yours, already taken, at capacity …)."""
+class RoutingError(Refused):
+    """A routing action that cannot be done (not yours, already taken, at capacity …): 409."""
 
     def __init__(self, message: str, code: str = "refused") -> None:
-        super().__init__(message)
-        self.message, self.code = message, code
+        super().__init__(message, code=code)
+
 
 
 def current(lead_id: int) -> Assignment | None:

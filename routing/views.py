@@ -10,9 +10,9 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from leads.lifecycle import TransitionRefused
 from leads.models import Lead, Role
-from leads.views import answer_action, lead_or_404, leave_lead, render_lead, sales_required
+from leads.pages import shows_errors
+from leads.views import answer_action, back_to_lead, lead_or_404, leave_lead, render_lead, sales_required
 
 from . import dashboard, selectors, services
 from .forms import AvailabilityForm, FunnelForm, ReassignForm, RejectForm
@@ -32,66 +32,67 @@ def manager_required(view):
 # --- accept / reject / reassign (lead page) ------------------------------------------------------------
 
 
+# A refusal (RoutingError, TransitionRefused) is shown on the page `back` answers with: shows_errors.
+
+
 @require_POST
 @sales_required
+@shows_errors(back_to_lead)
 def accept(request: HttpRequest, pk: int) -> HttpResponse:
     lead = lead_or_404(request, pk)
-    try:
-        services.assignment_accept(lead=lead, user=request.user)
-        messages.success(request, "Accepted: the lead is yours (SAL).")
-    except (services.RoutingError, TransitionRefused) as refused:
-        messages.error(request, refused.message)
+    services.assignment_accept(lead=lead, user=request.user)
+    messages.success(request, "Accepted: the lead is yours (SAL).")
     lead.refresh_from_db()
     return answer_action(request, lead)
 
 
 @require_POST
 @sales_required
+@shows_errors(back_to_lead)
 def reject(request: HttpRequest, pk: int) -> HttpResponse:
     lead = lead_or_404(request, pk)
     form = RejectForm(request.POST)
     if not form.is_valid():
         messages.error(request, "A rejection needs a reason.")
         return answer_action(request, lead)
-    try:
-        services.assignment_reject(lead=lead, user=request.user, reason=form.cleaned_data["reason"])
-    except (services.RoutingError, TransitionRefused) as refused:
-        messages.error(request, refused.message)
-        lead.refresh_from_db()
-        return answer_action(request, lead)
+    services.assignment_reject(lead=lead, user=request.user, reason=form.cleaned_data["reason"])
     messages.success(request, f"Rejected: {lead} is no longer in your queue.")
     return leave_lead(request, "leads:queue")
 
 
+def _back_from_reassign(request: HttpRequest, pk: int) -> HttpResponse:
+    """To the team page when the reassignment was asked there, else to the lead page."""
+    if request.POST.get("next", "") == "team":
+        return redirect("routing:team")
+    return back_to_lead(request, pk)
+
+
 @require_POST
 @manager_required
+@shows_errors(_back_from_reassign)
 def reassign(request: HttpRequest, pk: int) -> HttpResponse:
     lead = lead_or_404(request, pk)
     form = ReassignForm(request.POST)
-    back = request.POST.get("next", "")
     if not form.is_valid():
         messages.error(request, "Choose the rep to hand the lead to.")
-    else:
-        data = form.cleaned_data
-        to_user = data["to_user"]
-        try:
-            services.assignment_reassign(
-                lead=lead, to_user=to_user, actor=request.user, note=data["note"], over_capacity=data["over_capacity"]
-            )
-        except services.RoutingError as refused:
-            if refused.code == "over_capacity":
-                # Ask on the lead page, with the choice kept: "hand over anyway" or leave it.
-                messages.warning(request, refused.message)
-                request.reassign_confirm = {"to_user": to_user, "note": data["note"]}
-                lead.refresh_from_db()
-                return render_lead(request, lead, status=422)
-            messages.error(request, refused.message)
-        else:
-            messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
-    if back == "team":
-        return redirect("routing:team")
-    lead.refresh_from_db()
-    return answer_action(request, lead)
+        return _back_from_reassign(request, pk)
+    data = form.cleaned_data
+    to_user = data["to_user"]
+    try:
+        services.assignment_reassign(
+            lead=lead, to_user=to_user, actor=request.user, note=data["note"], over_capacity=data["over_capacity"]
+        )
+    except services.RoutingError as refused:
+        if refused.code != "over_capacity":
+            raise  # shown by shows_errors
+        # Not a refusal but a question, asked on the lead page with the choice kept: "hand over
+        # anyway" or leave it.
+        messages.warning(request, refused.message)
+        request.reassign_confirm = {"to_user": to_user, "note": data["note"]}
+        lead.refresh_from_db()
+        return render_lead(request, lead, status=422)
+    messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
+    return _back_from_reassign(request, pk)
 
 
 # --- pool --------------------------------------------------------------------------------------------
@@ -106,8 +107,13 @@ def pool(request: HttpRequest) -> HttpResponse:
     return render(request, "routing/pool.html", {"visible": visible, "blind": blind, "total": len(pooled)})
 
 
+def _back_to_pool(request: HttpRequest) -> HttpResponse:
+    return redirect("routing:pool")
+
+
 @require_POST
 @sales_required
+@shows_errors(_back_to_pool)
 def claim(request: HttpRequest) -> HttpResponse:
     """Claim the lead named (cherry-pick, shark tank, hybrid), or "Get next lead" from a blind pool."""
     lead_id = request.POST.get("lead", "")
@@ -118,11 +124,7 @@ def claim(request: HttpRequest) -> HttpResponse:
         lead = Lead.objects.filter(pk=int(lead_id)).first()
         if lead is None:
             raise Http404
-    try:
-        assignment = services.pool_claim(user=request.user, lead=lead)
-    except services.RoutingError as refused:
-        messages.error(request, refused.message)
-        return redirect("routing:pool")
+    assignment = services.pool_claim(user=request.user, lead=lead)
     messages.success(request, f"Claimed {assignment.lead}: it is in your queue now.")
     return redirect("leads:lead", pk=assignment.lead_id)
 

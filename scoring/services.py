@@ -13,6 +13,7 @@ from django.db.models import Max, Q
 from django.utils import timezone
 
 from leadportal.celery import enqueue
+from leads.errors import Refused
 from leads.models import Lead, Stage, User
 from leads.selectors import lead_facts
 from leads.services import lead_transition_many
@@ -52,12 +53,16 @@ def scoring_model_clone(*, source: ScoringModel, actor: User | None = None, name
     return draft
 
 
+class ActivationRefused(Refused, ValueError):
+    """A scoring model that cannot be activated (it is not a draft). A ValueError too, as it was."""
+
+
 @transaction.atomic
 def scoring_model_activate(*, model: ScoringModel, actor: User | None = None) -> RescoreRun:
     """Make `model` the active version (the previous one is archived) and start rescoring every lead."""
     model = ScoringModel.objects.select_for_update().get(pk=model.pk)
     if model.status != ScoringModel.Status.DRAFT:
-        raise ValueError(f"Only a draft can be activated; v{model.pk} is {model.status}.")
+        raise ActivationRefused(f"Only a draft can be activated; v{model.pk} is {model.status}.", code="not_a_draft")
     selectors.engine_model(model)  # refuses a model whose rules do not parse
     previous = ScoringModel.objects.select_for_update().filter(status=ScoringModel.Status.ACTIVE).first()
     if previous:

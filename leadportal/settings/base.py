@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # A service's refusal (AppError) that no page view answered: its message, and back (leads/pages.py).
+    "leads.pages.AppErrorMiddleware",
     # Last: turns a login that django-axes refused into the lockout page (429).
     "axes.middleware.AxesMiddleware",
 ]

@@ -1,7 +1,10 @@
-"""One error shape for the API: DRF's field-by-field messages (the services' LeadInvalid too), 409 for
-refused moves (with `use` when another endpoint makes the move), and 503 with
-Retry-After when the database is unavailable (DRF catches errors, token authentication's included,
-before any middleware could: leadportal/middleware.py explains the rest)."""
+"""One error shape for the API. Every refusal of a service is an AppError (leads/errors.py) and is
+answered here, once, with its status and body: DRF's field-by-field messages for Invalid (400, the
+serializers' own shape), `{"detail", "code", ...extra}` for Refused (409; with `use` when another
+endpoint makes the move), and a plain 404 for an error whose status is 404 (it does not confirm the
+object exists). Views never translate them by hand. Besides: 413 for a body over the limit, and
+503 with Retry-After when the database is unavailable (DRF catches errors, token authentication's
+included, before any middleware could: leadportal/middleware.py explains the rest)."""
 
 from __future__ import annotations
 
@@ -9,16 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import NON_FIELD_ERRORS, RequestDataTooBig
-from django.urls import reverse
-from rest_framework import status
+from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 from rest_framework.views import set_rollback
 
 from leadportal import middleware
-from leads.lifecycle import TransitionRefused
-from leads.services import LeadInvalid, TransitionElsewhere
+from leads.errors import AppError, Invalid
 
 
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
@@ -29,25 +30,8 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             {"detail": f"The request body is too large: at most {limit} MB.", "code": "too_large"},
             status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
         )
-    if isinstance(exc, TransitionRefused):
-        payload = {
-            "detail": exc.message,
-            "code": "transition_refused",
-            "from": exc.from_stage,
-            "to": exc.to_stage,
-            "allowed": exc.allowed,
-        }
-        if isinstance(exc, TransitionElsewhere):
-            # The endpoint that makes this move (this app's /qualify/ and /close/, routing's /accept/).
-            payload["use"] = reverse(f"lead-{exc.use}", kwargs={"pk": exc.lead_id})
-            payload["detail"] = f"{exc.message} Use POST {payload['use']}."
-        return Response(payload, status=status.HTTP_409_CONFLICT)
-    if isinstance(exc, LeadInvalid):
-        # A service's field rules: the same 400 shape as the serializers' own messages.
-        return Response(
-            {(api_settings.NON_FIELD_ERRORS_KEY if f == NON_FIELD_ERRORS else f): m for f, m in exc.errors.items()},
-            status=status.HTTP_400_BAD_REQUEST,
-        )
+    if isinstance(exc, AppError):
+        return app_error_response(exc, context)
     if middleware.is_database_unavailable(exc):
         if context.get("request") is not None:
             middleware.log_unavailable(context["request"], exc)
@@ -58,3 +42,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             headers={"Retry-After": str(middleware.RETRY_AFTER_S), "Cache-Control": "no-store"},
         )
     return drf_exception_handler(exc, context)
+
+
+def app_error_response(exc: AppError, context: dict[str, Any]) -> Response | None:
+    """An AppError's answer: its status and its body (nothing the service began is kept)."""
+    if exc.status == status.HTTP_404_NOT_FOUND:
+        # Like any other 404 (another tenant's object): the message would confirm it exists.
+        return drf_exception_handler(exceptions.NotFound(), context)
+    set_rollback()
+    body = exc.body()
+    if isinstance(exc, Invalid):  # a service's NON_FIELD_ERRORS under DRF's key for them
+        body = {(api_settings.NON_FIELD_ERRORS_KEY if f == NON_FIELD_ERRORS else f): m for f, m in body.items()}
+    return Response(body, status=exc.status)

@@ -88,14 +88,8 @@ class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
             if replay is None:
                 raise NotFound()
             return Response(PartnerFeedbackSerializer(replay).data, status=status.HTTP_200_OK)
-        try:
-            feedback, created = services.feedback_record(lead=lead, user=request.user, **data)
-        except services.FeedbackInvalid as error:
-            return Response(error.errors, status=status.HTTP_400_BAD_REQUEST)
-        except services.FeedbackRefused as error:
-            if error.code == "not_yours":
-                raise NotFound() from None
-            return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)
+        # FeedbackInvalid is a 400, FeedbackRefused a 409 ("not_yours" a 404): leads.api.errors answers them.
+        feedback, created = services.feedback_record(lead=lead, user=request.user, **data)
         return Response(
             PartnerFeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )

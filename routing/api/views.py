@@ -1,4 +1,5 @@
-"""Accept / reject / claim / availability / assignment history."""
+"""Accept / reject / claim / availability / assignment history. Refusals (RoutingError, and
+TransitionRefused from the lifecycle) are answered by leads.api.errors: 409 with detail and code."""
 
 from __future__ import annotations
 
@@ -31,10 +32,6 @@ from .serializers import (
 REFUSED = OpenApiResponse(RoutingErrorSerializer, "Refused (not yours, already taken, at capacity …)")
 
 
-def refused(error: RoutingError) -> Response:
-    return Response({"detail": error.message, "code": error.code}, status=status.HTTP_409_CONFLICT)
-
-
 class IsSalesRep(BasePermission):
     message = "Only sales reps and managers do this."
 
@@ -56,10 +53,7 @@ class AcceptView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         lead = visible_lead(request, pk)
-        try:
-            assignment = services.assignment_accept(lead=lead, user=request.user)
-        except RoutingError as error:
-            return refused(error)
+        assignment = services.assignment_accept(lead=lead, user=request.user)
         return Response(AssignmentSerializer(assignment).data)
 
 
@@ -75,12 +69,7 @@ class RejectView(APIView):
         lead = visible_lead(request, pk)
         serializer = RejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            rerouted = services.assignment_reject(
-                lead=lead, user=request.user, reason=serializer.validated_data["reason"]
-            )
-        except RoutingError as error:
-            return refused(error)
+        rerouted = services.assignment_reject(lead=lead, user=request.user, reason=serializer.validated_data["reason"])
         if rerouted is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AssignmentSerializer(rerouted).data)
@@ -128,11 +117,8 @@ class PoolClaimView(APIView):
         lead_id = serializer.validated_data.get("lead")
         lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
         if lead_id and lead is None:
-            return refused(RoutingError("This lead is not in a pool.", "not_in_pool"))
-        try:
-            assignment = services.pool_claim(user=request.user, lead=lead)
-        except RoutingError as error:
-            return refused(error)
+            raise RoutingError("This lead is not in a pool.", "not_in_pool")
+        assignment = services.pool_claim(user=request.user, lead=lead)
         return Response(LeadSerializer(assignment.lead).data)
 
 
