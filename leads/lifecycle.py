@@ -40,7 +40,6 @@ class TransitionRefused(Refused):
         super().__init__(message, extra={"from": from_stage, "to": to_stage, "allowed": self.allowed})
 
 
-
 def allowed_moves(from_stage: str) -> list[str]:
     return [to for (frm, to) in TRANSITIONS if frm == from_stage]
 

@@ -92,7 +92,6 @@ class LeadInvalid(Invalid, ValueError):
         super().__init__(errors)
         self.errors = self.field_errors()
 
-
     def renamed(self, names: Mapping[str, str]) -> LeadInvalid:
         """The same errors under another door's field names (the API's `deal_value` for `amount`)."""
         return LeadInvalid({names.get(field, field): messages for field, messages in self.errors.items()})
@@ -302,7 +301,6 @@ class TransitionElsewhere(TransitionRefused):
         # The API endpoint that makes this move (this app's /qualify/ and /close/, routing's /accept/).
         url = reverse(f"lead-{self.use}", kwargs={"pk": self.lead_id})
         return {**super().body(), "detail": f"{self.message} Use POST {url}.", "use": url}
-
 
 
 @transaction.atomic

@@ -57,7 +57,6 @@ class FeedbackRefused(Refused):
         super().__init__(message, code=code, status=404 if code == "not_yours" else None)
 
 
-
 # --- feedback ---------------------------------------------------------------------------------
 
 

@@ -74,7 +74,6 @@ class RoutingError(Refused):
         super().__init__(message, code=code)
 
 
-
 def current(lead_id: int) -> Assignment | None:
     """The assignment that holds the lead: its open one, or the accepted one of the lead's owner."""
     return (
