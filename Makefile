@@ -54,6 +54,7 @@ run: seed
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports  # the layers (pyproject.toml [tool.importlinter])
 
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run

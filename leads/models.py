@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -22,13 +24,74 @@ class Role(models.TextChoices):
     INTEGRATION = "integration", "Integration client"
 
 
+class PartnerOrganization(models.Model):
+    """A channel partner's organisation: its territories, products, capacity and feedback policy.
+
+    Here in `leads`, the lowest layer, because users, leads and routing refer to it as much as
+    `partners` does (the portal, feedback, the chase). Its table keeps the name it was created with
+    in `partners` (moved by state only in leads 0014 / partners 0003: no data moved).
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    active = models.BooleanField(default=True)
+    territories = models.JSONField(default=list, blank=True, help_text="ISO country codes")
+    products = models.JSONField(default=list, blank=True)
+    capacity = models.PositiveIntegerField(default=50, help_text="Maximum open leads")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Feedback policy. Days count from the handover (Lead.handed_over_at).
+    feedback_deadline_days = models.PositiveSmallIntegerField(
+        default=5, help_text="The partner reports on a lead (contacted, meeting, won, lost …) within this many days"
+    )
+    remind_after_days = models.PositiveSmallIntegerField(
+        default=3, help_text="First reminder ('feedback due') after this many days without a report"
+    )
+    remind_every_days = models.PositiveSmallIntegerField(
+        default=2, help_text="Once the deadline has passed, remind again every this many days"
+    )
+    escalate_after_days = models.PositiveSmallIntegerField(
+        default=14, help_text="Still no report after this many days: the lead is taken back and rerouted"
+    )
+    channel_manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="managed_partners",
+        help_text="Told when a lead is taken back from this partner",
+    )
+
+    class Meta:
+        db_table = "partners_partnerorganization"
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                name="partner_policy_in_order",
+                condition=Q(feedback_deadline_days__gte=1)
+                & Q(remind_after_days__gte=1)
+                & Q(remind_after_days__lte=models.F("feedback_deadline_days"))
+                & Q(remind_every_days__gte=1)
+                & Q(escalate_after_days__gt=models.F("feedback_deadline_days")),
+                violation_error_message=(
+                    "Policy days must be in order: 1 ≤ first reminder ≤ deadline < escalation, and reminders "
+                    "at least every day."
+                ),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def feedback_due_at(self, handed_over_at: datetime) -> datetime:
+        return handed_over_at + timedelta(days=self.feedback_deadline_days)
+
+
 class User(AbstractUser):
     """A person or system using the portal. The role decides what it may see (leads.selectors)."""
 
     role = models.CharField(max_length=20, choices=Role.choices, blank=True)
-    # The one data-level link from `leads` to `partners`; no code in `leads` imports `partners`.
     partner_organization = models.ForeignKey(
-        "partners.PartnerOrganization",
+        PartnerOrganization,
         null=True,
         blank=True,
         on_delete=models.PROTECT,
@@ -161,7 +224,7 @@ class Lead(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="owned_leads"
     )
     partner = models.ForeignKey(
-        "partners.PartnerOrganization", null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
+        PartnerOrganization, null=True, blank=True, on_delete=models.SET_NULL, related_name="leads"
     )
     marketing_suppressed = models.BooleanField(default=False, help_text="Excluded from marketing campaigns")
     handed_over_at = models.DateTimeField(null=True, blank=True, help_text="When the current owner got it")

@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html_join
 
-from .models import FeedbackReminder, PartnerFeedback, PartnerOrganization
+from leads.models import PartnerOrganization
+
+from .models import FeedbackReminder, PartnerFeedback
 from .selectors import PartnerPerformance, partner_performance
 
 

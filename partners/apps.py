@@ -6,6 +6,9 @@ class PartnersConfig(AppConfig):
     verbose_name = "Channel partners"
 
     def ready(self) -> None:
-        from . import dashboard
+        from routing.selectors import register_partner_weights
+
+        from . import dashboard, selectors
 
         dashboard.register()
+        register_partner_weights(selectors.partner_weights)

@@ -16,12 +16,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from leads.demo import Mark, Moves, backdate_rows, backdater, seeder, stories_backdate
-from leads.models import Lead, Stage, User
+from leads.models import Lead, PartnerOrganization, Stage, User
 from routing import services as routing_services
 from routing.models import Assignment
 
 from . import services
-from .models import PartnerFeedback, PartnerOrganization
+from .models import PartnerFeedback
 
 # Per organisation, the story each of its first waiting MQLs gets: how many days ago it was handed
 # over, then each report with how many days ago it came. Declines and take-backs are left to the

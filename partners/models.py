@@ -1,69 +1,16 @@
-"""Channel partner organisations, the feedback they report on leads, and the reminders that chase it."""
+"""The feedback channel partners report on leads, and the reminders that chase it.
+
+The organisations themselves (PartnerOrganization) are in `leads`: routing, the users and the leads
+refer to them too, and a shared entity belongs in the lowest layer that needs it."""
 
 from __future__ import annotations
-
-from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import Lead, LostReason
-
-
-class PartnerOrganization(models.Model):
-    name = models.CharField(max_length=200, unique=True)
-    active = models.BooleanField(default=True)
-    territories = models.JSONField(default=list, blank=True, help_text="ISO country codes")
-    products = models.JSONField(default=list, blank=True)
-    capacity = models.PositiveIntegerField(default=50, help_text="Maximum open leads")
-    created_at = models.DateTimeField(auto_now_add=True)
-
-    # Feedback policy. Days count from the handover (Lead.handed_over_at).
-    feedback_deadline_days = models.PositiveSmallIntegerField(
-        default=5, help_text="The partner reports on a lead (contacted, meeting, won, lost …) within this many days"
-    )
-    remind_after_days = models.PositiveSmallIntegerField(
-        default=3, help_text="First reminder ('feedback due') after this many days without a report"
-    )
-    remind_every_days = models.PositiveSmallIntegerField(
-        default=2, help_text="Once the deadline has passed, remind again every this many days"
-    )
-    escalate_after_days = models.PositiveSmallIntegerField(
-        default=14, help_text="Still no report after this many days: the lead is taken back and rerouted"
-    )
-    channel_manager = models.ForeignKey(
-        settings.AUTH_USER_MODEL,
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="managed_partners",
-        help_text="Told when a lead is taken back from this partner",
-    )
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                name="partner_policy_in_order",
-                condition=Q(feedback_deadline_days__gte=1)
-                & Q(remind_after_days__gte=1)
-                & Q(remind_after_days__lte=models.F("feedback_deadline_days"))
-                & Q(remind_every_days__gte=1)
-                & Q(escalate_after_days__gt=models.F("feedback_deadline_days")),
-                violation_error_message=(
-                    "Policy days must be in order: 1 ≤ first reminder ≤ deadline < escalation, and reminders "
-                    "at least every day."
-                ),
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def feedback_due_at(self, handed_over_at: datetime) -> datetime:
-        return handed_over_at + timedelta(days=self.feedback_deadline_days)
+from leads.models import Lead, LostReason, PartnerOrganization
 
 
 class FeedbackStatus(models.TextChoices):

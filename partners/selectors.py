@@ -27,10 +27,10 @@ from django.db.models import (
 )
 from django.utils import timezone
 
-from leads.models import Lead, Role, User
+from leads.models import Lead, PartnerOrganization, Role, User
 from routing.models import Assignment
 
-from .models import REPORT_STATUSES, FeedbackStatus, PartnerFeedback, PartnerOrganization
+from .models import REPORT_STATUSES, FeedbackStatus, PartnerFeedback
 
 DAY = timedelta(days=1)
 
@@ -247,6 +247,12 @@ def performance_score(p: PartnerPerformance) -> float:
     winning = (p.won + 1) / (p.won + p.lost + 2)
     reporting = 0.5 + 0.5 * (p.feedback_compliance if p.feedback_compliance is not None else 1.0)
     return max(0.05, round(acceptance * winning * reporting, 4))
+
+
+def partner_weights() -> dict[int, float]:
+    """Every organisation's performance_score by id: what routing weighs partner candidates by
+    (registered with routing.selectors.register_partner_weights in PartnersConfig.ready())."""
+    return {org_id: performance_score(p) for org_id, p in partner_performance().items()}
 
 
 def _rate(part: int, whole: int) -> float | None:

@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from leads.errors import Invalid, Refused
 from leads.lifecycle import OPEN_STAGES
-from leads.models import Activity, ActivityType, Lead, Role, Stage, User
+from leads.models import Activity, ActivityType, Lead, PartnerOrganization, Role, Stage, User
 from leads.services import activity_record, lead_close, lead_transition
 from routing import handover
 from routing import selectors as routing_selectors
@@ -35,7 +35,6 @@ from .models import (
     FeedbackReminder,
     FeedbackStatus,
     PartnerFeedback,
-    PartnerOrganization,
     ReminderStep,
 )
 

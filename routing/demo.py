@@ -25,8 +25,7 @@ from django.utils import timezone
 
 from leads import services as lead_services
 from leads.demo import Mark, Moves, backdate_rows, backdater, seeder, stories_backdate
-from leads.models import Lead, LostReason, Stage, User
-from partners.models import PartnerOrganization
+from leads.models import Lead, LostReason, PartnerOrganization, Stage, User
 
 from . import services
 from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Seniority, Team

@@ -9,8 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from leads.models import ConditionRow, Lead
-from partners.models import PartnerOrganization
+from leads.models import ConditionRow, Lead, PartnerOrganization
 
 # Region names a rep's territory may use instead of listing countries.
 REGIONS: dict[str, list[str]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -14,8 +14,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from leads.lifecycle import OPEN_STAGES
-from leads.models import Lead, User
-from partners.models import PartnerOrganization
+from leads.models import Lead, PartnerOrganization, User
 
 from . import engine
 from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, RuleCondition, expand_territories
@@ -292,16 +291,28 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
 PERFORMANCE_TTL = 60.0  # seconds: outcomes change by the day, not by the lead
 _scores: tuple[float, dict[int, float]] = (0.0, {})
 
+PartnerWeights = Callable[[], dict[int, float]]
+# The outcome figures are partners' (feedback, the chase), and partners sits above routing: it hands
+# its function over from PartnersConfig.ready(), the way it registers its dashboard entries, so routing
+# never imports partners. Without one every partner organisation weighs 1.0.
+_partner_weights: PartnerWeights | None = None
+
+
+def register_partner_weights(weights: PartnerWeights) -> None:
+    """Set the function that gives every partner organisation's routing weight by id (the
+    "performance-weighted" strategy's; partners registers partners.selectors.partner_weights)."""
+    global _partner_weights, _scores
+    _partner_weights = weights
+    _scores = (0.0, {})
+
 
 def partner_scores() -> dict[int, float]:
-    """Every partner organisation's outcome score (partners.selectors.performance_score), computed
-    in a few aggregate queries at most once a minute per process."""
+    """Every partner organisation's outcome score from the registered weights (partners: a few
+    aggregate queries), computed at most once a minute per process."""
     global _scores
     expires, scores = _scores
     if time.monotonic() >= expires:
-        from partners.selectors import partner_performance, performance_score
-
-        scores = {org_id: performance_score(p) for org_id, p in partner_performance().items()}
+        scores = _partner_weights() if _partner_weights is not None else {}
         _scores = (time.monotonic() + PERFORMANCE_TTL, scores)
     return scores
 

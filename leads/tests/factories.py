@@ -4,8 +4,7 @@ import factory
 from django.test import Client
 from django.utils import timezone
 
-from leads.models import Activity, ActivityType, Lead, User
-from partners.models import PartnerOrganization
+from leads.models import Activity, ActivityType, Lead, PartnerOrganization, User
 
 
 class PartnerOrganizationFactory(factory.django.DjangoModelFactory):

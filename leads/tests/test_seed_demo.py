@@ -12,10 +12,9 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from leads.lifecycle import OPEN_STAGES
-from leads.models import Activity, Lead, LostReason, Role, Stage, StageChange, User
+from leads.models import Activity, Lead, LostReason, PartnerOrganization, Role, Stage, StageChange, User
 from leads.selectors import lead_facts
 from leads.tokens import token_authenticate
-from partners.models import PartnerOrganization
 from routing import selectors as routing_selectors
 from routing import services as routing_services
 from routing.models import Assignment, RepProfile, RoutingRule

@@ -11,7 +11,11 @@ from partners.services import feedback_record
 
 @pytest.fixture
 def manager_client(sales_manager):
-    sales_manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="partners"))
+    # The organisations are leads.PartnerOrganization (shown in the partners' admin with their figures).
+    sales_manager.user_permissions.add(
+        *Permission.objects.filter(content_type__app_label="partners"),
+        *Permission.objects.filter(content_type__app_label="leads", content_type__model="partnerorganization"),
+    )
     client = Client()
     client.force_login(sales_manager)
     return client
@@ -23,8 +27,8 @@ def test_organisations_show_their_figures_and_policy(manager_client, routed, par
     declined = routed(email="declined@initech.example")
     feedback_record(lead=declined, user=partner_a, status="declined", reason="no_capacity")
 
-    listing = manager_client.get("/admin/partners/partnerorganization/")
-    page = manager_client.get(f"/admin/partners/partnerorganization/{partner_org_a.pk}/change/")
+    listing = manager_client.get("/admin/leads/partnerorganization/")
+    page = manager_client.get(f"/admin/leads/partnerorganization/{partner_org_a.pk}/change/")
 
     assert listing.status_code == 200
     row = listing.content.decode().split("Alpine Resellers", 1)[1].split("</tr>", 1)[0]
@@ -39,7 +43,7 @@ def test_organisations_show_their_figures_and_policy(manager_client, routed, par
 
 def test_the_policy_must_be_in_order(manager_client, partner_org_a):
     response = manager_client.post(
-        f"/admin/partners/partnerorganization/{partner_org_a.pk}/change/",
+        f"/admin/leads/partnerorganization/{partner_org_a.pk}/change/",
         {
             "name": partner_org_a.name,
             "active": "on",
@@ -73,4 +77,4 @@ def test_feedback_is_listed_read_only(manager_client, routed, partner_a):
 def test_a_partner_user_cannot_reach_the_admin(partner_a):
     client = Client()
     client.force_login(partner_a)
-    assert client.get("/admin/partners/partnerorganization/").status_code == 302
+    assert client.get("/admin/leads/partnerorganization/").status_code == 302

@@ -6,10 +6,10 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from leads.models import Activity, ActivityType, Lead, Stage
+from leads.models import Activity, ActivityType, Lead, PartnerOrganization, Stage
 from leads.tests.factories import UserFactory
 from partners import tasks
-from partners.models import FeedbackReminder, PartnerOrganization
+from partners.models import FeedbackReminder
 from partners.services import chase_step, feedback_chase, feedback_record
 from routing.models import Assignment
 

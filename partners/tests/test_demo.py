@@ -3,8 +3,8 @@ from datetime import timedelta
 from django.core.management import call_command
 from django.utils import timezone
 
-from leads.models import Lead, Stage
-from partners.models import FeedbackReminder, PartnerFeedback, PartnerOrganization
+from leads.models import Lead, PartnerOrganization, Stage
+from partners.models import FeedbackReminder, PartnerFeedback
 from partners.selectors import partner_performance
 from routing.models import Assignment
 from scoring.models import BehaviorRule

@@ -10,9 +10,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from leads.conditions import LEAD_FIELDS
-from leads.models import Lead, Stage, User
+from leads.models import Lead, PartnerOrganization, Stage, User
 from leads.selectors import lead_facts
-from partners.models import PartnerOrganization
 
 from .. import engine, handover, selectors
 from ..models import Assignment, RepProfile, RoutingCounter, RoutingRule

@@ -13,8 +13,7 @@ from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
 from leads import demo, services, tokens
-from leads.models import ApiToken, Lead, Role, Scope, User
-from partners.models import PartnerOrganization
+from leads.models import ApiToken, Lead, PartnerOrganization, Role, Scope, User
 
 DEMO_PASSWORD = "leadportal"  # noqa: S105 - printed on purpose: demo logins only
 LEAD_COUNT = 300
@@ -36,13 +35,13 @@ PARTNERS = [
     ("partner-b", "Paul", "Porter", "Nordic Channel AB", ["SE", "NO", "DK", "FI"], ["Analytics", "Automation"]),
 ]
 STAFF_GROUPS = {
-    "Marketing": ["leads.view_lead", "leads.change_lead", "partners.view_partnerorganization"],
+    "Marketing": ["leads.view_lead", "leads.change_lead", "leads.view_partnerorganization"],
     "Sales managers": [
         "leads.view_lead",
         "leads.change_lead",
         "leads.view_user",
-        "partners.view_partnerorganization",
-        "partners.change_partnerorganization",
+        "leads.view_partnerorganization",
+        "leads.change_partnerorganization",
     ],
 }
 
