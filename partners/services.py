@@ -13,12 +13,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
+from leads import mail
 from leads.errors import Invalid, Refused
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Activity, ActivityType, Lead, PartnerOrganization, Role, Stage, User
@@ -321,31 +320,33 @@ def _chase_one(
         except IntegrityError:  # another run got there first
             return False
         due_at = org.feedback_due_at(handed_over_at)
+        context = {
+            "lead": lead,
+            "company": lead.company or lead.email,
+            "organization": org.name,
+            "handed_over": mail.day(handed_over_at),
+        }
         if step.step == ReminderStep.ESCALATED:
-            recipients = [org.channel_manager.email] if org.channel_manager_id and org.channel_manager.email else []
+            people = [(org.channel_manager.email, org.channel_manager.first_name)] if org.channel_manager_id else []
             event, outcome = _take_back(lead, org)
-            subject = f"Lead taken back from {org.name}: {lead.company or lead.email}"
-            body = (
-                f"{org.name} has not reported on {lead} since the handover on {handed_over_at:%Y-%m-%d} "
-                f"({org.escalate_after_days} days). {outcome}"
-            )
+            context.update(days=org.escalate_after_days, outcome=outcome, url=mail.link("leads:lead", lead.pk))
+            template = "lead_taken_back"
         else:
-            recipients = _partner_emails(org)
+            people = _partner_people(org)
             overdue = step.step == ReminderStep.OVERDUE
             event = (
                 f"feedback overdue: reminder {step.number} to {org.name}"
                 if overdue
                 else f"feedback due by {due_at:%Y-%m-%d}: reminder to {org.name}"
             )
-            subject = (
-                f"{'Overdue' if overdue else 'Due'}: your feedback on {lead.company or lead.email} "
-                f"(due {due_at:%Y-%m-%d})"
+            context.update(
+                due=mail.when(due_at),
+                take_back=mail.day(handed_over_at + timedelta(days=org.escalate_after_days)),
+                url=mail.link("partners:lead", lead.pk),
             )
-            body = (
-                f"{lead} was handed to {org.name} on {handed_over_at:%Y-%m-%d}. Please tell us how it is going "
-                f"(contacted, meeting, proposal, won, lost) by {due_at:%Y-%m-%d %H:%M} UTC. Without feedback it "
-                f"is taken back on {handed_over_at + timedelta(days=org.escalate_after_days):%Y-%m-%d}."
-            )
+            template = "feedback_overdue" if overdue else "feedback_due"
+        emails = [mail.render(template, {**context, "name": name}, to=to) for to, name in people if to]
+        recipients = [email.to for email in emails]
         reminder.recipients = recipients
         reminder.save(update_fields=["recipients"])
         Activity.objects.create(
@@ -362,9 +363,9 @@ def _chase_one(
                 "due_at": due_at.isoformat(),
             },
         )
-        if recipients:
-            messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [r]) for r in recipients]
-            transaction.on_commit(lambda: _send(messages))
+        # Sent after the commit by leads' sending task, which retries SMTP errors. The step is recorded
+        # either way: a chase e-mail lost with the broker is not sent again (the next step will be).
+        mail.emails_queue(emails)
     return True
 
 
@@ -391,12 +392,5 @@ def _take_back(lead: Lead, org: PartnerOrganization) -> tuple[str, str]:
     return f"{note}; rerouted to {where}", f"It was rerouted to {where}."
 
 
-def _partner_emails(org: PartnerOrganization) -> list[str]:
-    return sorted(e for e in org.users.filter(is_active=True).values_list("email", flat=True) if e)
-
-
-def _send(messages: list[tuple[str, str, str, list[str]]]) -> None:
-    try:
-        send_mass_mail(messages, fail_silently=False)
-    except Exception:  # the step is recorded; a lost e-mail must not undo it (log.exception reports it)
-        log.exception("Could not send %d partner chase e-mail(s)", len(messages))
+def _partner_people(org: PartnerOrganization) -> list[tuple[str, str]]:
+    return sorted((e, name) for e, name in org.users.filter(is_active=True).values_list("email", "first_name") if e)

@@ -6,10 +6,12 @@ class RoutingConfig(AppConfig):
     verbose_name = "Routing"
 
     def ready(self) -> None:
-        from leads import signals
+        from leads import mail, signals
 
         from . import dashboard, receivers
+        from .services import notify
 
         dashboard.register()
+        mail.on_sent(notify.ASSIGNMENT_NOTIFIED, notify.assignment_notified)
         signals.stage_changed.connect(receivers.on_stage_changed, dispatch_uid="routing.stage")
         signals.stage_changed_in_transaction.connect(receivers.on_stage_changing, dispatch_uid="routing.stage_tx")

@@ -3,7 +3,6 @@ registered names stay those of the first release, so messages already queued sti
 
 from __future__ import annotations
 
-import smtplib
 import time
 
 from celery import shared_task
@@ -31,19 +30,13 @@ def route_lead_task(lead_id: int, queued_at: float | None = None) -> int | None:
     return services.leads_route_waiting(lead_id=lead_id, limit=services.ROUTE_BATCH if behind else 1)
 
 
-@shared_task(
-    name="routing.tasks.notify_assignments",
-    acks_late=True,
-    autoretry_for=(*TRANSIENT_ERRORS, smtplib.SMTPException),
-    retry_backoff=5,
-    retry_backoff_max=300,
-    max_retries=6,
-)
-def notify_assignments_task(assignment_ids: list[int]) -> None:
-    """E-mail the assignees of new assignments (or a pool's reps), after the routing committed."""
+@shared_task(name="routing.tasks.notify_assignments", acks_late=True, **RETRY)
+def notify_assignments_task(assignment_ids: list[int]) -> int:
+    """Queue the e-mails of new assignments (assignee, partner or a pool's reps), after the routing
+    committed. `leads.tasks.send_email_task` sends them and retries SMTP errors."""
     from . import services
 
-    services.assignments_notify(assignment_ids=assignment_ids)
+    return services.assignments_notify(assignment_ids=assignment_ids)
 
 
 @shared_task(name="routing.tasks.enforce_sla", expires=55)

@@ -442,7 +442,8 @@ def test_the_mail_that_hands_a_lead_to_a_partner_carries_only_the_partner_s_shar
 
     to_partner = [m for m in mail.outbox if partner_a.email in m.to]
     assert len(to_partner) == 1
-    text = f"{to_partner[0].subject} {to_partner[0].body}".lower()
+    [(html, _)] = to_partner[0].alternatives  # the HTML version says no more than the text
+    text = f"{to_partner[0].subject} {to_partner[0].body} {html}".lower()
     assert [what for what, value in INTERNAL_CANARIES.items() if value.lower() in text] == []
     assert lead.company.lower() in text  # the share it needs to act on
     assert not [m for m in mail.outbox if partner_b.email in m.to]

@@ -233,6 +233,8 @@ PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", default=10)
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="LeadPortal <noreply@leadportal.local>")
+# Where the portal is reached from outside: the links in e-mails (leads.mail) start with it.
+PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://127.0.0.1:8000")
 
 # --- REST API ---------------------------------------------------------------
 REST_FRAMEWORK = {

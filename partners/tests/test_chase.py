@@ -1,6 +1,7 @@
 """The chase for missing feedback: due and overdue reminders once per step, then the lead is taken back."""
 
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.core import mail
@@ -87,7 +88,8 @@ def test_reminders_go_out_once_per_step_and_are_on_the_timeline(
 
     assert chase(capture, h + 3 * DAY) == {"due": 1, "overdue": 0, "escalated": 0}
     assert [m.to for m in mail.outbox] == [[partner_a.email]]
-    assert mail.outbox[0].subject == f"Due: your feedback on Initech (due {h + 5 * DAY:%Y-%m-%d})"
+    due = timezone.localtime(h + 5 * DAY, ZoneInfo("Europe/Berlin"))
+    assert mail.outbox[0].subject == f"Due: your feedback on Initech — by {due:%H:%M} (Berlin time), {due.day} {due:%b}"
 
     assert chase(capture, h + 4 * DAY) == {"due": 0, "overdue": 0, "escalated": 0}  # same step: nothing again
     assert mail.outbox == []

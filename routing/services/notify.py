@@ -1,15 +1,19 @@
-"""The e-mails of routing: a new lead for its assignee (or a pool's reps), and the manager told
-when a pool's SLA passed or an SLA chain ran out. Sent by a task after the commit; the assignment
-rows are the durable record (`notified_at`), so the reconciler sends what a lost task did not."""
+"""The e-mails of routing: a new lead for its assignee (a rep, a partner's users or a pool's reps),
+the manager told when a pool's SLA passed or an SLA chain ran out, the sales managers told when
+nobody could take an MQL. Each is a template in `templates/emails/` (see `leads.mail`).
+
+The assignment row is the durable record: `notified_at` is set by the sending task only after the mail
+server took the e-mail (`ASSIGNMENT_NOTIFIED`), so the reconciler (routing.drift) sends what a lost
+task, a broker outage or an SMTP error that outlived its retries left unsent."""
 
 from __future__ import annotations
 
-from django.conf import settings
-from django.core.mail import send_mass_mail
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from leadportal.celery import enqueue
-from leads.models import Role, User
+from leads import mail
+from leads.models import Lead, Role, User
 
 from ..models import Assignment, Team
 
@@ -24,6 +28,7 @@ NOTIFY_FIELDS = (
     "rule__name",
     "rule__team_id",
     "user__email",
+    "user__first_name",
     "partner__name",
     *(
         f"lead__{name}"
@@ -33,100 +38,134 @@ NOTIFY_FIELDS = (
     "lead__grade",
 )
 
+# The sending task's hook (leads.mail.on_sent), registered in RoutingConfig.ready().
+ASSIGNMENT_NOTIFIED = "routing.assignment_notified"
+
+Recipient = tuple[str, str]  # e-mail address, first name
+
 
 def notify_on_commit(assignment_ids: list[int]) -> None:
     """Queue the e-mails once the transaction commits: the e-mail (slow, may fail) is neither in
-    the transaction nor in the router's way."""
+    the transaction nor in the request or the router's way."""
     from ..tasks import notify_assignments_task
 
     if assignment_ids:
         enqueue(notify_assignments_task, assignment_ids)
 
 
-def assignments_notify(*, assignment_ids: list[int]) -> None:
-    """E-mail the people of these assignments: one query, one connection to the mail server."""
-    messages = []
+def assignment_notified(assignment_id: int) -> None:
+    """An e-mail of this assignment went out (the sending task's hook; safe to call twice)."""
+    Assignment.objects.filter(pk=assignment_id, notified_at=None).update(notified_at=timezone.now())
+
+
+def assignments_notify(*, assignment_ids: list[int]) -> int:
+    """Queue the e-mails of these assignments, one sending task per recipient. Skipped: those that
+    ended before their e-mail went out (accepted, claimed, replaced) and those already e-mailed (a
+    repeated task or a reconciler run sends nothing twice). One with nobody to tell is recorded as
+    told. Returns the number of e-mails queued."""
     rows = (
         Assignment.objects.select_related("lead", "user", "partner", "rule")
-        # One that ended before its e-mail went out (accepted, claimed, replaced) needs none.
-        .filter(pk__in=assignment_ids, status__in=Assignment.OPEN)
+        .filter(pk__in=assignment_ids, status__in=Assignment.OPEN, notified_at=None)
         .only(*NOTIFY_FIELDS)
         .order_by("pk")
     )
+    queued = 0
     for assignment in rows:
-        messages += _messages(assignment)
-    if messages:
-        send_mass_mail(messages)  # an SMTP error fails the task, which retries (routing.tasks)
-    Assignment.objects.filter(pk__in=assignment_ids, notified_at=None).update(notified_at=timezone.now())
+        emails = _emails(assignment)
+        if emails:
+            queued += mail.emails_queue(emails, sent=(ASSIGNMENT_NOTIFIED, assignment.pk))
+        else:
+            assignment_notified(assignment.pk)
+    return queued
 
 
 def _team_id(assignment: Assignment) -> int | None:
     return assignment.pool_team_id or (assignment.rule.team_id if assignment.rule_id else None)
 
 
-def manager_email(team_id: int | None) -> list[str]:
-    email = Team.objects.filter(pk=team_id).values_list("manager__email", flat=True).first() if team_id else None
-    return [email] if email else []
+def _manager(team_id: int | None) -> list[Recipient]:
+    row = (
+        Team.objects.filter(pk=team_id).values_list("manager__email", "manager__first_name").first()
+        if team_id
+        else None
+    )
+    return [(row[0], row[1] or "")] if row and row[0] else []
 
 
-def _pool_recipients(assignment: Assignment) -> list[str]:
-    offered = list(assignment.offered_to.filter(is_active=True).values_list("email", flat=True))
+def _people(users: QuerySet[User]) -> list[Recipient]:
+    return [(email, name or "") for email, name in users.values_list("email", "first_name") if email]
+
+
+def _pool_recipients(assignment: Assignment) -> list[Recipient]:
+    offered = _people(assignment.offered_to.filter(is_active=True).order_by("pk"))
     if offered:
         return offered
-    team_members = User.objects.filter(rep_profile__team_id=_team_id(assignment), is_active=True)
-    return list(team_members.values_list("email", flat=True))
+    team_members = User.objects.filter(rep_profile__team_id=_team_id(assignment), is_active=True).order_by("pk")
+    return _people(team_members)
 
 
-def _messages(assignment: Assignment) -> list[tuple[str, str, str, list[str]]]:
-    lead = assignment.lead
+def _about(lead: Lead) -> str:
+    """The lead in a line, as much as is known: "CTO at Initech, Germany"."""
     company = lead.company or lead.company_domain
-    pooled = assignment.status == Assignment.Status.POOLED
+    role = f"{lead.job_title} at {company}" if lead.job_title and company else lead.job_title or company
+    return ", ".join(part for part in (role, lead.country.name if lead.country else "") if part)
+
+
+def _lead_context(lead: Lead) -> dict[str, object]:
+    return {
+        "lead": lead,
+        "company": lead.company or lead.company_domain or lead.email,
+        "about": _about(lead),
+        "score": f"{lead.score:.0f}",
+        "grade": lead.grade or "–",
+    }
+
+
+def _emails(assignment: Assignment) -> list[mail.Email]:
+    # One e-mail each: a pool's reps do not see each other's addresses.
+    lead = assignment.lead
     if assignment.status == Assignment.Status.UNASSIGNED:
-        return _unassigned_messages(assignment, company)
-    if assignment.user_id:
-        recipients = [assignment.user.email]
-    elif assignment.partner_id:
-        recipients = list(assignment.partner.users.values_list("email", flat=True))
-    else:
-        recipients = _pool_recipients(assignment)
-    body = (
-        f"{lead} — {lead.job_title} at {lead.company}, {lead.country.name if lead.country else ''}\n"
-        f"Score {lead.score:.0f}, grade {lead.grade or '–'}."
-    )
-    if not assignment.partner_id:  # the routing rule is the company's own business, not a partner's
-        body += f" Rule: {assignment.rule.name if assignment.rule else '–'}."
-    if pooled:
-        subject = f"New lead in the pool: {company}"
-    elif assignment.escalated_at and assignment.created_by_id is None:
-        subject = f"Escalated to you: {company} (accept by {assignment.due_at:%H:%M} UTC)"
-    elif assignment.due_at:
-        subject = f"New lead for you: {company} (accept by {assignment.due_at:%H:%M} UTC)"
-    else:
-        subject = f"New lead for you: {company}"
-    messages = [(subject, body, settings.DEFAULT_FROM_EMAIL, [r]) for r in recipients if r]
-    if pooled and assignment.escalated_at:
-        # The manager is told: nobody took the lead in time (or nobody else could take it).
-        note = (
-            f"{lead} waits in your team's pool since {assignment.assigned_at:%d %b %H:%M} UTC and nobody has "
-            "claimed it. Hand it to a rep from the team page."
-        )
-        for email in manager_email(_team_id(assignment)):
-            messages.append((f"Waiting in the pool: {company}", note, settings.DEFAULT_FROM_EMAIL, [email]))
-    # One message each: a pool's reps do not see each other's addresses.
-    return messages
+        return _unassigned_emails(assignment)
+    context = {
+        **_lead_context(lead),
+        "deadline": mail.when(assignment.due_at) if assignment.due_at else "",
+        "rule": assignment.rule.name if assignment.rule_id else "–",
+    }
+    if assignment.status == Assignment.Status.POOLED:
+        team = Team.objects.filter(pk=_team_id(assignment)).values_list("name", flat=True).first() or "your team"
+        context.update(team=team, url=mail.link("routing:pool"))
+        reps = _pool_recipients(assignment)
+        emails = [mail.render("pool_new", {**context, "name": name}, to=to) for to, name in reps]
+        if assignment.escalated_at:
+            # The manager is told: nobody took the lead in time (or nobody else could take it).
+            waiting = {
+                **context,
+                "since": mail.when(assignment.assigned_at),
+                "url": mail.link("routing:team"),
+                "lead_url": mail.link("leads:lead", lead.pk),
+            }
+            emails += [
+                mail.render("pool_waiting", {**waiting, "name": name}, to=to)
+                for to, name in _manager(_team_id(assignment))
+            ]
+        return emails
+    if assignment.partner_id:
+        # A partner's users read their share of the lead only: no rule, nothing else internal.
+        shared = {key: context[key] for key in ("lead", "company", "about", "score", "grade", "deadline")}
+        shared.update(organization=assignment.partner.name, url=mail.link("partners:lead", lead.pk))
+        users = _people(assignment.partner.users.filter(is_active=True).order_by("pk"))
+        return [mail.render("lead_handed_to_partner", {**shared, "name": name}, to=to) for to, name in users]
+    if not assignment.user_id or not assignment.user.email:
+        return []
+    escalated = assignment.escalated_at and assignment.created_by_id is None
+    context.update(url=mail.link("leads:lead", lead.pk), name=assignment.user.first_name)
+    return [mail.render("lead_escalated" if escalated else "lead_assigned", context, to=assignment.user.email)]
 
 
-def _unassigned_messages(assignment: Assignment, company: str) -> list[tuple[str, str, str, list[str]]]:
+def _unassigned_emails(assignment: Assignment) -> list[mail.Email]:
     """Nobody could take the MQL (no rule matched, or nobody eligible): the sales managers are told,
     once, when it enters the unassigned queue (a retry that still finds nobody says nothing more)."""
     lead = assignment.lead
-    body = (
-        f"{lead} — {lead.job_title} at {lead.company}: no routing rule could place this lead "
-        f"(score {lead.score:.0f}, grade {lead.grade or '–'}). It waits in the unassigned queue on the team page; "
-        "routing tries again every few minutes."
-    )
-    managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True).exclude(email="")
-    return [
-        (f"Nobody could take a lead: {company}", body, settings.DEFAULT_FROM_EMAIL, [email])
-        for email in managers.order_by("pk").values_list("email", flat=True)
-    ]
+    context = {**_lead_context(lead), "url": mail.link("routing:team"), "lead_url": mail.link("leads:lead", lead.pk)}
+    managers = User.objects.filter(role=Role.SALES_MANAGER, is_active=True).exclude(email="").order_by("pk")
+    return [mail.render("lead_unassigned", {**context, "name": name}, to=to) for to, name in _people(managers)]

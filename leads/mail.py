@@ -1,0 +1,129 @@
+"""E-mail: every message is a set of templates, rendered here and sent by one task.
+
+A message called `<name>` is three templates in `templates/emails/`: `<name>.subject.txt` (one line),
+`<name>.txt` (the plain-text body) and `<name>.html` (the same words as HTML, extending
+`emails/base.html`: inline CSS only, nothing loaded from elsewhere). `render` fills them; `emails_queue`
+queues each e-mail as its own `leads.tasks.send_email_task` once the transaction commits, and that
+task retries SMTP and connection errors with backoff. One e-mail per task, so a retry re-sends only
+the e-mail that failed, never the ones that already went out.
+
+An app that records "this was e-mailed" (routing's `Assignment.notified_at`) registers a hook with
+`on_sent`; the task calls it only after the mail server took the e-mail, so the record is never set for
+an e-mail that was not sent (the reconciler sends what is still unrecorded).
+
+Dates and times are shown in the team's time zone, and say so: "14:30 (Berlin time), 2 Dec".
+Links are absolute, from `settings.PORTAL_BASE_URL`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.core.mail.backends.base import BaseEmailBackend
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils import timezone
+
+from leadportal.celery import enqueue
+
+log = logging.getLogger(__name__)
+
+# The team works from Berlin; no user or lead carries a time zone of its own.
+TEAM_TIME_ZONE = ZoneInfo("Europe/Berlin")
+TEAM_TIME_ZONE_NAME = "Berlin time"
+
+
+@dataclass(frozen=True)
+class Email:
+    """One rendered e-mail to one recipient (a pool's reps do not see each other's addresses)."""
+
+    to: str
+    subject: str
+    text: str
+    html: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+    def message(self, connection: BaseEmailBackend | None = None) -> EmailMultiAlternatives:
+        message = EmailMultiAlternatives(
+            self.subject, self.text, settings.DEFAULT_FROM_EMAIL, [self.to], connection=connection
+        )
+        message.attach_alternative(self.html, "text/html")
+        return message
+
+
+def render(name: str, context: dict[str, object], *, to: str) -> Email:
+    """The e-mail `name` for `to`, its dates in the team's time zone."""
+    context = {"portal_url": portal_url(), "time_zone_name": TEAM_TIME_ZONE_NAME, **context}
+    with timezone.override(TEAM_TIME_ZONE):
+        subject = render_to_string(f"emails/{name}.subject.txt", context)
+        text = render_to_string(f"emails/{name}.txt", context)
+        html = render_to_string(f"emails/{name}.html", context)
+    # A header is one line: a company name with a line break in it must not start another header.
+    return Email(to=to, subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+
+
+def portal_url() -> str:
+    return settings.PORTAL_BASE_URL.rstrip("/")
+
+
+def link(viewname: str, *args: object) -> str:
+    """The absolute URL of a page of the portal, for an e-mail."""
+    return portal_url() + reverse(viewname, args=args)
+
+
+def when(moment: datetime) -> str:
+    """A moment as a person reads it, with the zone said: "14:30 (Berlin time), 2 Dec"."""
+    local = timezone.localtime(moment, TEAM_TIME_ZONE)
+    return f"{local:%H:%M} ({TEAM_TIME_ZONE_NAME}), {local.day} {local:%b}"
+
+
+def day(moment: datetime) -> str:
+    """The day of a moment in the team's time zone: "2 Dec 2026"."""
+    local = timezone.localtime(moment, TEAM_TIME_ZONE)
+    return f"{local.day} {local:%b %Y}"
+
+
+# --- sending ----------------------------------------------------------------------------------------
+
+SentHook = Callable[[int], None]
+_sent_hooks: dict[str, SentHook] = {}
+
+
+def on_sent(name: str, hook: SentHook) -> None:
+    """Register `hook(pk)`, called by the sending task after the mail server took an e-mail queued with
+    `sent=(name, pk)`. Apps register from `AppConfig.ready()` (so a worker knows them before its first
+    task). The hook must be safe to call twice (a pool's e-mails share one record)."""
+    _sent_hooks[name] = hook
+
+
+def emails_queue(emails: Iterable[Email], *, sent: tuple[str, int] | None = None) -> int:
+    """Queue each e-mail for `send_email_task` once the transaction commits (at once outside one).
+    Returns the number queued; with the broker down they are not, and whoever records the work
+    durably (routing's `notified_at`) sends them later."""
+    from .tasks import send_email_task
+
+    if sent is not None and sent[0] not in _sent_hooks:
+        raise LookupError(f"No e-mail hook registered as {sent[0]!r}")
+    count = 0
+    for email in emails:
+        enqueue(send_email_task, email.as_dict(), list(sent) if sent else None)
+        count += 1
+    return count
+
+
+def email_send(email: Email, *, sent: tuple[str, int] | None = None) -> None:
+    """Hand `email` to the mail server (errors propagate: the task retries them), then run the
+    `sent` hook. Used by `send_email_task`; call the task, not this, from services."""
+    hook = _sent_hooks[sent[0]] if sent else None  # an unknown hook fails before anything is sent
+    with get_connection(fail_silently=False) as connection:
+        email.message(connection).send()
+    if hook is not None and sent is not None:
+        hook(sent[1])

@@ -1,0 +1,27 @@
+"""Thin Celery tasks of `leads`: the one task that sends e-mail (every app's messages)."""
+
+from __future__ import annotations
+
+from smtplib import SMTPException
+
+from celery import shared_task
+
+# The mail server refused for now or could not be reached: worth trying again. SMTPException and
+# ConnectionError are OSErrors; they are named for the reader. A template error is a bug: no retry.
+MAIL_ERRORS = (SMTPException, ConnectionError, OSError)
+
+
+@shared_task(
+    name="leads.tasks.send_email",
+    acks_late=True,
+    autoretry_for=MAIL_ERRORS,
+    retry_backoff=True,  # 1, 2, 4 … seconds, with jitter
+    retry_backoff_max=600,
+    max_retries=10,  # about 17 minutes of trying, then the failure is logged by the worker
+)
+def send_email_task(email: dict[str, str], sent: list | None = None) -> None:
+    """Send one rendered e-mail (`leads.mail.Email.as_dict()`); then call its `sent` hook, if any.
+    One e-mail per task: a retry sends only this one again, never an e-mail that already went out."""
+    from . import mail
+
+    mail.email_send(mail.Email(**email), sent=(sent[0], sent[1]) if sent else None)
