@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -92,6 +92,13 @@ def day(moment: datetime) -> str:
 
 
 # --- sending ----------------------------------------------------------------------------------------
+
+# The sending task's retries (leads.tasks): after 1, 2, 4 … seconds, at most RETRY_BACKOFF_MAX apart.
+MAX_RETRIES = 8
+RETRY_BACKOFF_MAX = 300
+# How long a queued e-mail may still be trying (about 5 minutes): a record that queued its e-mails less
+# than this ago does not queue them again (routing's `notify_queued_at`).
+RETRYING_FOR = timedelta(seconds=sum(min(2**n, RETRY_BACKOFF_MAX) for n in range(MAX_RETRIES)) + 60)
 
 SentHook = Callable[[int], None]
 _sent_hooks: dict[str, SentHook] = {}

@@ -6,6 +6,8 @@ from smtplib import SMTPException
 
 from celery import shared_task
 
+from .mail import MAX_RETRIES, RETRY_BACKOFF_MAX
+
 # The mail server refused for now or could not be reached: worth trying again. SMTPException and
 # ConnectionError are OSErrors; they are named for the reader. A template error is a bug: no retry.
 MAIL_ERRORS = (SMTPException, ConnectionError, OSError)
@@ -16,8 +18,8 @@ MAIL_ERRORS = (SMTPException, ConnectionError, OSError)
     acks_late=True,
     autoretry_for=MAIL_ERRORS,
     retry_backoff=True,  # 1, 2, 4 … seconds, with jitter
-    retry_backoff_max=600,
-    max_retries=10,  # about 17 minutes of trying, then the failure is logged by the worker
+    retry_backoff_max=RETRY_BACKOFF_MAX,
+    max_retries=MAX_RETRIES,  # about 4 minutes of trying (mail.RETRYING_FOR), then the worker logs the failure
 )
 def send_email_task(email: dict[str, str], sent: list | None = None) -> None:
     """Send one rendered e-mail (`leads.mail.Email.as_dict()`); then call its `sent` hook, if any.

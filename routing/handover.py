@@ -334,8 +334,8 @@ def escalate_pooled(lead: Lead, assignment: Assignment, event: str) -> None:
     now = timezone.now()
     assignment.offered_to.clear()
     assignment.escalated_at = now
-    assignment.notified_at = None
-    assignment.save(update_fields=["escalated_at", "notified_at"])
+    assignment.notified_at = assignment.notify_queued_at = None
+    assignment.save(update_fields=["escalated_at", "notified_at", "notify_queued_at"])
     _timeline(lead, assignment, None, event)
 
 

@@ -260,6 +260,9 @@ class Assignment(models.Model):
     # Set once the assignee (or the pool's reps) was e-mailed; an open assignment still without it
     # after a while is sent by the reconciler (its task was lost with a dead worker or broker).
     notified_at = models.DateTimeField(null=True, blank=True)
+    # When its e-mails were last queued: while their tasks may still be retrying (leads.mail.RETRYING_FOR)
+    # neither a repeated task nor the reconciler queues them again, so an SMTP outage sends no copies.
+    notify_queued_at = models.DateTimeField(null=True, blank=True)
     # A pooled lead: whose reps may claim it, how (the rule's pool mode, or cherry-pick for a lead
     # that fell back to the pool), and — hybrid — the few reps it is offered to (empty: the team).
     pool_team = models.ForeignKey(Team, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")

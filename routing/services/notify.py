@@ -8,7 +8,7 @@ task, a broker outage or an SMTP error that outlived its retries left unsent."""
 
 from __future__ import annotations
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from leadportal.celery import enqueue
@@ -60,17 +60,24 @@ def assignment_notified(assignment_id: int) -> None:
 
 def assignments_notify(*, assignment_ids: list[int]) -> int:
     """Queue the e-mails of these assignments, one sending task per recipient. Skipped: those that
-    ended before their e-mail went out (accepted, claimed, replaced) and those already e-mailed (a
-    repeated task or a reconciler run sends nothing twice). One with nobody to tell is recorded as
-    told. Returns the number of e-mails queued."""
+    ended before their e-mail went out (accepted, claimed, replaced), those already e-mailed and those
+    whose e-mails are queued and may still be retrying (a repeated task or a reconciler run sends
+    nothing twice). One with nobody to tell is recorded as told. Returns the number of e-mails queued."""
+    now = timezone.now()
+    # Not queued, or queued so long ago that its tasks have given up (lost with the broker, or the mail
+    # server away for longer than the retries): while they may still be trying, nothing is queued again.
+    claimable = Q(notify_queued_at=None) | Q(notify_queued_at__lt=now - mail.RETRYING_FOR)
+    unsent = Assignment.objects.filter(claimable, status__in=Assignment.OPEN, notified_at=None)
     rows = (
-        Assignment.objects.select_related("lead", "user", "partner", "rule")
-        .filter(pk__in=assignment_ids, status__in=Assignment.OPEN, notified_at=None)
+        unsent.select_related("lead", "user", "partner", "rule")
+        .filter(pk__in=assignment_ids)
         .only(*NOTIFY_FIELDS)
         .order_by("pk")
     )
     queued = 0
     for assignment in rows:
+        if not unsent.filter(pk=assignment.pk).update(notify_queued_at=now):
+            continue  # another task or reconciler run got there first
         emails = _emails(assignment)
         if emails:
             queued += mail.emails_queue(emails, sent=(ASSIGNMENT_NOTIFIED, assignment.pk))

@@ -5,7 +5,7 @@ assignment recorded as told only when its e-mail really went out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from smtplib import SMTPServerDisconnected
 from zoneinfo import ZoneInfo
 
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from leads.models import Role, Stage
 from leads.tests.factories import LeadFactory, PartnerOrganizationFactory, UserFactory
-from routing import tasks
+from routing import services, tasks
 from routing.models import Assignment
 from routing.tests.factories import make_rule, make_team, mql
 
@@ -272,27 +272,43 @@ def test_a_repeated_task_sends_nothing_twice(team, lead, django_capture_on_commi
 
 
 class DownBackend(locmem.EmailBackend):
+    attempts = 0
+
     def send_messages(self, messages):
+        DownBackend.attempts += 1
         raise SMTPServerDisconnected("Connection unexpectedly closed")
 
 
-def test_an_assignment_is_recorded_as_told_only_once_its_email_went_out(
+def test_an_assignment_is_recorded_as_told_only_once_its_email_went_out_and_never_queued_twice_meanwhile(
     team, lead, settings, monkeypatch, django_capture_on_commit_callbacks
 ):
+    from leads import mail as lead_mail
     from leads.tasks import send_email_task
 
     # Retry as a worker does (tests otherwise propagate the first error), with the server down throughout.
     monkeypatch.setitem(send_email_task.app.conf, "task_eager_propagates", False)
     settings.EMAIL_BACKEND = f"{__name__}.DownBackend"
+    DownBackend.attempts = 0
     assignment = Assignment.objects.create(lead=lead, user=team[1][0], status="active", due_at=DUE)
 
     notify(django_capture_on_commit_callbacks, assignment)
 
     assignment.refresh_from_db()
-    assert mail.outbox == [] and assignment.notified_at is None  # left for the reconciler
+    assert DownBackend.attempts == 9 and mail.outbox == [] and assignment.notified_at is None  # for the reconciler
+    # The reconciler's next runs, while the copy queued may still be retrying: nothing more is queued.
+    with django_capture_on_commit_callbacks() as queued:
+        for _ in range(3):
+            services.assignments_notify(assignment_ids=[assignment.pk])
+    assert queued == [] and DownBackend.attempts == 9
 
+    # Once that copy has given up, the reconciler queues the e-mail again, and the server is back.
+    Assignment.objects.filter(pk=assignment.pk).update(
+        notify_queued_at=timezone.now() - lead_mail.RETRYING_FOR - timedelta(seconds=1)
+    )
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
-    notify(django_capture_on_commit_callbacks, assignment)
+    for _ in range(2):  # and again, once it went out: nothing more
+        with django_capture_on_commit_callbacks(execute=True):
+            tasks.notify_assignments_task([assignment.pk])
 
     assignment.refresh_from_db()
     assert [m.to for m in mail.outbox] == [[team[1][0].email]] and assignment.notified_at is not None
