@@ -26,13 +26,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import connection
 from django.utils import timezone
 
 from leads.errors import Refused
 from leads.lifecycle import TransitionRefused
 from leads.models import Activity, ActivityType, Lead, Stage, User
 
+from . import sql
 from .models import Assignment, RoutingRule
 
 S = Assignment.Status
@@ -138,28 +138,10 @@ def hold(lead: Lead, assignment: Assignment | None) -> None:
 
 
 def hold_many(pairs: list[tuple[Lead, Assignment]], now: datetime) -> None:
-    """`hold` for a routing batch, in one UPDATE."""
+    """`hold` for a routing batch, in one UPDATE (`routing.sql.leads_update`)."""
     for lead, assignment in pairs:
         _hold(lead, assignment)
-        lead.updated_at = now  # what auto_now does on save(); a bulk update does not
-    leads = [lead for lead, _ in pairs]
-    if connection.vendor != "postgresql":
-        Lead.objects.bulk_update(leads, [*OWNERSHIP_FIELDS, "updated_at"])
-        return
-    # bulk_update's CASE WHEN per field and row costs more to build than the rows cost to write.
-    fields = [Lead._meta.get_field(name) for name in OWNERSHIP_FIELDS]
-    types = {"ForeignKey": "bigint", "BooleanField": "boolean", "DateTimeField": "timestamptz"}
-    arrays = ", ".join(f"%s::{types[f.get_internal_type()]}[]" for f in fields)
-    sets = ", ".join(f"{f.column} = v.{f.column}" for f in fields)
-    columns = ", ".join(f.column for f in fields)
-    # Column and table names come from the model, values are parameters.
-    sql = (
-        f"UPDATE {Lead._meta.db_table} AS l SET {sets}, updated_at = %s "  # noqa: S608
-        f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {columns}) WHERE l.id = v.id"
-    )
-    params = [now, [lead.pk for lead in leads], *([getattr(lead, f.attname) for lead in leads] for f in fields)]
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+    sql.leads_update([lead for lead, _ in pairs], OWNERSHIP_FIELDS, now)
 
 
 def _end(assignment: Assignment, move: str, note: str = "") -> None:

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from django.db import connection
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, PartnerOrganization, User
 
-from . import engine
-from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, RuleCondition, expand_territories
+from . import caches, engine, sql
+from .models import Account, Assignment, RepProfile, RoutingCounter, RoutingRule, expand_territories
 
 
 @dataclass(frozen=True)
@@ -28,40 +24,14 @@ class Plan:
     ruleset: engine.RuleSet
 
 
-_plans: dict[tuple[str, ...], tuple[tuple, Plan]] = {}
-
-
-def _fingerprint() -> tuple:
-    """Changes whenever rules, their conditions or partners, or team membership change (through
-    the admin or services): one cheap query instead of loading 500 rules for every lead."""
-    tables = {
-        "rule": RoutingRule._meta.db_table,
-        "condition": RuleCondition._meta.db_table,
-        "partners": RoutingRule.partners.through._meta.db_table,
-        "profile": RepProfile._meta.db_table,
-    }
-    sql = (  # noqa: S608 - our own table names, no input
-        "SELECT (SELECT COUNT(*) FROM {rule}), (SELECT MAX(updated_at) FROM {rule}),"
-        " (SELECT COUNT(*) FROM {condition}), (SELECT MAX(id) FROM {condition}),"
-        " (SELECT COUNT(*) FROM {partners}), (SELECT MAX(id) FROM {partners}),"
-        " (SELECT COUNT(*) FROM {profile}), (SELECT MAX(updated_at) FROM {profile})"
-    ).format(**tables)
-    with connection.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchone()
-
-
 def plan(statuses: tuple[str, ...] = (RoutingRule.Status.ACTIVE,)) -> Plan:
-    """The current rule set, rebuilt only when its fingerprint changed (cached per process)."""
-    fingerprint = _fingerprint()
-    cached = _plans.get(statuses)
-    if cached and cached[0] == fingerprint:
-        return cached[1]
-    rows = rules(statuses)
-    listed = engine_rules(rows)
-    result = Plan({r.pk: r for r in rows}, engine.compile_rules(listed))
-    _plans[statuses] = (fingerprint, result)
-    return result
+    """The current rule set, rebuilt only when its fingerprint changed (`routing.caches.plans`)."""
+    return caches.plans.get((statuses, sql.rules_fingerprint()), _plan)
+
+
+def _plan(key: tuple[tuple[str, ...], tuple]) -> Plan:
+    rows = rules(key[0])
+    return Plan({r.pk: r for r in rows}, engine.compile_rules(engine_rules(rows)))
 
 
 def rules(statuses: Iterable[str] = (RoutingRule.Status.ACTIVE,)) -> list[RoutingRule]:
@@ -119,22 +89,6 @@ def domain_owner(domain: str) -> engine.Key | None:
     return ("rep", owner_id) if owner_id else None
 
 
-def _open_count(column: str) -> Subquery:
-    """Open leads (MQL, SAL, SQL) of the candidate in the outer row, as a correlated subquery."""
-    return Coalesce(
-        Subquery(
-            Lead.objects.filter(**{column: OuterRef("pk" if column == "partner_id" else "user_id")})
-            .filter(stage__in=OPEN_STAGES)
-            .order_by()
-            .values(column)
-            .annotate(n=Count("pk"))
-            .values("n")[:1],
-            output_field=IntegerField(),
-        ),
-        Value(0),
-    )
-
-
 def account_owners(leads: Iterable[Lead]) -> dict[int, engine.Key]:
     """`account_owner` for many leads in one query: lead id → the owner of its domain's account."""
     domains = {lead.pk: lead.company_domain.lower() for lead in leads if lead.company_domain}
@@ -156,60 +110,6 @@ def _territories(items: tuple[str, ...]) -> frozenset[str]:
     return expand_territories(list(items))
 
 
-REP_COLUMNS = (
-    "user_id",
-    "user__first_name",
-    "user__last_name",
-    "user__username",
-    "user__is_active",
-    "active",
-    "away_until",
-    "capacity",
-    "weight",
-    "seniority",
-    "territories",
-    "languages",
-    "products",
-    "industries",
-    "min_company_size",
-    "max_company_size",
-)
-
-
-def _rep_rows(rep_ids: list[int]) -> list[tuple]:
-    """REP_COLUMNS and the open-lead count of these reps' profiles. On PostgreSQL one prepared-shape
-    raw statement: building the ORM query (a correlated subquery) cost more than running it."""
-    if connection.vendor != "postgresql":
-        return list(
-            RepProfile.objects.filter(user_id__in=rep_ids)
-            .order_by()
-            .annotate(open_leads=_open_count("owner_id"))
-            .values_list(*REP_COLUMNS, "open_leads")
-        )
-    with connection.cursor() as cursor:
-        cursor.execute(_REP_SQL, [[s.value for s in OPEN_STAGES], rep_ids])
-        rows = cursor.fetchall()
-    json_at = [i for i, c in enumerate(REP_COLUMNS) if c in ("territories", "languages", "products", "industries")]
-    result = []
-    for row in rows:
-        row = list(row)
-        for i in json_at:
-            if isinstance(row[i], str):  # Django reads jsonb as text and decodes it in the field
-                row[i] = json.loads(row[i])
-        result.append(tuple(row))
-    return result
-
-
-_REP_SQL = f"""
-    SELECT p.user_id, u.first_name, u.last_name, u.username, u.is_active, p.active, p.away_until,
-           p.capacity, p.weight, p.seniority, p.territories, p.languages, p.products, p.industries,
-           p.min_company_size, p.max_company_size,
-           (SELECT COUNT(*) FROM {Lead._meta.db_table} l WHERE l.owner_id = p.user_id AND l.stage = ANY(%s))
-    FROM {RepProfile._meta.db_table} p JOIN {User._meta.db_table} u ON u.id = p.user_id
-    WHERE p.user_id = ANY(%s)
-"""  # noqa: S608
-
-
 def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.Candidate]:
     """The candidates' state as the engine needs it, read now (call after locking their rows):
     one query for the reps (profile, user and open leads, as plain rows), one for partners."""
@@ -219,8 +119,8 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
     partner_ids = {k[1] for k in keys if k[0] == "partner"}
     result: dict[engine.Key, engine.Candidate] = {}
     if rep_ids:
-        rows = _rep_rows(sorted(rep_ids))
-        missing = rep_ids - {row[0] for row in rows}  # a rep without a profile routes with the defaults
+        rows = sql.rep_rows(sorted(rep_ids))
+        missing = rep_ids - {row.user_id for row in rows}  # a rep without a profile routes with the defaults
         if missing:
             open_counts = dict(
                 Lead.objects.filter(owner_id__in=missing, stage__in=OPEN_STAGES)
@@ -230,50 +130,40 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
             )
             default = RepProfile()
             for user in User.objects.filter(pk__in=missing):
-                profile = tuple(getattr(default, column) for column in REP_COLUMNS[5:])
-                user_row = (user.pk, user.first_name, user.last_name, user.get_username(), user.is_active)
-                rows.append((*user_row, *profile, open_counts.get(user.pk, 0)))
-        for (
-            user_id,
-            first_name,
-            last_name,
-            username,
-            user_active,
-            active,
-            away_until,
-            capacity,
-            weight,
-            seniority,
-            territories,
-            languages,
-            products,
-            industries,
-            min_size,
-            max_size,
-            open_leads,
-        ) in rows:
-            key = ("rep", user_id)
+                rows.append(
+                    sql.RepRow(
+                        user_id=user.pk,
+                        first_name=user.first_name,
+                        last_name=user.last_name,
+                        username=user.get_username(),
+                        user_active=user.is_active,
+                        open_leads=open_counts.get(user.pk, 0),
+                        **{name: getattr(default, name) for name in sql.REP_PROFILE_FIELDS},
+                    )
+                )
+        for row in rows:
+            key = ("rep", row.user_id)
             result[key] = engine.Candidate(
                 key=key,
                 # User.get_full_name(), without a model instance per rep
-                name=f"{first_name} {last_name}".strip() or username,
-                active=user_active and active,
-                away=away_until is not None and away_until > now,  # RepProfile.is_away
-                open_leads=open_leads,
-                capacity=capacity,
-                weight=weight,
-                seniority=seniority,
-                territories=_territories(tuple(territories)),
-                languages=_lower_set(tuple(languages)),
-                products=_lower_set(tuple(products)),
-                industries=_lower_set(tuple(industries)),
-                min_company_size=min_size,
-                max_company_size=max_size,
+                name=f"{row.first_name} {row.last_name}".strip() or row.username,
+                active=row.user_active and row.active,
+                away=row.away_until is not None and row.away_until > now,  # RepProfile.is_away
+                open_leads=row.open_leads,
+                capacity=row.capacity,
+                weight=row.weight,
+                seniority=row.seniority,
+                territories=_territories(tuple(row.territories)),
+                languages=_lower_set(tuple(row.languages)),
+                products=_lower_set(tuple(row.products)),
+                industries=_lower_set(tuple(row.industries)),
+                min_company_size=row.min_company_size,
+                max_company_size=row.max_company_size,
             )
     if partner_ids:
         scores = partner_scores()
         for org in PartnerOrganization.objects.filter(pk__in=partner_ids).annotate(
-            open_leads=_open_count("partner_id")
+            open_leads=sql.open_leads_count("partner_id")
         ):
             result[("partner", org.pk)] = engine.Candidate(
                 key=("partner", org.pk),
@@ -288,9 +178,6 @@ def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.
     return result
 
 
-PERFORMANCE_TTL = 60.0  # seconds: outcomes change by the day, not by the lead
-_scores: tuple[float, dict[int, float]] = (0.0, {})
-
 PartnerWeights = Callable[[], dict[int, float]]
 # The outcome figures are partners' (feedback, the chase), and partners sits above routing: it hands
 # its function over from PartnersConfig.ready(), the way it registers its dashboard entries, so routing
@@ -301,20 +188,19 @@ _partner_weights: PartnerWeights | None = None
 def register_partner_weights(weights: PartnerWeights) -> None:
     """Set the function that gives every partner organisation's routing weight by id (the
     "performance-weighted" strategy's; partners registers partners.selectors.partner_weights)."""
-    global _partner_weights, _scores
+    global _partner_weights
     _partner_weights = weights
-    _scores = (0.0, {})
+    caches.partner_scores.clear()
 
 
 def partner_scores() -> dict[int, float]:
     """Every partner organisation's outcome score from the registered weights (partners: a few
-    aggregate queries), computed at most once a minute per process."""
-    global _scores
-    expires, scores = _scores
-    if time.monotonic() >= expires:
-        scores = _partner_weights() if _partner_weights is not None else {}
-        _scores = (time.monotonic() + PERFORMANCE_TTL, scores)
-    return scores
+    aggregate queries), computed at most once a minute per process (`routing.caches.partner_scores`)."""
+    return caches.partner_scores.get("all", _partner_scores)
+
+
+def _partner_scores(_key: str) -> dict[int, float]:
+    return _partner_weights() if _partner_weights is not None else {}
 
 
 def counters(rule_ids: Iterable[int]) -> dict[tuple[int, engine.Key], int]:

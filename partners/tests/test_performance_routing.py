@@ -9,7 +9,8 @@ from leads.services import lead_transition
 from leads.tests.factories import LeadFactory
 from partners.selectors import PartnerPerformance, partner_performance, performance_score
 from partners.services import feedback_record
-from routing import engine, selectors
+from routing import caches as routing_caches
+from routing import engine
 from routing.models import Assignment
 from routing.tests.factories import make_rule
 
@@ -42,7 +43,7 @@ def test_the_engine_shares_leads_in_proportion_to_performance():
 
 @pytest.mark.django_db
 def test_a_partner_that_won_gets_more_of_the_next_leads(
-    partner_org_a, partner_org_b, partner_a, django_capture_on_commit_callbacks, monkeypatch
+    partner_org_a, partner_org_b, partner_a, django_capture_on_commit_callbacks
 ):
     def mql(country: str):
         lead = LeadFactory(stage=Stage.MAL, country=country)
@@ -73,7 +74,7 @@ def test_a_partner_that_won_gets_more_of_the_next_leads(
     figures = partner_performance()
     assert (figures[partner_org_a.pk].won, figures[partner_org_b.pk].handovers) == (1, 0)
 
-    monkeypatch.setattr(selectors, "_scores", (0.0, {}))  # the figures are cached for a minute: read them now
+    routing_caches.partner_scores.clear()  # the figures are cached for a minute: read them now
 
     leads = [mql("DE") for _ in range(4)]
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
@@ -14,13 +13,12 @@ from leads.conditions import LEAD_FIELDS
 from leads.models import Lead, Stage, StageChange
 from leads.selectors import lead_facts
 
-from .. import engine, handover, selectors
+from .. import caches, engine, handover, selectors, sql
 from ..models import Assignment, RoutingCounter, RoutingRule
 from .notify import notify_on_commit
 from .route import assignment_row, lead_route, lock_candidates
 
 ROUTE_BATCH = 100  # MQLs one routing task may place in one transaction
-SNAPSHOT_MAX_AGE = 2.0  # seconds a prediction may reuse the candidates' state read for an earlier batch
 WAITING_WINDOW = timedelta(hours=1)  # how far back a waiting MQL is looked for
 
 
@@ -31,12 +29,7 @@ def leads_route_waiting(*, lead_id: int, limit: int = ROUTE_BATCH) -> int | None
     placed and have nothing left to do. Same decisions and locks as `lead_route`; a lead that has
     been routed before (rerouting, recycled) or that the batch cannot place on its fast path is
     routed on its own by `lead_route`. Returns the id of the lead's open assignment, if any."""
-    with connection.cursor() as cursor:  # every task of a batch's leads asks this: as cheap as it gets
-        cursor.execute(
-            f"SELECT id FROM {Assignment._meta.db_table} WHERE lead_id = %s AND status IN (%s, %s) LIMIT 1",  # noqa: S608
-            [lead_id, Assignment.Status.ACTIVE, Assignment.Status.POOLED],
-        )
-        placed_already = (cursor.fetchone() or [None])[0]
+    placed_already = sql.open_assignment_id(lead_id)  # every task of a batch's leads asks: one plain statement
     if placed_already:
         return placed_already  # a duplicate, or a lead an earlier batch placed
     placed, leftover = _route_batch(lead_id, limit) if limit > 1 else ({}, [])
@@ -128,16 +121,13 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
     return placed, leftover
 
 
-_snapshots: dict[str, tuple[float, dict[engine.Key, engine.Candidate]]] = {}
-
-
 def _snapshot(keys: set[engine.Key]) -> dict[engine.Key, engine.Candidate]:
-    """The candidates' state for predictions, reused for SNAPSHOT_MAX_AGE s (per process): a stale
-    prediction only sends a lead through lead_route; the decisions use state read under the locks."""
-    read_at, cached = _snapshots.get("last", (0.0, {}))
-    if time.monotonic() - read_at > SNAPSHOT_MAX_AGE or not keys <= cached.keys():
+    """The candidates' state for predictions, reused for a moment (`routing.caches.candidate_snapshots`):
+    a stale prediction only sends a lead through lead_route; the decisions use state read under the locks."""
+    cached = caches.candidate_snapshots.get("last")
+    if cached is None or not keys <= cached.keys():
         cached = selectors.candidates(keys)
-        _snapshots["last"] = (time.monotonic(), cached)
+        caches.candidate_snapshots.set("last", cached)
     return dict(cached)
 
 
