@@ -75,7 +75,8 @@ def test_the_breakdown_of_the_api_adds_up_to_the_stored_score(api, marketing, dj
     lead = LeadFactory(job_title="CTO", stage=Stage.MAL)
     ActivityFactory(lead=lead, type="page_view", properties={"url": "/pricing"})
     ActivityFactory(lead=lead, type="page_view", properties={"url": "/blog"})
-    services.rescore_leads(lead_ids=[lead.pk])
+    services.rescore_request(lead_ids=[lead.pk])  # as the events' ingestion records them
+    assert tasks.rescore_leads_task([lead.pk]) == 1  # what the worker runs
 
     body = api(marketing).get(f"/api/v1/leads/{lead.pk}/score/").json()
 
@@ -99,8 +100,9 @@ def test_a_burst_of_events_for_one_lead_queues_one_rescoring(db, django_capture_
     assert delay.call_count == 1
     assert PendingRescore.objects.filter(lead=lead).count() == 1
 
-    services.rescore_leads(lead_ids=[lead.pk])  # the task claims the pending row
+    assert tasks.rescore_leads_task([lead.pk]) == 1  # the task claims the pending row and scores the lead
     assert not PendingRescore.objects.exists()
+    assert Lead.objects.get(pk=lead.pk).scoring_version is not None
     queued = mock.patch.object(tasks.rescore_leads_task, "delay")
     with queued as delay, django_capture_on_commit_callbacks(execute=True):
         services.rescore_request(lead_ids=[lead.pk])
@@ -127,14 +129,19 @@ def test_rescoring_a_lead_twice_changes_nothing(db):
     lead = LeadFactory(job_title="CTO", stage=Stage.MAL)
     ActivityFactory(lead=lead, type="demo_request", occurred_at=timezone.now() - timedelta(days=3))
     now = timezone.now()
-    services.rescore_leads(lead_ids=[lead.pk], now=now)
+    services.rescore_request(lead_ids=[lead.pk])
+    assert [s.lead_id for s in services.rescore_pending(lead_ids=[lead.pk], now=now)] == [lead.pk]
     first = Lead.objects.values("score", "fit_score", "engagement_score", "grade", "scoring_version").get(pk=lead.pk)
-    services.rescore_leads(lead_ids=[lead.pk], now=now)
+    services.rescore_request(lead_ids=[lead.pk])
+    assert [s.lead_id for s in services.rescore_pending(lead_ids=[lead.pk], now=now)] == [lead.pk]
     assert (
         Lead.objects.values("score", "fit_score", "engagement_score", "grade", "scoring_version").get(pk=lead.pk)
         == first
     )
     assert first["scoring_version"] == model.pk
+    assert first["score"] == pytest.approx(20 + 30 * 0.5 ** (3 / 30), abs=1e-3)  # CTO + a demo request 3 days ago
+    # The same task delivered again (acks_late): nothing is pending any more, nothing is done.
+    assert services.rescore_pending(lead_ids=[lead.pk], now=now) == []
 
 
 def test_exactly_one_model_is_active_in_the_database(db):
@@ -227,7 +234,8 @@ def test_an_exclusion_rule_disqualifies(db):
         model=model, category="press", field="job_title", operator="contains", value="journalist", action="disqualify"
     )
     lead = LeadFactory(job_title="Tech Journalist", stage=Stage.MAL)
-    services.rescore_leads(lead_ids=[lead.pk])
+    services.rescore_request(lead_ids=[lead.pk])
+    assert tasks.rescore_leads_task([lead.pk]) == 1
     lead.refresh_from_db()
     assert lead.stage == Stage.DISQUALIFIED
     assert StageChange.objects.get(lead=lead).reason == "Matched an exclusion rule"

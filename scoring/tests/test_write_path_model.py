@@ -52,7 +52,8 @@ class WritePath(RuleBasedStateMachine):
         self.now = timezone.now()
         self.model = selectors.active_engine_model()
         self.leads = [LeadFactory(job_title="CTO", stage=Stage.MAL).pk for _ in range(LEADS)]
-        services.rescore_leads(lead_ids=self.leads, now=self.now)
+        services.rescore_request(lead_ids=self.leads)  # as capture records them; then the worker's pass
+        assert len(services.rescore_pending(lead_ids=self.leads, now=self.now)) == LEADS
         self.in_flight: list[tuple[list[bulk.LeadScore], object]] = []
         self.events = 0
         self.scored_at = dict(Lead.objects.filter(pk__in=self.leads).values_list("pk", "scored_at"))
