@@ -1,11 +1,12 @@
-# LeadPortal — `make run` serves the portal with demo data, `make test` runs lint and the whole suite.
+# LeadPortal — `make run` serves the portal with demo data, `make test` runs lint and the fast tier of the
+# tests (the everyday loop), `make test-all` lint and every test (what .ci/run does).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint bench migrate seed clean
+.PHONY: run test test-all lint bench migrate seed clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -56,9 +57,19 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports  # the layers (pyproject.toml [tool.importlinter])
 
+# The tiers are in tests/tiers.py (SLOW, SERIAL). Fast: everything but the slow tests, on TEST_WORKERS
+# pytest-xdist workers (each with a test database of its own). All: the same workers run every test but
+# the serial ones (real Celery workers, private Redis, outages), which then run alone; both always run.
+TEST_WORKERS ?= 2
 test: lint
 	$(PY) manage.py makemigrations --check --dry-run
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not slow"
+
+test-all: lint
+	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/pytest -n $(TEST_WORKERS) -m "not serial"; parallel=$$?; \
+	$(VENV)/bin/pytest -m serial; serial=$$?; \
+	exit $$(( parallel || serial ))
 
 bench: $(VENV)/.installed
 	$(PY) -m bench

@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 from leads.models import Role
 from leads.tests.factories import PartnerOrganizationFactory, UserFactory
 from leads.tokens import token_create
+from tests.tiers import SERIAL, SLOW
 
 # Browser tests drive Debian's Chromium (Playwright cannot download its own browsers here).
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -31,6 +32,10 @@ def pytest_collection_modifyitems(config, items):
     skip_redis = pytest.mark.skip(reason="needs a Redis broker: set REDIS_URL=redis://… (as .ci/run does)")
     skip_rabbitmq = pytest.mark.skip(reason="needs RabbitMQ: set RABBITMQ_URL=amqp://… (as .ci/run does)")
     for item in items:
+        if item.nodeid.startswith(SERIAL):
+            item.add_marker(pytest.mark.serial)
+        if item.nodeid.startswith(SLOW + SERIAL) or "browser" in item.keywords:
+            item.add_marker(pytest.mark.slow)
         if "postgres" in item.keywords and not on_postgres:
             item.add_marker(skip_pg)
         if "redis" in item.keywords and not os.environ.get("REDIS_URL"):

@@ -1,6 +1,6 @@
 """The wiring nothing else exercises: every beat job names a task the Celery app has registered
-(with arguments its function takes), and test modules share helpers through factories and
-conftest.py, never by importing one another."""
+(with arguments its function takes); test modules share helpers through factories and
+conftest.py, never by importing one another; the test tiers name tests that exist."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from leadportal.celery import app
+from tests.tiers import SERIAL, SLOW
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -92,3 +93,15 @@ def test_the_import_check_sees_a_test_module_import(tmp_path):
         "routing.tests.test_engine",
         "routing.tests.test_routing",
     ]
+
+
+def test_every_tier_entry_names_a_test_file_or_test_that_exists():
+    """A renamed file or test must not fall out of its tier unnoticed (into the everyday loop)."""
+    missing = []
+    for entry in SLOW + SERIAL:
+        path, _, test = entry.partition("::")
+        source = ROOT / path
+        if not source.is_file() or (test and f"def {test}" not in source.read_text()):
+            missing.append(entry)
+    assert missing == []
+    assert not set(SLOW) & set(SERIAL)
