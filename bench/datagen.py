@@ -98,7 +98,6 @@ ACTIVITY_TYPES = (
     ("note", 0.96, "jsonb_build_object('text', 'called, no answer')"),
     ("stage_change", 1.0, "jsonb_build_object('from', 'new', 'to', 'mal')"),
 )
-SCORED_TYPES = tuple(t for t, _, _ in ACTIVITY_TYPES if t not in ("captured", "note", "stage_change"))
 ACTIVITY_DAYS = 180
 LEADS_PER_STATEMENT = 100_000  # one transaction each (the activities of as many leads with them)
 
