@@ -105,12 +105,12 @@ def test_at_debug_every_request_has_a_finished_line_without_its_query_string(api
 
     assert response.status_code == 200
     found = lines()
-    started = only(found, event="request_started")
     finished = only(found, event="request_finished")
     assert finished["code"] == 200
     assert finished["request"] == "GET /api/v1/leads/"  # no search term (a person) in the log
     assert finished["user_id"] == sales_manager.pk
-    assert started["request_id"] == finished["request_id"] == response.headers["X-Request-ID"]
+    assert finished["request_id"] == response.headers["X-Request-ID"]
+    assert finished["level"] == "debug"
     assert "lena@example.com" not in json.dumps(found)
 
 
@@ -301,6 +301,73 @@ def test_production_sentry_defaults_send_no_traces_and_name_the_commit(tmp_path)
     assert (report["environment"], report["release"], report["traces_sample_rate"]) == ("production", commit, 0.0)
 
 
+SEND = """
+import json, logging, sys
+import django
+django.setup()
+import sentry_sdk, structlog
+from sentry_sdk.transport import Transport
+
+class Kept(Transport):
+    sent = []
+    def capture_envelope(self, envelope):
+        self.sent.append(envelope.serialize().decode())
+
+sentry_sdk.get_client().transport = Kept()
+structlog.contextvars.bind_contextvars(request_id="req-sentry", lead_id=41)
+logging.getLogger("leads").info("rescoring ada@example.com")  # a breadcrumb of the next event
+
+def lead_capture(email):
+    lead_phone = "+49 30 555 0100"  # a local variable that must not travel
+    raise ValueError(f"duplicate key\\nDETAIL:  Key (email)=({email}) already exists.")
+
+try:
+    lead_capture("ada@example.com")
+except ValueError:
+    sentry_sdk.capture_exception()
+logging.getLogger("partners.services").error(
+    "Could not send %d partner chase e-mail(s)", 2, extra={"request": "GET /api/v1/leads/?search=ada@example.com"}
+)
+sentry_sdk.flush()
+print("SENT " + json.dumps(Kept.sent), file=sys.stderr)
+"""
+
+
+def test_an_event_sent_to_sentry_carries_no_lead_data_but_the_log_ids(tmp_path):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SENTRY_", "LOG_"))}
+    result = subprocess.run(  # noqa: S603 - our own interpreter and script
+        [sys.executable, "-c", SEND],
+        cwd=ROOT,
+        env={
+            **base,
+            "DJANGO_SETTINGS_MODULE": "leadportal.settings.production",
+            "DJANGO_SECRET_KEY": STRONG,
+            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+            "SENTRY_DSN": "http://public@127.0.0.1:9/1",  # the transport above keeps what would be sent
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    sent = json.loads(result.stderr.split("SENT ", 1)[1])
+    events = [json.loads(line) for envelope in sent for line in envelope.splitlines() if '"event_id"' in line]
+    events = [event for event in events if "level" in event]
+    assert len(events) == 2, sent
+    text = json.dumps(sent)
+    assert "ada@example.com" not in text
+    assert "555 0100" not in text
+    error, logged = events
+    assert (
+        error["exception"]["values"][-1]["value"] == "duplicate key\nDETAIL:  Key (email)=([redacted]) already exists."
+    )
+    assert error["tags"]["request_id"] == "req-sentry" and error["tags"]["lead_id"] == "41"
+    assert error["breadcrumbs"]["values"][-1]["message"] == "rescoring [redacted]"
+    assert logged["logentry"]["message"] == "Could not send %d partner chase e-mail(s)"
+    assert "request" not in logged.get("extra", {})
+
+
 def test_an_event_keeps_no_body_query_string_or_private_headers_and_gets_the_log_ids():
     from leadportal.sentry import scrub
 
@@ -369,3 +436,32 @@ def test_an_unhandled_error_is_one_line_with_its_traceback_and_ids(rep_a, lines)
     assert errors[0]["logger"] == "django.request"
     assert (errors[0]["request_id"], errors[0]["user_id"]) == ("req-500", rep_a.pk)
     assert "RuntimeError: boom in a view" in errors[0]["exception"]
+
+
+def test_naming_the_user_does_not_count_as_reading_the_session(rep_a, lines):
+    """Otherwise every answer to a signed-in browser would get `Vary: Cookie` because of a log line."""
+    from django.contrib.auth import SESSION_KEY
+    from django.contrib.auth.middleware import AuthenticationMiddleware
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.http import HttpResponse
+    from django.test import RequestFactory
+
+    session = SessionStore()
+    session[SESSION_KEY] = str(rep_a.pk)
+    session["_auth_user_backend"] = "django.contrib.auth.backends.ModelBackend"
+    session["_auth_user_hash"] = rep_a.get_session_auth_hash()
+    session.save()
+    request = RequestFactory().get("/")
+    request.session = SessionStore(session.session_key)
+    seen = {}
+
+    def view(request):
+        seen["user_id"] = structlog.contextvars.get_contextvars()["user_id"]
+        seen["accessed_in_view"] = request.session.accessed
+        return HttpResponse("ok")
+
+    AuthenticationMiddleware(logs.UserIdMiddleware(view))(request)
+
+    assert seen == {"user_id": rep_a.pk, "accessed_in_view": False}
+    assert request.user.pk == rep_a.pk  # someone really asks for the user: now the session was read
+    assert request.session.accessed is True

@@ -62,7 +62,7 @@ INSTALLED_APPS = [
     "loop",
     "axes",  # sign-in lockouts (AXES_* below)
     "accounts",  # the lockout page and password-reset limits
-    "django_structlog",  # user_id on request lines, request ids into Celery messages (LOGGING below)
+    "django_structlog",  # a task's message carries the ids of the request that queued it (LOGGING below)
 ]
 
 MIDDLEWARE = [
@@ -80,8 +80,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    # After authentication: binds user_id (django-structlog's, leadportal/logs.py; DJANGO_STRUCTLOG_* below).
-    "leadportal.logs.RequestMiddleware",
+    # After authentication: every line of a request carries its user_id (leadportal/logs.py).
+    "leadportal.logs.UserIdMiddleware",
     # Personal data is never cached: signed-in pages and API answers get no-store.
     "leadportal.middleware.NoStoreMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -362,17 +362,9 @@ LOG_LEVEL = env("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env("LOG_FORMAT", default="console")
 logs.configure_structlog()
 LOGGING = logs.logging_settings(fmt=LOG_FORMAT, level=LOG_LEVEL)
-# The id comes from RequestIdMiddleware, which has already replaced an insane incoming one.
-DJANGO_STRUCTLOG_TRUST_UPSTREAM_REQUEST_ID = True
-# No line per request at INFO (the capture path is benchmarked; gunicorn's access log has them):
-# django-structlog's request_started / request_finished are DEBUG whatever the status. A 4xx or 5xx
-# still gets Django's own line (logger django.request: WARNING, or ERROR with the traceback), with the ids.
-DJANGO_STRUCTLOG_STATUS_DEFAULT_LOG_LEVEL = logging.DEBUG
-DJANGO_STRUCTLOG_STATUS_4XX_LOG_LEVEL = logging.DEBUG
-DJANGO_STRUCTLOG_STATUS_5XX_LOG_LEVEL = logging.DEBUG
-# The client address is not logged (ipware would believe any X-Forwarded-For; accounts.addresses knows
-# which proxies to trust, and sign-in protection records addresses where they are needed).
-DJANGO_STRUCTLOG_IP_LOGGING_ENABLED = False
+# No line per request at INFO (the capture path is benchmarked; that is an access log's job): a
+# request's request_finished is DEBUG. A 4xx or 5xx gets Django's own line (logger django.request:
+# WARNING, or ERROR with the traceback), with the ids. No client addresses, no query strings.
 # A task queued from a request carries its request_id and user_id in the message's headers; the task's
 # own ids are bound by leadportal.logs.task_started. task_enqueued is DEBUG (one per capture).
 DJANGO_STRUCTLOG_CELERY_ENABLED = True
