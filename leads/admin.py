@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -33,7 +34,7 @@ class UserAdmin(DjangoUserAdmin):
     list_display = ["username", "email", "role", "partner_organization", "is_staff", "is_active"]
     list_filter = ["role", "is_staff", "is_active"]
     fieldsets = [
-        *DjangoUserAdmin.fieldsets,
+        *(DjangoUserAdmin.fieldsets or ()),
         ("LeadPortal", {"fields": ["role", "partner_organization"]}),
     ]
 
@@ -55,8 +56,7 @@ def _transition_action(to_stage: str, label: str):
             modeladmin.message_user(request, line, messages.WARNING)
 
     move.__name__ = f"move_to_{to_stage}"
-    move.short_description = f"Move selected leads to {label}"
-    return move
+    return admin.action(description=f"Move selected leads to {label}")(move)
 
 
 class LeadAdminForm(forms.ModelForm):
@@ -222,14 +222,28 @@ class ApiTokenAddForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         self.fields["days"].initial = tokens.default_days()
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         if data.get("user") is not None:
             try:
                 data["scopes"] = tokens.scopes_validate(user=data["user"], scopes=data.get("scopes") or None)
             except ValidationError as error:
                 self.add_error("scopes", error)
         return data
+
+
+TOKEN_FIELDS = (
+    "user",
+    "name",
+    "prefix",
+    "scopes",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+    "revoked_at",
+    "revoked_reason",
+)
 
 
 @admin.register(ApiToken)
@@ -243,18 +257,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     ordering = ["-created_at"]
     actions = ["revoke"]
-    fields = [
-        "user",
-        "name",
-        "prefix",
-        "scopes",
-        "created_at",
-        "expires_at",
-        "last_used_at",
-        "revoked_at",
-        "revoked_reason",
-    ]
-    readonly_fields = fields
+    fields = TOKEN_FIELDS
+    readonly_fields = TOKEN_FIELDS
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         if obj is None:

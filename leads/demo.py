@@ -60,7 +60,11 @@ class Moves:
 
     def back(self, lead_id: int, at: datetime) -> timedelta:
         marks = self.marks[lead_id]
-        since = [s for s, _ in marks[1:]]
+        since: list[datetime] = []
+        for s, _ in marks[1:]:
+            if s is None:  # bisect could not order it
+                raise ValueError(f"lead {lead_id}: only the first mark may start at None")
+            since.append(s)
         return marks[bisect.bisect_right(since, at)][1]
 
     def moved(self, lead_id: int, at: datetime | None) -> datetime | None:

@@ -56,7 +56,7 @@ class Invalid(AppError):
     code = "invalid"
 
     def __init__(self, errors: Mapping[str, str | Sequence[str]], *, message: str | None = None) -> None:
-        self.errors = dict(errors)
+        self.errors: Mapping[str, str | Sequence[str]] = dict(errors)
         if message is None:
             message = " ".join(m for messages in self.field_errors().values() for m in messages)
         super().__init__(message)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters
 from django import forms
-from django.db.models import F, QuerySet
+from django.db.models import F, OrderBy, QuerySet
 from django_countries import countries
 
 from .lifecycle import OPEN_STAGES
@@ -12,7 +14,7 @@ from .models import Grade, Lead, Stage
 
 CHOICE_FIELDS = ("country", "product_interest", "source")  # filters whose choices come from the rep's leads
 
-SORTS = {
+SORTS: dict[str, tuple[str, list[str | OrderBy]]] = {
     "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
     "sla": ("SLA due first", [F("respond_by").asc(nulls_last=True), "-pk"]),
     "score": ("Highest score", ["-score", "-pk"]),
@@ -48,7 +50,7 @@ class QueueFilter(django_filters.FilterSet):
         model = Lead
         fields = ["stage", "grade", "country", "product_interest", "source"]
 
-    def __init__(self, data=None, queryset: QuerySet[Lead] | None = None, **kwargs):
+    def __init__(self, data: Any = None, *, queryset: QuerySet[Lead], **kwargs: Any) -> None:
         data = data.copy() if data is not None else {}
         data.setdefault("sort", "handover")
         super().__init__(data, queryset=queryset, **kwargs)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 
 from .models import LostReason
@@ -13,25 +15,26 @@ from .services import (
 )
 
 
-class ListField(forms.CharField):
-    """A JSON list of strings edited as comma-separated text ("DE, AT, CH"), so nobody edits JSON."""
+class ListField(forms.Field):
+    """A JSON list of strings edited as comma-separated text ("DE, AT, CH"), so nobody edits JSON.
+    (A Field, not a CharField: its clean value is a list, not the text.)"""
 
-    def __init__(self, *args, upper: bool = False, **kwargs):
+    def __init__(self, *args: Any, upper: bool = False, **kwargs: Any) -> None:
         self.upper = upper
         kwargs.setdefault("required", False)
         kwargs.setdefault("help_text", "Comma-separated")
         super().__init__(*args, **kwargs)
 
-    def prepare_value(self, value):
+    def prepare_value(self, value: Any) -> Any:
         if isinstance(value, list | tuple):
             return ", ".join(str(v) for v in value)
         return value
 
-    def to_python(self, value) -> list[str]:
+    def to_python(self, value: Any) -> list[str]:
         if isinstance(value, list | tuple):
             items = [str(v) for v in value]
         else:
-            items = (super().to_python(value) or "").split(",")
+            items = ("" if value in self.empty_values else str(value)).split(",")
         items = [i.strip() for i in items if i.strip()]
         return [i.upper() for i in items] if self.upper else items
 

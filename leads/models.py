@@ -110,7 +110,8 @@ class User(AbstractUser):
         # Django's own test for "the password was changed" (AbstractBaseUser.save → password_changed):
         # set_password() ran since the last save. A hash upgrade at sign-in clears it: no change.
         # Every door sets the password this way (admin, password change and reset views, changepassword).
-        password_changed = self._password is not None and self.pk is not None
+        # `_password` is AbstractBaseUser's, which django-stubs does not declare.
+        password_changed = self._password is not None and self.pk is not None  # type: ignore[attr-defined]
         if not password_changed:
             return super().save(*args, **kwargs)
         from .tokens import token_revoke_for_user  # tokens imports this module
@@ -330,7 +331,7 @@ class StageChange(models.Model):
 
     @property
     def actor_label(self) -> str:
-        return self.actor.get_username() if self.actor_id else "system"
+        return self.actor.get_username() if self.actor is not None else "system"
 
 
 class ConditionRow(models.Model):

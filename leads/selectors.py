@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from django.db.models import QuerySet
+from django_countries.fields import Country
 
 from .conditions import LEAD_FIELDS
 from .models import Activity, Lead, Role, User
@@ -48,5 +49,6 @@ def lead_timeline(lead: Lead) -> QuerySet[Activity]:
 def lead_facts(lead: Lead) -> dict[str, Any]:
     """The lead as plain data for the engines: every field a condition may look at."""
     facts = {name: getattr(lead, name) for name in LEAD_FIELDS}
-    facts["country"] = lead.country.code if lead.country else ""
+    # The django plugin types a CountryField as the CharField it extends (str); it holds a Country.
+    facts["country"] = cast(Country, lead.country).code if lead.country else ""
     return facts

@@ -469,6 +469,7 @@ def lead_close(
     if errors := close_errors(won=won, amount=amount, currency=currency, reason=reason, note=note):
         raise LeadInvalid(errors)
     if won:
+        assert amount is not None  # close_errors refused a won deal without its value
         amount = amount.quantize(Decimal("0.01"))  # "25000" from a form reads as the API's "25000.00"
     label = f"won {amount} {currency}" if won else LostReason(reason).label
     label += f": {note}" if note else ""

@@ -88,7 +88,7 @@ def _known_external_ids(rows: Sequence[ActivityRow]) -> set[tuple[str, str]]:
     known: set[tuple[str, str]] = set()
     for source, ids in by_source.items():
         existing = Activity.objects.filter(source=source, external_id__in=ids).values_list("external_id", flat=True)
-        known.update((source, external_id) for external_id in existing)
+        known.update((source, external_id) for external_id in existing if external_id is not None)
     return known
 
 

@@ -18,8 +18,10 @@ from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
 
 from . import dashboard, selectors, services, sql
+from .auth import signed_in_user
 from .filters import QueueFilter
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
 from .models import Lead, Qualification, Role, Stage
@@ -86,7 +88,7 @@ def sales_required(view):
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        if not dashboard.is_sales(request.user):
+        if not dashboard.is_sales(signed_in_user(request)):
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -112,7 +114,7 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_GET
 @sales_required
 def queue(request: HttpRequest) -> HttpResponse:
-    mine = Lead.objects.filter(owner=request.user)
+    mine = Lead.objects.filter(owner=signed_in_user(request))
     filterset = QueueFilter(request.GET, queryset=mine)
     page = Paginator(filterset.qs.only(*QUEUE_FIELDS), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
     query = request.GET.copy()
@@ -151,7 +153,8 @@ def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def lead_or_404(request: HttpRequest, pk: int) -> Lead:
     """The lead if this user may see it; anyone else's is a 404."""
-    return get_object_or_404(selectors.lead_visible_to(request.user).select_related("owner", "partner"), pk=pk)
+    visible = selectors.lead_visible_to(signed_in_user(request))
+    return get_object_or_404(visible.select_related("owner", "partner"), pk=pk)
 
 
 def render_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, status: int = 200) -> HttpResponse:
@@ -200,15 +203,22 @@ def answer_action(
     page = page or render_lead
     if forms:
         return page(request, lead, forms, status=422)
-    if request.htmx:
+    if _htmx(request):
         return page(request, lead)
     return redirect(url_name, pk=lead.pk)
+
+
+def _htmx(request: HttpRequest) -> bool:
+    """Whether htmx sent the request. django-htmx's middleware (settings.MIDDLEWARE) adds `htmx` to
+    every request; HttpRequest's stub cannot know."""
+    details: HtmxDetails = request.htmx  # type: ignore[attr-defined]
+    return bool(details)
 
 
 def leave_lead(request: HttpRequest, url_name: str) -> HttpResponse:
     """After an action that takes the lead away from this person (reject, decline): to their list;
     htmx is told to go there too."""
-    if request.htmx:
+    if _htmx(request):
         response = HttpResponse(status=204)
         response["HX-Redirect"] = redirect(url_name).url
         return response

@@ -14,7 +14,7 @@ from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 from leads.models import ApiToken, Scope
 
-VERBS = {
+VERBS: dict[str, str] = {  # keyed by Scope; required_scope() answers its value
     Scope.CAPTURE: "capture leads or events",
     Scope.READ: "read the internal API",
     Scope.WORK: "work on leads",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import re
 from datetime import UTC, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -17,7 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from leads.limits import json_object_problem
-from leads.models import Activity, ActivityType, Grade, Lead, LostReason, Qualification, Stage
+from leads.models import Activity, ActivityType, Grade, Lead, LostReason, Qualification, Stage, User
 from leads.services import (
     BANT_NOTE_MAX_LENGTH,
     CLOSE_NOTE_MAX_LENGTH,
@@ -42,23 +42,41 @@ MAX_EVENTS_PER_BATCH = 1000
 
 
 def validate_json_object(value: Any) -> dict:
-    if (problem := json_object_problem(value)) is not None:
-        raise serializers.ValidationError(problem)
+    check_json_object(value)
     return value
 
 
-class CachedFieldsMixin:
+def check_json_object(value: Any) -> None:
+    """validate_json_object as a field's validator (whose answer DRF does not read)."""
+    if (problem := json_object_problem(value)) is not None:
+        raise serializers.ValidationError(problem)
+
+
+if TYPE_CHECKING:
+    _ModelSerializer = serializers.ModelSerializer
+else:
+    _ModelSerializer = object  # a mixin: the serializer it is mixed into is the next in line
+
+
+class CachedFieldsMixin(_ModelSerializer):
     """DRF rebuilds a ModelSerializer's fields from the model on every instance (about 1 ms for a
     lead). Work out the fields once per class and give every instance fresh ones made from the same
     arguments; a deep copy would copy the 250 country choices each time, which costs more."""
 
-    def get_fields(self):
+    _prototype_fields: ClassVar[dict[str, serializers.Field]]  # each class's own, made on first use
+
+    def get_fields(self) -> dict[str, serializers.Field]:
         cls = type(self)
         prototype = cls.__dict__.get("_prototype_fields")
         if prototype is None:
             prototype = super().get_fields()
             cls._prototype_fields = prototype
-        return {name: field.__class__(*field._args, **field._kwargs) for name, field in prototype.items()}
+        # Field.__new__ keeps each field's arguments in _args/_kwargs (DRF's __deepcopy__ uses them);
+        # the stubs do not declare them.
+        return {
+            name: field.__class__(*field._args, **field._kwargs)  # type: ignore[union-attr]
+            for name, field in prototype.items()
+        }
 
 
 COUNTRY_CODES = frozenset(code for code, _ in countries)
@@ -158,7 +176,7 @@ class LeadWriteSerializer(CachedFieldsMixin, serializers.ModelSerializer):
     country = CountryCodeField()
     language = LanguageCodeField()
 
-    attributes = serializers.JSONField(required=False, validators=[validate_json_object])
+    attributes = serializers.JSONField(required=False, validators=[check_json_object])
 
     class Meta:
         model = Lead
@@ -286,7 +304,7 @@ class ContactSerializer(serializers.Serializer):
 
 
 class ActivitySerializer(serializers.ModelSerializer):
-    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_by: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
 
     class Meta:
         model = Activity
@@ -300,8 +318,9 @@ class EventSerializer(serializers.Serializer):
     type = serializers.ChoiceField(choices=EVENT_TYPES)
     occurred_at = serializers.DateTimeField(required=False, help_text="Defaults to the time of receipt")
     external_id = serializers.CharField(required=False, allow_blank=True, max_length=200)
-    source = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")
-    properties = serializers.JSONField(required=False, validators=[validate_json_object])
+    # A declared field, not Field.source: DRF's metaclass takes it off the class; the stubs cannot tell.
+    source = serializers.CharField(required=False, allow_blank=True, max_length=50, default="")  # type: ignore[assignment]
+    properties = serializers.JSONField(required=False, validators=[check_json_object])
 
     def run_validation(self, data=serializers.empty):
         fast = fast_event(data)

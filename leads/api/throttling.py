@@ -36,6 +36,10 @@ def cache_errors() -> tuple[type[BaseException], ...]:
 
 
 class FixedWindowUserRateThrottle(UserRateThrottle):
+    # SimpleRateThrottle.__init__ sets these from the rate (parse_rate); its stubs do not declare them.
+    num_requests: int
+    duration: int
+
     def allow_request(self, request, view) -> bool:
         global _cache_down_until
         if self.rate is None:

@@ -109,10 +109,10 @@ def describe(activity: Activity) -> tuple[str, str]:
         return f"BANT: {confirmed} of 4 confirmed", "\n".join(lines)
     if kind == ActivityType.PARTNER_FEEDBACK:
         title = f"Partner feedback: {p.get('status', '')}".rstrip(": ")
-        details = [str(p[key]) for key in ("reason", "text", "note") if p.get(key)]
+        parts = [str(p[key]) for key in ("reason", "text", "note") if p.get(key)]
         if p.get("deal_value"):
-            details.append(f"{p['deal_value']} {p.get('currency', '')}".strip())
-        return title, " — ".join(details)
+            parts.append(f"{p['deal_value']} {p.get('currency', '')}".strip())
+        return title, " — ".join(parts)
     details = ", ".join(f"{k}: {v}" for k, v in p.items() if v not in ("", None, [], {}) and not isinstance(v, dict))
     return activity.get_type_display(), details
 
