@@ -13,6 +13,7 @@ the routing queue of its own, e.g. `make run` and docker-compose.yml do:
 import logging
 import os
 import time
+from typing import TypedDict
 
 from celery import Celery
 from celery.signals import setup_logging, task_postrun, task_prerun
@@ -99,6 +100,16 @@ def _transient_errors() -> tuple[type[BaseException], ...]:
 # What a task retries with backoff (autoretry_for): the database or the broker was away, a lock or
 # statement timed out, a deadlock was broken. Anything else is a bug and fails the task.
 TRANSIENT_ERRORS = _transient_errors()
+
+
+class RetryOptions(TypedDict):
+    """The retry options a task module passes to each of its tasks (`@shared_task(..., **RETRY)`), typed
+    so that mypy checks them against shared_task's signature."""
+
+    autoretry_for: tuple[type[BaseException], ...]
+    retry_backoff: int
+    retry_backoff_max: int
+    max_retries: int
 
 
 def send(task, *args, **kwargs) -> bool:

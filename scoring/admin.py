@@ -12,6 +12,7 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from leads.admin import html_table, register_lead_panel
+from leads.auth import signed_in_user
 from leads.models import Lead
 
 from . import preview, selectors, services
@@ -58,7 +59,7 @@ class ExclusionRuleInline(DraftOnlyInline):
 
 class ChangeInline(admin.TabularInline):
     model = ScoringModelChange
-    fields = ["at", "action", "actor", "note"]
+    fields = ("at", "action", "actor", "note")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -150,7 +151,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
         if request.method != "POST" or not self.has_add_permission(request):
             raise PermissionDenied
         source = get_object_or_404(ScoringModel, pk=pk)
-        draft = services.scoring_model_clone(source=source, actor=request.user)
+        draft = services.scoring_model_clone(source=source, actor=signed_in_user(request))
         self.message_user(request, f"v{draft.pk} is a new draft cloned from v{source.pk}.", messages.SUCCESS)
         return HttpResponseRedirect(reverse("admin:scoring_scoringmodel_change", args=[draft.pk]))
 
@@ -165,7 +166,7 @@ class ScoringModelAdmin(admin.ModelAdmin):
             if not self.has_change_permission(request, draft) or request.POST.get("confirm") != "yes":
                 raise PermissionDenied
             if not problems:
-                run = services.scoring_model_activate(model=draft, actor=request.user)
+                run = services.scoring_model_activate(model=draft, actor=signed_in_user(request))
                 self.message_user(
                     request,
                     f"v{draft.pk} is now active; rescoring {run.total} leads in the background.",
@@ -222,7 +223,7 @@ class RescoreRunAdmin(admin.ModelAdmin):
         "finished_at",
     ]
     list_filter = ["status", "kind"]
-    readonly_fields = [
+    readonly_fields = (
         "model",
         "kind",
         "status",
@@ -238,7 +239,7 @@ class RescoreRunAdmin(admin.ModelAdmin):
         "started_at",
         "finished_at",
         "started_by",
-    ]
+    )
     fields = readonly_fields
 
     def has_add_permission(self, request) -> bool:
@@ -270,7 +271,7 @@ class RescoreRunAdmin(admin.ModelAdmin):
 
 def score_panel(lead: Lead) -> str:
     spec, score = services.lead_score_explain(lead=lead)
-    if score is None:
+    if spec is None or score is None:
         return "No scoring model is active."
     summary = format_html(
         "<p><strong>{}</strong> = fit {} + engagement {}; grade <strong>{}</strong> (model v{}){}</p>",

@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from django.db import transaction
 from django.db.models import Case, F, FloatField, Func, Q, Sum, Value, When
+from django.db.models.expressions import CombinedExpression
 from django.db.models.functions import Coalesce, Greatest, Power
 
 from leads.conditions import to_q
@@ -38,7 +39,7 @@ class AgeSeconds(Func):
         sql, params = compiler.compile(self.source_expressions[0])
         return f"EXTRACT(EPOCH FROM (%s::timestamptz - {sql}))::float8", [self.now, *params]
 
-    def as_sqlite(self, compiler, connection):
+    def as_sqlite(self, compiler, connection, **extra_context):
         sql, params = compiler.compile(self.source_expressions[0])
         stamp = self.now.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")  # as Django stores it
         return f"((julianday(%s) - julianday({sql})) * 86400.0)", [stamp, *params]
@@ -57,7 +58,7 @@ def fit_expression(model: engine.Model):
         for r in model.exclusion_rules
         if not r.disqualify
     ]
-    total = Value(0.0, output_field=FloatField())
+    total: Value | CombinedExpression = Value(0.0, output_field=FloatField())
     for term in terms:
         total = total + term
     return total

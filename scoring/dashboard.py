@@ -18,7 +18,7 @@ def register() -> None:
 
 def why_panel(request: HttpRequest, lead: Lead) -> dict[str, Any]:
     spec, score = services.lead_score_explain(lead=lead)
-    if score is None:
+    if spec is None or score is None:
         return {"score": None}
     contributions = sorted(score.breakdown, key=lambda c: abs(c.points), reverse=True)
     return {"spec": spec, "score": score, "contributions": contributions}

@@ -188,14 +188,14 @@ def _mismatched(model: engine.Model, lead_ids: Sequence[int]) -> list[int]:
             to_check[lead.scored_at].append(lead)
     # Leads a full run scored share its instant: those are recomputed in SQL, a group at a time;
     # the rest by the engine in Python, from one query for all their activities.
-    single = [lead for group in to_check.values() if len(group) < 50 for lead in group]
+    single = [(lead, scored_at) for scored_at, group in to_check.items() if len(group) < 50 for lead in group]
     activities: dict[int, list[engine.ActivityFact]] = defaultdict(list)
-    for lead_id, kind, at, props in Activity.objects.filter(lead_id__in=[lead.pk for lead in single]).values_list(
+    for lead_id, kind, at, props in Activity.objects.filter(lead_id__in=[lead.pk for lead, _ in single]).values_list(
         "lead_id", "type", "occurred_at", "properties"
     ):
         activities[lead_id].append(engine.ActivityFact(kind, at, props or {}))
-    for lead in single:
-        expected = engine.score_lead(model, lead_facts(lead), activities[lead.pk], lead.scored_at)
+    for lead, scored_at in single:
+        expected = engine.score_lead(model, lead_facts(lead), activities[lead.pk], scored_at)
         if not _agrees(lead, expected.fit, expected.engagement, expected.grade):
             wrong.append(lead.pk)
     for at, group in to_check.items():

@@ -115,18 +115,20 @@ def score_lead(model: Model, lead: Mapping[str, Any], activities: Iterable[Activ
     breakdown: list[Contribution] = []
     fit = 0.0
     disqualified = False
-    for rule in model.fit_rules:
-        if evaluate(rule.condition, lead):
-            fit += rule.points
-            breakdown.append(Contribution("fit", rule.id, rule.label, rule.points, rule.points))
-    for rule in model.exclusion_rules:
-        if evaluate(rule.condition, lead):
-            if rule.disqualify:
+    for fit_rule in model.fit_rules:
+        if evaluate(fit_rule.condition, lead):
+            fit += fit_rule.points
+            breakdown.append(Contribution("fit", fit_rule.id, fit_rule.label, fit_rule.points, fit_rule.points))
+    for exclusion in model.exclusion_rules:
+        if evaluate(exclusion.condition, lead):
+            if exclusion.disqualify:
                 disqualified = True
-                breakdown.append(Contribution("exclusion", rule.id, rule.label, 0.0, 0.0))
+                breakdown.append(Contribution("exclusion", exclusion.id, exclusion.label, 0.0, 0.0))
             else:
-                fit += rule.points
-                breakdown.append(Contribution("exclusion", rule.id, rule.label, rule.points, rule.points))
+                fit += exclusion.points
+                breakdown.append(
+                    Contribution("exclusion", exclusion.id, exclusion.label, exclusion.points, exclusion.points)
+                )
 
     activities = list(activities)
     engagement = 0.0

@@ -3,6 +3,8 @@ submitted with them, in words."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.forms.models import BaseInlineFormSet
 
@@ -44,8 +46,9 @@ class ScoringModelForm(forms.ModelForm):
             " the highest score the rules allow (shown below)",
         }
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         rules = self._rules()
         if rules is None:
             return data  # a rule row is wrong: its own message says why, and this is checked again
@@ -55,7 +58,7 @@ class ScoringModelForm(forms.ModelForm):
                 self.add_error(name, message)
         return data
 
-    def _rules(self) -> tuple[list, list, list] | None:
+    def _rules(self) -> tuple[list, ...] | None:
         """The fit, behaviour and exclusion rules as submitted (the saved ones for a kind the page
         did not send); None while a submitted row is invalid."""
         formsets = self.instance.__dict__.get("_rule_formsets", {})

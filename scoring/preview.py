@@ -36,12 +36,12 @@ def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Previ
     top = Lead.objects.aggregate(top=Max("pk"))["top"] or 0
     low = max(top - PREVIEW_MAX_LEADS + 1, 1)
     total = Lead.objects.filter(pk__gte=low).count()
-    rows = []
+    rows: list[tuple[bulk.LeadScore | None, bulk.LeadScore]] = []
     for start in range(low, top + 1, BATCH):
         span = (start, min(start + BATCH - 1, top))
-        new = bulk.compute(new_spec, now, id_range=span)
-        old = {s.lead_id: s for s in bulk.compute(old_spec, now, id_range=span)} if old_spec else {}
-        rows.extend((old.get(s.lead_id), s) for s in new)
+        new_scores = bulk.compute(new_spec, now, id_range=span)
+        old_scores = {s.lead_id: s for s in bulk.compute(old_spec, now, id_range=span)} if old_spec else {}
+        rows.extend((old_scores.get(s.lead_id), s) for s in new_scores)
     result = Preview(
         leads=total,
         truncated=Lead.objects.count() > total,
@@ -53,7 +53,7 @@ def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Previ
     for old, new in rows:
         if new.stage == Stage.MAL and engine.qualifies_for_mql(new_spec, new.total, new.grade, new.disqualified):
             result.new_mql += 1
-        if old and old.total >= old_spec.mql_threshold and new.total < new_spec.mql_threshold:
+        if old and old_spec and old.total >= old_spec.mql_threshold and new.total < new_spec.mql_threshold:
             result.drop_below += 1
         if old and old.grade != new.grade:
             result.grade_changes += 1

@@ -260,7 +260,9 @@ def rescore_leads(*, lead_ids: Sequence[int], now: datetime | None = None) -> li
     return _rescore(model, list(lead_ids), now or timezone.now()).scores
 
 
-def rescore_pending(*, lead_ids: Sequence[int], now: datetime | None = None, limit: int = TASK_CHUNK):
+def rescore_pending(
+    *, lead_ids: Sequence[int], now: datetime | None = None, limit: int = TASK_CHUNK
+) -> list[bulk.LeadScore]:
     """What the worker runs for queued rescoring: claim the pending rows of these leads and, up to
     `limit`, of other leads waiting (oldest first), rescore them in one set-based pass and store the
     scores (`scores_apply`, which deletes the rows they satisfy). A burst of events thus makes few
@@ -297,7 +299,9 @@ def _rescore(model: engine.Model, lead_ids: list[int], now: datetime) -> _Rescor
     return _Rescored(scores, applied)
 
 
-def lead_score_explain(*, lead: Lead, model: ScoringModel | None = None, now: datetime | None = None):
+def lead_score_explain(
+    *, lead: Lead, model: ScoringModel | None = None, now: datetime | None = None
+) -> tuple[engine.Model, engine.Score] | tuple[None, None]:
     """The engine's score of one lead with its breakdown ("why this score")."""
     if model is None:
         spec = selectors.active_engine_model()

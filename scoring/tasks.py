@@ -11,12 +11,17 @@ from __future__ import annotations
 from celery import shared_task
 
 from leadportal import logs
-from leadportal.celery import TRANSIENT_ERRORS, send
+from leadportal.celery import TRANSIENT_ERRORS, RetryOptions, send
 
 from . import selectors, services
 from .models import RescoreRun
 
-RETRY = {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_max": 60, "max_retries": 8}
+RETRY: RetryOptions = {
+    "autoretry_for": TRANSIENT_ERRORS,
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "max_retries": 8,
+}
 
 
 @shared_task(name="scoring.tasks.rescore_leads", acks_late=True, **RETRY)

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 from leads import selectors as lead_selectors
 from leads.api.permissions import InternalOnly
 from leads.api.scopes import TokenHasScope
+from leads.auth import signed_in_user
 from scoring import engine, selectors, services
 
 from .serializers import LeadScoreSerializer, ScoringModelSerializer
@@ -45,10 +46,10 @@ class LeadScoreView(APIView):
         summary="A lead's score now, with the breakdown of every rule that contributed", responses=LeadScoreSerializer
     )
     def get(self, request: Request, pk: int) -> Response:
-        lead = get_object_or_404(lead_selectors.lead_visible_to(request.user), pk=pk)
+        lead = get_object_or_404(lead_selectors.lead_visible_to(signed_in_user(request)), pk=pk)
         now = timezone.now()
         spec, score = services.lead_score_explain(lead=lead, now=now)
-        if score is None:
+        if spec is None or score is None:
             raise NotFound(NO_MODEL)
         data = {
             "lead": lead.pk,
