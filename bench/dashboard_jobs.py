@@ -19,7 +19,6 @@ import argparse
 import json
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 from bench.jobs import run_job
@@ -156,20 +155,16 @@ def queries(args: argparse.Namespace) -> dict[str, Any]:
 JOBS = {"setup": setup, "queries": queries}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.dashboard_jobs")
-    parser.add_argument("job", choices=sorted(JOBS))
-    parser.add_argument("--out", required=True, type=Path)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reps", type=int, default=40)
     parser.add_argument("--teams", type=int, default=4)
     parser.add_argument("--password", default="")
     parser.add_argument("--pages", default="[]", help="queries: JSON list of {label, path, username}")
     parser.add_argument("--explain", action="store_true", help="queries: EXPLAIN ANALYZE the slowest statement")
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job(JOBS, parse_args(argv))
+    return run_job(JOBS, argv, add_arguments)
 
 
 if __name__ == "__main__":

@@ -37,9 +37,6 @@ import json
 import math
 import random
 import re
-import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -48,7 +45,7 @@ from typing import Any
 
 import psycopg
 
-from bench import database, datagen, environment, server, suite
+from bench import database, datagen, environment, report, server, suite
 
 DBNAME = "leadportal_bench_dashboard"
 LEADS, QUICK_LEADS = 200_000, 20_000
@@ -128,7 +125,7 @@ def lead_values(reps: list[int], model: int) -> dict[str, str]:
 ASSIGNMENTS_SQL = """
 INSERT INTO routing_assignment
     (lead_id, user_id, partner_id, rule_id, strategy, status, trace, assigned_at, due_at, accepted_at, ended_at,
-     note, created_by_id)
+     note, created_by_id, pool_mode)
 SELECT l.id, l.owner_id, NULL::bigint, r.rule_id, 'round_robin',
        CASE l.stage WHEN 'mql' THEN 'active' WHEN 'won' THEN 'closed' WHEN 'lost' THEN 'closed' ELSE 'accepted' END,
        jsonb_build_array(jsonb_build_object(
@@ -138,7 +135,7 @@ SELECT l.id, l.owner_id, NULL::bigint, r.rule_id, 'round_robin',
        l.handed_over_at,
        CASE WHEN l.stage = 'mql' THEN l.respond_by END,
        CASE WHEN l.stage <> 'mql' THEN l.handed_over_at + interval '20 minutes' END,
-       l.closed_at, '', NULL::bigint
+       l.closed_at, '', NULL::bigint, ''
 FROM leads_lead l
 JOIN leads_user u ON u.id = l.owner_id
 JOIN unnest(%(reps)s::bigint[], %(rules)s::bigint[], %(rule_names)s::text[]) AS r(rep_id, rule_id, rule_name)
@@ -146,13 +143,13 @@ JOIN unnest(%(reps)s::bigint[], %(rules)s::bigint[], %(rule_names)s::text[]) AS 
 UNION ALL
 -- an earlier assignment to another rep, reassigned by the manager, for one owned lead in ten
 SELECT l.id, u2.id, NULL, NULL, '', 'reassigned', '[]'::jsonb,
-       l.handed_over_at - interval '3 days', NULL, NULL, l.handed_over_at, 'workload', %(manager)s
+       l.handed_over_at - interval '3 days', NULL, NULL, l.handed_over_at, 'workload', %(manager)s, ''
 FROM leads_lead l
 JOIN leads_user u2 ON u2.id = (%(reps)s::bigint[])[1 + (l.id + 1) %% %(n_reps)s]
 WHERE l.owner_id IS NOT NULL AND l.id %% 10 = 3
 UNION ALL
 SELECT l.id, NULL, NULL, NULL, '', 'unassigned',
-       jsonb_build_array(jsonb_build_object('result', 'no rule matched')), l.created_at, NULL, NULL, NULL, '', NULL
+       jsonb_build_array(jsonb_build_object('result', 'no rule matched')), l.created_at, NULL, NULL, NULL, '', NULL, ''
 FROM leads_lead l WHERE l.owner_id IS NULL
 """
 
@@ -167,11 +164,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("dashboard suite")
     group.add_argument("--dashboard-leads", type=int, default=0, help=f"leads in the database [{LEADS:,}]")
     group.add_argument("--dashboard-requests", type=int, default=0, help=f"requests per page kind [{REQUESTS}]")
-
-
-def _run_job(name: str, env: dict[str, str], *args: str, timeout: float = 600.0) -> dict[str, Any]:
-    """`python -m bench.dashboard_jobs <name> …` in a process of its own; the JSON it wrote."""
-    return suite.run_job(name, env, *args, timeout=timeout, module="bench.dashboard_jobs")
 
 
 def _assign_leads(setup: dict[str, Any]) -> dict[str, float]:
@@ -241,16 +233,7 @@ def _lead_sample(rep_id: int, count: int) -> list[int]:
 
 def _collectstatic(env: dict[str, str]) -> float:
     start = time.perf_counter()
-    result = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input"],
-        cwd=server.PROJECT_DIR,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"manage.py collectstatic failed:\n{result.stdout}\n{result.stderr}")
+    server.manage(["collectstatic", "--no-input"], env)
     return time.perf_counter() - start
 
 
@@ -302,24 +285,6 @@ class Browser:
             raise RuntimeError(f"sign-in as {username} failed: status {status}: {data[:300]!r}")
 
 
-def percentiles(values: list[float]) -> dict[str, float] | None:
-    """p50/p95/p99/max/mean of `values` (seconds) in ms; nearest rank, as the other suites."""
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def pick(p: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, math.ceil(p / 100 * len(ordered)) - 1))]
-
-    return {
-        "p50": round(pick(50) * 1000, 1),
-        "p95": round(pick(95) * 1000, 1),
-        "p99": round(pick(99) * 1000, 1),
-        "max": round(ordered[-1] * 1000, 1),
-        "mean": round(statistics.fmean(ordered) * 1000, 1),
-    }
-
-
 def _measure(
     browser: Browser, paths: list[str], warmup: list[str], marker: bytes, gunicorn: server.Gunicorn
 ) -> tuple[list[float], dict[str, int], list[int], dict[str, Any]]:
@@ -328,7 +293,7 @@ def _measure(
     sizes, latencies, failures = [], [], []
     for path in warmup:
         browser.request("GET", path)
-    extra = {"gunicorn": lambda: environment.tree_pids(gunicorn.process.pid)}
+    extra = {"gunicorn": gunicorn.pids}
     with environment.Meter(DBNAME, extra) as meter:
         for path in paths:
             status, _, data, elapsed = browser.request("GET", path)
@@ -393,8 +358,16 @@ def run(args: argparse.Namespace, pg_version: str, quiet: environment.QuietGate)
 
     t = suite.step(f"recreating database {DBNAME} and migrating (settings: leadportal.settings.production)")
     suite.prepare_database(DBNAME)
-    setup = _run_job(
-        "setup", suite.django_env(DBNAME), "--reps", str(reps), "--teams", str(TEAMS), "--password", PASSWORD
+    setup = suite.run_job(
+        "setup",
+        suite.django_env(DBNAME),
+        "--reps",
+        str(reps),
+        "--teams",
+        str(TEAMS),
+        "--password",
+        PASSWORD,
+        module="bench.dashboard_jobs",
     )
     print(
         f"    {time.perf_counter() - t:.1f} s; {reps} reps in {TEAMS} teams, a manager, the demo scoring model active"
@@ -447,7 +420,9 @@ def run(args: argparse.Namespace, pg_version: str, quiet: environment.QuietGate)
 
         suite.step("SQL per page, in process (django.test.Client + CaptureQueriesContext, after a warm-up)")
         described = [{k: p[k] for k in ("label", "path", "username")} for p in pages]
-        counted = _run_job("queries", env, "--pages", json.dumps(described), "--explain")["pages"]
+        counted = suite.run_job(
+            "queries", env, "--pages", json.dumps(described), "--explain", module="bench.dashboard_jobs"
+        )["pages"]
         counted = {p["label"]: p for p in counted}
         for label, c in counted.items():
             print(f"    {label}: {c['queries']} queries, {c['sql_ms']} ms SQL, {c['in_process_ms']} ms in process")
@@ -466,7 +441,7 @@ def run(args: argparse.Namespace, pg_version: str, quiet: environment.QuietGate)
                 latencies, statuses, sizes, cpu = _measure(
                     browsers[page["username"]], paths, warm, page["marker"], gunicorn
                 )
-                latency = percentiles(latencies)
+                latency = report.percentiles(latencies)
                 elapsed = sum(latencies)
                 print(
                     f"    p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms, p99 {latency['p99']:.1f} ms, "

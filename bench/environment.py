@@ -3,6 +3,7 @@ and what source tree was measured. Shared by every suite; no Django, no PostgreS
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import platform
@@ -12,11 +13,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import psutil
+
 from bench import database
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 CORES = os.cpu_count() or 1
 OTHER_CPU_WARNING = 0.10  # share of the machine used by processes outside the bench
 QUIET_BUSY_SHARE = 0.10  # the machine counts as idle below this busy share
@@ -95,11 +97,11 @@ def source_digest() -> dict[str, Any]:
     return {"sha256": digest.hexdigest()[:16], "files": count}
 
 
-def cpu_jiffies() -> tuple[int, int]:
-    """(busy, total) jiffies of the whole machine, from /proc/stat."""
-    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]  # idle + iowait
-    total = sum(fields[:8])  # without guest time, which is already in user
+def cpu_busy_total() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far, all cores (psutil)."""
+    times = psutil.cpu_times()
+    idle = times.idle + times.iowait
+    total = sum(times) - times.guest - times.guest_nice  # guest time is already in user
     return total - idle, total
 
 
@@ -117,10 +119,7 @@ class QuietGate:
         started = time.perf_counter()
         announced = False
         while True:
-            busy0, total0 = cpu_jiffies()
-            time.sleep(1.0)
-            busy1, total1 = cpu_jiffies()
-            share = (busy1 - busy0) / max(total1 - total0, 1)
+            share = psutil.cpu_percent(interval=1.0) / 100
             waited = time.perf_counter() - started - 1.0
             if share <= QUIET_BUSY_SHARE or waited >= max_wait:
                 self.budget -= max(waited, 0.0)
@@ -133,19 +132,13 @@ class QuietGate:
                 announced = True
 
 
-def process_cpu(pid: int) -> float:
-    """User + system CPU seconds of one process so far (all its threads), from /proc."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-
-
 def cpu_by_pid(pids: list[int]) -> dict[int, float]:
+    """User + system CPU seconds so far (all threads) of each of `pids` still there."""
     cpu = {}
     for pid in pids:
-        try:
-            cpu[pid] = process_cpu(pid)
-        except (OSError, IndexError, ValueError):
-            continue  # gone meanwhile
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(pid).cpu_times()
+            cpu[pid] = times.user + times.system
     return cpu
 
 
@@ -158,41 +151,26 @@ def postgres_pids(dbname: str = database.BENCH_DB, parallel_workers: bool = Fals
     which during the bench write what the bench inserted; with `parallel_workers`, also the
     parallel query workers of the server (their title names no database)."""
     pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            title = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
-            continue
+    for proc in psutil.process_iter(["cmdline"]):
+        title = " ".join(proc.info["cmdline"] or ())
         if not title.startswith("postgres: "):
             continue
-        words = title.split()
         role = title.rpartition(": ")[2]
-        if dbname in words or role.startswith(POSTGRES_SHARED) or (parallel_workers and "parallel worker" in title):
-            pids.append(int(proc.name))
+        if (
+            dbname in title.split()
+            or role.startswith(POSTGRES_SHARED)
+            or (parallel_workers and "parallel worker" in title)
+        ):
+            pids.append(proc.pid)
     return pids
-
-
-def cpu_delta(before: dict[int, float], after: dict[int, float]) -> float:
-    """CPU used between two per-process samples. A process that ended meanwhile (a backend whose
-    connection reached CONN_MAX_AGE) cannot be read any more; its share ends up in "other"."""
-    return sum(max(0.0, cpu - before.get(pid, 0.0)) for pid, cpu in after.items())
 
 
 def tree_pids(root: int) -> list[int]:
-    """`root` and its descendants (a Celery worker and its pool processes), found in /proc."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rpartition(")")[2].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    pids, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        pids.append(pid)
-        todo.extend(children.get(pid, []))
-    return pids
+    """`root` and its descendants (gunicorn's or a Celery worker's children)."""
+    try:
+        return [root, *(child.pid for child in psutil.Process(root).children(recursive=True))]
+    except psutil.Error:
+        return []
 
 
 class Meter:
@@ -229,7 +207,7 @@ class Meter:
 
     def __enter__(self) -> Meter:
         self._poll(initial=True)
-        self._busy0, self._total0 = cpu_jiffies()
+        self._busy0, self._total0 = cpu_busy_total()
         self._own0 = time.process_time()
         self._t0 = time.perf_counter()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -239,7 +217,7 @@ class Meter:
     def __exit__(self, *exc_info: object) -> None:
         window = time.perf_counter() - self._t0
         own = time.process_time() - self._own0
-        busy1, total1 = cpu_jiffies()
+        busy1, total1 = cpu_busy_total()
         self._stop.set()
         self._thread.join()
         self._poll()
@@ -247,7 +225,7 @@ class Meter:
             group: sum(max(0.0, last - self._first[group].get(pid, 0.0)) for pid, last in self._last[group].items())
             for group in self.groups
         }
-        busy = (busy1 - self._busy0) / CLOCK_TICKS
+        busy = busy1 - self._busy0
         total = total1 - self._total0
         other = max(busy - own - sum(used.values()), 0.0)
         self.elapsed = window
@@ -263,11 +241,4 @@ class Meter:
 
 def named_pids(prefix: str) -> list[int]:
     """Processes whose command line starts with `prefix` (e.g. "redis-server")."""
-    pids = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            if (proc / "cmdline").read_bytes().startswith(prefix.encode()):
-                pids.append(int(proc.name))
-        except OSError:
-            continue
-    return pids
+    return [p.pid for p in psutil.process_iter(["cmdline"]) if " ".join(p.info["cmdline"] or ()).startswith(prefix)]

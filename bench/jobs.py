@@ -25,30 +25,14 @@ from typing import Any
 
 import django
 
+from bench.report import percentiles
+
 JOBS: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {}
 
 
 def job(fn: Callable[[argparse.Namespace], dict[str, Any]]) -> Callable[[argparse.Namespace], dict[str, Any]]:
     JOBS[fn.__name__.replace("_", "-")] = fn
     return fn
-
-
-def percentiles(values: list[float], scale: float = 1000.0) -> dict[str, float] | None:
-    """p50/p95/p99/max/mean of `values` (seconds), in ms by default."""
-    if not values:
-        return None
-    ordered = sorted(values)
-
-    def pick(p: float) -> float:
-        return ordered[min(len(ordered) - 1, max(0, round(p / 100 * len(ordered) + 0.5) - 1))]
-
-    return {
-        "p50": round(pick(50) * scale, 2),
-        "p95": round(pick(95) * scale, 2),
-        "p99": round(pick(99) * scale, 2),
-        "max": round(ordered[-1] * scale, 2),
-        "mean": round(statistics.fmean(ordered) * scale, 2),
-    }
 
 
 def _dbname() -> str:
@@ -141,6 +125,17 @@ def _scoring_sql_kind(sql: str) -> str:
 
 
 # --- scoring ---------------------------------------------------------------------------------
+
+# (type, properties) of the incremental run's events: what the demo BEHAVIOR rules score.
+EVENT_KINDS = [
+    ("page_view", {"url": "/pricing"}),
+    ("page_view", {"url": "/blog/post-7"}),
+    ("email_open", {"campaign": "nl-9"}),
+    ("email_click", {"campaign": "nl-9"}),
+    ("download", {"asset": "whitepaper-3"}),
+    ("webinar", {"webinar": "w-4"}),
+    ("form_submit", {"form": "contact"}),
+]
 
 
 @job
@@ -259,19 +254,10 @@ def incremental(args: argparse.Namespace) -> dict[str, Any]:
     low = Lead.objects.order_by("pk").values_list("pk", flat=True).first()
     lead_ids = rng.sample(range(low, high + 1), args.leads)
     now = timezone.now()
-    kinds = [
-        ("page_view", {"url": "/pricing"}),
-        ("page_view", {"url": "/blog/post-7"}),
-        ("email_open", {"campaign": "nl-9"}),
-        ("email_click", {"campaign": "nl-9"}),
-        ("download", {"asset": "whitepaper-3"}),
-        ("webinar", {"webinar": "w-4"}),
-        ("form_submit", {"form": "contact"}),
-    ]
     events = []
     for lead_id in lead_ids:
         for k in range(args.events_per_lead):
-            kind, props = rng.choice(kinds)
+            kind, props = rng.choice(EVENT_KINDS)
             events.append(
                 {
                     "lead_id": lead_id,
@@ -497,16 +483,6 @@ def routing_setup(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _lead_facts():
-    """The lead → engine facts function, wherever the app keeps it (it moved from routing.selectors
-    to leads.selectors)."""
-    try:
-        from leads.selectors import lead_facts
-    except ImportError:
-        from routing.selectors import lead_facts
-    return lead_facts
-
-
 @job
 def route_committed(args: argparse.Namespace) -> dict[str, Any]:
     """Routing committed by one process, lead after lead, as one worker runs its tasks.
@@ -578,54 +554,6 @@ def _position_summary(positions: Counter) -> dict[str, Any]:
         "p50": values[len(values) // 2],
         "max": values[-1],
         "share_at_fallback": round(sum(1 for v in values if v == values[-1]) / len(values), 3),
-    }
-
-
-@job
-def route_engine(args: argparse.Namespace) -> dict[str, Any]:
-    """routing.engine.decide alone: rules, candidates and counters loaded once, lead facts prepared
-    once, then decide() over the leads again and again for `--seconds`."""
-    from leads.models import Lead
-    from routing import engine, selectors
-
-    rule_rows = selectors.rules()
-    rules = selectors.engine_rules(rule_rows)
-    keys = {k for r in rules for k in r.candidates}
-    candidates = selectors.candidates(keys)
-    counters = selectors.counters(r.id for r in rules)
-    leads = list(Lead.objects.filter(source="bench-routing").order_by("pk")[: args.leads])
-    lead_facts = _lead_facts()
-    facts = [lead_facts(lead) for lead in leads]
-    index = {r.id: i + 1 for i, r in enumerate(rules)}
-    # Compiled once, as the workers do (selectors.plan() caches it per rule-set fingerprint).
-    compile_start = time.perf_counter()
-    compiled = engine.compile_rules(rules) if hasattr(engine, "compile_rules") else rules
-    compile_s = time.perf_counter() - compile_start
-    positions = Counter(index.get(engine.decide(f, compiled, candidates, counters).rule_id, 0) for f in facts)
-    trace_entries = [len(engine.decide(f, compiled, candidates, counters).trace) for f in facts]
-    decisions = 0
-    start = time.perf_counter()
-    cpu = time.process_time()
-    deadline = start + args.seconds
-    while time.perf_counter() < deadline:
-        for f in facts:
-            engine.decide(f, compiled, candidates, counters)
-        decisions += len(facts)
-    elapsed = time.perf_counter() - start
-    return {
-        "compiled": compiled is not rules,
-        "compile_ms": round(compile_s * 1000, 1),
-        "trace_entries": {"mean": round(sum(trace_entries) / len(trace_entries), 1), "max": max(trace_entries)},
-        "rules": len(rules),
-        "conditions": sum(len(r.conditions) for r in rules),
-        "candidates": len(candidates),
-        "leads": len(facts),
-        "decisions": decisions,
-        "elapsed_s": round(elapsed, 3),
-        "cpu_s": round(time.process_time() - cpu, 3),
-        "decisions_per_s": round(decisions / elapsed, 1),
-        "us_per_decision": round(elapsed / decisions * 1e6, 1),
-        "matched_rule_position": _position_summary(positions),
     }
 
 
@@ -772,11 +700,7 @@ def stl_drive(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.jobs")
-    parser.add_argument("job", choices=sorted(JOBS))
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--seed", type=int, default=2026)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bump", type=float, default=5.0, help="scoring-model: points added to one rule")
     parser.add_argument("--batch-size", type=int, default=0, help="rescore: leads per batch [settings]")
     parser.add_argument("--leads", type=int, default=5000)
@@ -792,12 +716,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--wait", type=float, default=60.0)
     parser.add_argument("--worker-pid", type=int, default=0)
     parser.add_argument("--mode", choices=["task", "single"], default="task", help="route-committed: what is called")
-    return parser.parse_args(argv)
 
 
-def run_job(jobs: dict, args: argparse.Namespace) -> int:
-    """Set Django up, run the job `args.job` names and write its result to `args.out` (every jobs
-    module's main: bench/jobs.py, bench/dashboard_jobs.py, bench/loop_jobs.py)."""
+def run_job(jobs: dict, argv: list[str] | None, add_arguments: Callable[[argparse.ArgumentParser], None]) -> int:
+    """Every jobs module's main (bench/jobs.py, bench/dashboard_jobs.py, bench/loop_jobs.py): parse
+    `<job> --out file [--seed n]` and the module's own options, set Django up, run the job and write
+    its result to `--out`."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("job", choices=sorted(jobs))
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--seed", type=int, default=2026)
+    add_arguments(parser)
+    args = parser.parse_args(argv)
     django.setup()
     result = jobs[args.job](args)
     args.out.write_text(json.dumps(result, indent=2, default=str) + "\n")
@@ -805,7 +735,7 @@ def run_job(jobs: dict, args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job(JOBS, parse_args(argv))
+    return run_job(JOBS, argv, add_arguments)
 
 
 if __name__ == "__main__":

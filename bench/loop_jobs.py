@@ -36,7 +36,8 @@ from typing import Any
 
 import django
 
-from bench.jobs import percentiles, run_job
+from bench.jobs import run_job
+from bench.report import percentiles
 
 # The fields that make a captured lead worth 45 fit points (grade A) under the demo model, so that
 # one demo request (+30) takes it over the MQL threshold (60): the speed-to-lead suite's leads.
@@ -155,27 +156,30 @@ def _plant(rng: random.Random, pending: int, mal: int, unrouted: int, used: set[
     model = selectors.active_engine_model()
     grades = [g for g in ("A", "B", "C", "D") if g <= model.min_grade]
     with connection.cursor() as cursor:
-        cursor.execute(
+
+        def pick(n: int, sql: str, params: list) -> list[int]:
+            cursor.execute(sql, params)
+            pool = [i for (i,) in cursor.fetchall() if i not in used]
+            return rng.sample(pool, min(n, len(pool)))
+
+        pending_ids = pick(
+            pending,
             "SELECT id FROM leads_lead WHERE stage IN ('new', 'mal') AND id %% 97 = %s "
             "AND NOT EXISTS (SELECT 1 FROM scoring_pendingrescore p WHERE p.lead_id = leads_lead.id) LIMIT 2000",
             [rng.randrange(97)],
         )
-        pool = [i for (i,) in cursor.fetchall() if i not in used]
-        pending_ids = rng.sample(pool, min(pending, len(pool)))
-        cursor.execute(
+        mal_ids = pick(
+            mal,
             "SELECT id FROM leads_lead WHERE stage IN ('sal', 'sql', 'lost', 'won') AND score >= %s "
             "AND grade = ANY(%s) LIMIT 5000",
             [model.mql_threshold, grades],
         )
-        pool = [i for (i,) in cursor.fetchall() if i not in used]
-        mal_ids = rng.sample(pool, min(mal, len(pool)))
-        cursor.execute(
+        unrouted_ids = pick(
+            unrouted,
             "SELECT a.lead_id FROM routing_assignment a JOIN leads_lead l ON l.id = a.lead_id "
             "WHERE l.stage = 'mql' AND a.status = 'active' AND a.lead_id %% 13 = %s LIMIT 2000",
             [rng.randrange(13)],
         )
-        pool = [i for (i,) in cursor.fetchall() if i not in used]
-        unrouted_ids = rng.sample(pool, min(unrouted, len(pool)))
         cursor.execute(
             "INSERT INTO scoring_pendingrescore (lead_id, requested_at, claimed_until) "
             "SELECT unnest(%s::bigint[]), now() - interval '1 hour', NULL",
@@ -661,11 +665,7 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
 JOBS = {"setup": setup, "reconcile": reconcile_cost, "outage": outage}
 
 
-def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m bench.loop_jobs")
-    parser.add_argument("job", choices=sorted(JOBS))
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--seed", type=int, default=2026)
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sales-reps", type=int, default=10, help="setup: sales reps in the team")
     parser.add_argument("--reps", type=int, default=5, help="reconcile: runs per figure")
     parser.add_argument("--plant-pending", type=int, default=50)
@@ -679,11 +679,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--restart-after", type=float, default=2.0)
     parser.add_argument("--concurrency", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=180.0)
-    return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
-    return run_job(JOBS, parse_args(argv))
+    return run_job(JOBS, argv, add_arguments)
 
 
 if __name__ == "__main__":

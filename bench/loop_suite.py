@@ -31,7 +31,7 @@ from typing import Any
 
 import psycopg
 
-from bench import database, datagen, environment, routing_suite, server, suite
+from bench import database, environment, routing_suite, server, suite
 
 DBNAME = "leadportal_bench_loop"
 LEADS, QUICK_LEADS = 1_000_000, 100_000
@@ -73,9 +73,9 @@ mql AS (
     SELECT id, 'mal', 'mql', NULL, 'bench: score reached the threshold', at FROM mql
 )
 INSERT INTO routing_assignment (lead_id, user_id, partner_id, rule_id, strategy, status, trace, assigned_at,
-                                due_at, accepted_at, ended_at, note, created_by_id, notified_at)
+                                due_at, accepted_at, ended_at, note, created_by_id, notified_at, pool_mode)
 SELECT id, rep, NULL, %(rule)s, 'round_robin', 'active', '[]'::jsonb, at, at + interval '1 day', NULL, NULL,
-       '', NULL, at + interval '1 second'
+       '', NULL, at + interval '1 second', ''
 FROM mql
 """
 
@@ -92,10 +92,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--skip-outage", action="store_true", help="loop suite: no Redis/worker outage runs")
     group.add_argument("--skip-stl", action="store_true", help="loop suite: no speed-to-lead run")
-
-
-def _job(name: str, env: dict[str, str], *args: str, timeout: float = suite.JOB_TIMEOUT) -> dict[str, Any]:
-    return suite.run_job(name, env, *args, timeout=timeout, module="bench.loop_jobs")
 
 
 def _stages(rule: int) -> dict[str, Any]:
@@ -115,24 +111,11 @@ def _setup(args: argparse.Namespace, leads: int, db_label: str) -> tuple[dict[st
     records = []
     t = suite.step(f"recreating database {DBNAME} and migrating; demo scoring model, 10 reps, a round-robin rule")
     suite.prepare_database(DBNAME)
-    setup = _job("setup", env)
+    setup = suite.run_job("setup", env, module="bench.loop_jobs")
     print(f"    {time.perf_counter() - t:.1f} s")
     suite.step(f"generating {leads:,} leads and {leads * 10:,} activities (bench/datagen.py, as the scoring suite)")
-    gen = datagen.generate(DBNAME, leads, progress=lambda m: print(f"    {m}", flush=True))
-    rows = database.row_counts(DBNAME)
-    records.append(
-        suite.record(
-            "setup: generate (INSERT … SELECT)",
-            db_label,
-            rows,
-            leads,
-            elapsed_s=gen.total_s,
-            rate=(gen.leads + gen.activities) / gen.total_s,
-            unit="rows/s",
-            target_text="- (setup)",
-            details=gen.as_dict(),
-        )
-    )
+    _gen, rows, generated_row = suite.generate(DBNAME, leads, db_label, "setup: generate (INSERT … SELECT)")
+    records.append(generated_row)
     suite.step(f"full rescore of {leads:,} leads (rescore_run_step until done, no cap): every lead scored")
     rescored = suite.run_job("rescore", env, "--max-seconds", "0")
     print(f"    {rescored['elapsed_s']:.1f} s, {rescored['leads_per_s']:,.0f} leads/s", flush=True)
@@ -187,12 +170,13 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
         f"{args.loop_runs} with planted drift ({', '.join(f'{v} {k}' for k, v in PLANT.items())})"
     )
     busy = quiet.wait()
-    result = _job(
+    result = suite.run_job(
         "reconcile",
         env,
         *("--reps", str(args.loop_runs)),
         *("--plant-pending", str(PLANT["pending_stale"]), "--plant-mal", str(PLANT["mal_qualifying"])),
         *("--plant-unrouted", str(PLANT["unrouted_mqls"])),
+        module="bench.loop_jobs",
     )
     rows = database.row_counts(DBNAME)
     leads = result["leads"]
@@ -326,12 +310,13 @@ def _outage(
     )
     rows = database.row_counts(DBNAME)
     busy = quiet.wait()
-    result = _job(
+    result = suite.run_job(
         "outage",
         env,
         *("--redis-port", str(port), "--token", setup["token"]),
         *("--leads", str(OUTAGE_LEADS), "--burst", str(OUTAGE_BURST)),
         timeout=900.0,
+        module="bench.loop_jobs",
     )
     records = []
     for label, key, what in (

@@ -20,16 +20,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import signal
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-from bench import database, environment, server, suite
+from bench import database, environment, suite
+from bench.processes import Service
 
 DBNAME = "leadportal_bench_routing"
 STL_DBNAME = "leadportal_bench_stl"
@@ -52,95 +50,39 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--stl-rate", type=float, default=STL_RATE, help="events/s [%(default)s]")
 
 
-class CeleryWorker:
-    """`with CeleryWorker(env, log) as worker:` a prefork worker on the env's private queue; waits
-    until it is ready; always stopped (SIGTERM, then SIGKILL) and its queue purged at the end."""
+@contextlib.contextmanager
+def celery_worker(env: dict[str, str], log_path: Path, concurrency: int = 2, redis_url: str = REDIS_URL):
+    """A prefork worker on the env's private queue (bench.processes.Service: ready when its log says
+    so, always stopped), and what is left of that queue in Redis removed at the end."""
+    queue = env["CELERY_QUEUE"]
+    argv = [str(Path(sys.executable).with_name("celery")), "-A", "leadportal", "worker", "--pool=prefork"]
+    # The private default queue and the routing and scoring queues named after it
+    # (leadportal/celery.py): routing first, served in turn with the others.
+    argv += [f"--concurrency={concurrency}", "-Q", f"{queue}.routing,{queue},{queue}.scoring"]
+    argv += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--loglevel=INFO"]
+    argv += ["--hostname", f"{queue}@%h"]
+    # INFO: the worker's "<name> ready." line is what tells it is ready (settings.LOGGING since the
+    # structured logs; the bench's other processes log warnings only).
+    env = {**env, "LOG_LEVEL": "INFO"}
+    worker = Service("the Celery worker", argv, env, log_path, ready=lambda w: " ready." in w.log_text())
+    try:
+        with worker:
+            yield worker
+    finally:
+        _purge(queue, redis_url)
 
-    def __init__(self, env: dict[str, str], log_path: Path, concurrency: int = 2, redis_url: str = REDIS_URL) -> None:
-        self.env, self.log_path, self.concurrency, self.redis_url = env, log_path, concurrency, redis_url
-        self.queue = env["CELERY_QUEUE"]
-        self.process: subprocess.Popen | None = None
 
-    def __enter__(self) -> CeleryWorker:
-        celery = Path(sys.executable).with_name("celery")
-        self.log = self.log_path.open("w")
-        self.process = subprocess.Popen(
-            [
-                str(celery),
-                "-A",
-                "leadportal",
-                "worker",
-                "--pool=prefork",
-                f"--concurrency={self.concurrency}",
-                "-Q",
-                # The private default queue and the routing and scoring queues named after it
-                # (leadportal/celery.py): routing first, served in turn with the others.
-                f"{self.queue}.routing,{self.queue},{self.queue}.scoring",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--loglevel=INFO",
-                "--hostname",
-                f"{self.queue}@%h",
-            ],
-            cwd=server.PROJECT_DIR,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
+def _purge(queue: str, redis_url: str) -> None:
+    """Remove what is left of our queue in Redis (messages, bindings, unacked bookkeeping)."""
+    try:
+        import redis
 
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _wait_ready(self, timeout: float = 60.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the Celery worker exited with {self.process.returncode}:\n{self.log_tail()}")
-            if " ready." in self.log_path.read_text(errors="replace"):
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"the Celery worker was not ready within {timeout:.0f} s:\n{self.log_tail()}")
-
-    def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)  # warm shutdown: the pool's children go with it
-            try:
-                self.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                for pid in environment.tree_pids(self.process.pid)[1:]:  # its pool processes, by id
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGKILL)
-                self.process.kill()
-                self.process.wait(timeout=10)
-        if not self.log.closed:
-            self.log.close()
-        self._purge()
-
-    def _purge(self) -> None:
-        """Remove what is left of our queue in Redis (messages, bindings, unacked bookkeeping)."""
-        try:
-            import redis
-
-            client = redis.Redis.from_url(self.redis_url)
-            keys = list(client.scan_iter(match=f"*{self.queue}*"))  # the queue, its bindings (kombu names vary)
-            if keys:
-                client.delete(*keys)
-        except Exception as exc:  # noqa: BLE001 - best effort: a stale key in DB 3 harms nobody
-            print(f"    (could not purge queue {self.queue}: {exc})")
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no worker log)"
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"*{queue}*"))  # the queue, its bindings (kombu names vary)
+        if keys:
+            client.delete(*keys)
+    except Exception as exc:  # noqa: BLE001 - best effort: a stale key in DB 3 harms nobody
+        print(f"    (could not purge queue {queue}: {exc})")
 
 
 def _throughput(args: argparse.Namespace, quiet: environment.QuietGate, db_label: str) -> list[dict[str, Any]]:
@@ -160,24 +102,27 @@ def _throughput(args: argparse.Namespace, quiet: environment.QuietGate, db_label
     rows = database.row_counts(DBNAME)
     records = []
 
-    suite.step(f"engine only: routing.engine.decide over {LEADS:,} leads' facts for {args.engine_seconds:.0f} s")
+    suite.step(
+        f"engine only: routing.engine.decide over {LEADS:,} leads' facts, pytest-benchmark "
+        f"(bench/test_engines.py) for {args.engine_seconds:.0f} s"
+    )
     busy = quiet.wait()
-    engine = suite.run_job("route-engine", env, "--leads", str(LEADS), "--seconds", str(args.engine_seconds))
+    engine = suite.run_benchmark("test_routing_engine_decide", args.engine_seconds)
     records.append(
         suite.record(
             f"routing engine.decide ({engine['rules']} rules)",
             db_label,
-            rows,
-            engine["decisions"],
+            None,
+            engine["items"],
             elapsed_s=engine["elapsed_s"],
-            rate=engine["decisions_per_s"],
+            rate=engine["per_s"],
             unit="decisions/s",
             target={"rate_min": ENGINE_TARGET},
             target_text=f">= {ENGINE_TARGET:,.0f}/s",
-            passed=engine["decisions_per_s"] >= ENGINE_TARGET,
-            cpu={"bench_process_s": engine["cpu_s"]},
+            passed=engine["per_s"] >= ENGINE_TARGET,
+            cpu=engine.pop("cpu"),
             busy_before=busy,
-            details={**setup, **engine},
+            details=engine,
         )
     )
 
@@ -236,7 +181,7 @@ def _speed_to_lead(
     with tempfile.TemporaryDirectory(prefix="leadportal-bench-celery-") as tmp:
         log = Path(tmp) / "worker.log"
         suite.step(f"starting a Celery worker (prefork ×2) on queue {queue}, {redis_url}")
-        with CeleryWorker(env, log, redis_url=redis_url) as worker:
+        with celery_worker(env, log, redis_url=redis_url) as worker:
             suite.step(
                 f"speed to lead: 20 warm-up leads, then one demo_request per lead for {leads:,} leads at "
                 f"{args.stl_rate:g}/s (events_ingest), waiting ≤ {STL_WAIT:.0f} s after the last one"
@@ -246,7 +191,7 @@ def _speed_to_lead(
                 "stl-drive",
                 env,
                 *("--rate", str(args.stl_rate), "--wait", str(STL_WAIT), "--warmup", "20"),
-                *("--worker-pid", str(worker.process.pid)),
+                *("--worker-pid", str(worker.pid)),
             )
             errors = [line for line in log.read_text(errors="replace").splitlines() if "ERROR" in line][:5]
     latency = result["latency_ms"] or {}
@@ -280,10 +225,11 @@ def notes(records: list[dict[str, Any]]) -> list[str]:
     lines = []
     for r in records:
         d = r["details"]
-        if "us_per_decision" in d:
+        if d.get("unit") == "decisions":
             m = d["matched_rule_position"]
             lines.append(
-                f"engine.decide: {d['us_per_decision']:,.0f} µs per decision (mean) over {d['rules']} rules / "
+                f"engine.decide: {d['us_each']:,.0f} µs per decision (mean of {d['rounds']} rounds of "
+                f"{d['per_round']:,}) over {d['rules']} rules / "
                 f"{d['conditions']} conditions, {d['candidates']} candidates; matched rule position median {m['p50']} "
                 f"(min {m['min']}, {m['share_at_fallback']:.0%} at the fallback)."
             )
@@ -318,7 +264,8 @@ def document_extra(args: argparse.Namespace) -> dict[str, Any]:
             "committed": "routing.tasks.route_lead (the worker's task: batches of waiting MQLs) and "
             "routing.services.lead_route (one lead per transaction), each in a loop in one process over "
             "disjoint leads (settings production, eager)",
-            "engine": "routing.engine.decide with rules/candidates/counters loaded once, rules compiled once",
+            "engine": "routing.engine.decide with rules/candidates/counters loaded once, rules compiled once "
+            "(pytest-benchmark, bench/test_engines.py, on the test settings' database)",
             "speed_to_lead": {
                 "worker": "celery -A leadportal worker --pool=prefork --concurrency=2 -Q <q>.routing,<q>,<q>.scoring "
                 "(settings local, DEBUG off)",

@@ -209,23 +209,10 @@ def run(args: argparse.Namespace, pg_version: str, quiet: environment.QuietGate)
     for size in sizes:
         add = size - have
         suite.step(f"generating {add:,} leads and {add * 10:,} activities (set-based SQL) → {size:,} leads")
-        gen = datagen.generate(DBNAME, add, progress=lambda m: print(f"    {m}", flush=True))
+        gen, rows, generated_row = suite.generate(DBNAME, add, db_label)
         have = size
-        rows = database.row_counts(DBNAME)
         generated.append({"size": size, **gen.as_dict()})
-        records.append(
-            suite.record(
-                "generate (INSERT … SELECT)",
-                db_label,
-                rows,
-                add,
-                elapsed_s=gen.total_s,
-                rate=(gen.leads + gen.activities) / gen.total_s,
-                unit="rows/s",
-                target_text="- (setup)",
-                details=gen.as_dict(),
-            )
-        )
+        records.append(generated_row)
         suite.step(f"weight change, then full rescore of {size:,} leads (rescore_run_step until done)")
         rescored = _rescore(env, args, quiet, db_label, rows)
         records.append(rescored)
@@ -244,6 +231,25 @@ def run(args: argparse.Namespace, pg_version: str, quiet: environment.QuietGate)
 
     suite.step(f"incremental: 5 events for each of {incremental_leads:,} leads, then their rescore_leads tasks")
     records += _incremental(env, incremental_leads, quiet, db_label, database.row_counts(DBNAME))
+
+    suite.step("engine only: scoring.engine.score_lead with the demo model, pytest-benchmark (bench/test_engines.py)")
+    busy = quiet.wait()
+    engine = suite.run_benchmark("test_scoring_engine_score_lead")
+    records.append(
+        suite.record(
+            "scoring engine.score_lead (demo model)",
+            db_label,
+            None,
+            engine["items"],
+            elapsed_s=engine["elapsed_s"],
+            rate=engine["per_s"],
+            unit="leads/s",
+            target_text=f"({engine['activities_per_lead']} activities/lead)",
+            cpu=engine.pop("cpu"),
+            busy_before=busy,
+            details=engine,
+        )
+    )
     return records
 
 

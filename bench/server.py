@@ -1,21 +1,19 @@
-"""The server under test: environment, migrations, the integration token and gunicorn's lifecycle."""
+"""The server under test: environment, migrations, the integration token and gunicorn."""
 
 from __future__ import annotations
 
 import http.client
 import os
 import secrets
-import signal
 import socket
 import subprocess
 import sys
-import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from bench import database
+from bench.processes import PROJECT_DIR, Service
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 BENCH_USERNAME = "bench-integration"
 KEY_LINE_PREFIX = "BENCH_API_KEY="
 
@@ -49,7 +47,7 @@ def server_environment(dbname: str = database.BENCH_DB) -> dict[str, str]:
     return env
 
 
-def _manage(args: list[str], env: dict[str, str]) -> str:
+def manage(args: list[str], env: dict[str, str]) -> str:
     result = subprocess.run(
         [sys.executable, "manage.py", *args],
         cwd=PROJECT_DIR,
@@ -64,7 +62,7 @@ def _manage(args: list[str], env: dict[str, str]) -> str:
 
 
 def migrate(env: dict[str, str]) -> None:
-    _manage(["migrate", "--no-input"], env)
+    manage(["migrate", "--no-input"], env)
 
 
 def integration_token(env: dict[str, str]) -> str:
@@ -73,7 +71,7 @@ def integration_token(env: dict[str, str]) -> str:
 
 def new_token(env: dict[str, str], username: str) -> str:
     """A new API token (scope capture) of this integration user, created if missing."""
-    out = _manage(["shell", "-c", _token_script(username)], env)
+    out = manage(["shell", "-c", _token_script(username)], env)
     for line in out.splitlines():
         if line.startswith(KEY_LINE_PREFIX):
             return line.removeprefix(KEY_LINE_PREFIX).strip()
@@ -119,96 +117,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-class Gunicorn:
-    """`with Gunicorn(...) as server:` starts gunicorn, waits for /healthz and always stops it."""
+def _healthy(service: Gunicorn) -> bool:
+    try:
+        conn = http.client.HTTPConnection(service.host, service.port, timeout=2)
+        conn.request("GET", "/healthz")
+        healthy = conn.getresponse().status == 200
+        conn.close()
+        return healthy
+    except OSError:
+        return False
+
+
+class Gunicorn(Service):
+    """`with Gunicorn(config, env, log) as server:` gunicorn on a free local port, ready once /healthz
+    answers 200; always stopped."""
 
     def __init__(self, config: GunicornConfig, env: dict[str, str], log_path: Path) -> None:
-        self.config = config
-        self.env = env
-        self.log_path = log_path
-        self.host = "127.0.0.1"
-        self.port = free_port()
-        self.process: subprocess.Popen | None = None
-        self.command: list[str] = []
+        self.config, self.host, self.port = config, "127.0.0.1", free_port()
+        argv = [str(Path(sys.executable).with_name("gunicorn")), "leadportal.wsgi:application"]
+        argv += ["--bind", f"{self.host}:{self.port}", *config.args(), "--log-level", "warning"]
+        super().__init__("gunicorn", argv, env, log_path, ready=_healthy, ready_timeout=30.0, stop_timeout=15.0)
 
-    def __enter__(self) -> Gunicorn:
-        gunicorn = Path(sys.executable).with_name("gunicorn")
-        self.command = [
-            str(gunicorn),
-            "leadportal.wsgi:application",
-            "--bind",
-            f"{self.host}:{self.port}",
-            *self.config.args(),
-            "--log-level",
-            "warning",
-            "--error-logfile",
-            str(self.log_path),
-        ]
-        self.process = subprocess.Popen(
-            self.command,
-            cwd=PROJECT_DIR,
-            env=self.env,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            self._wait_healthy()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
-
-    def _wait_healthy(self, timeout: float = 30.0) -> None:
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {self.process.returncode}:\n{self.log_tail()}")
-            try:
-                conn = http.client.HTTPConnection(self.host, self.port, timeout=2)
-                conn.request("GET", "/healthz")
-                response = conn.getresponse()
-                body = response.read().decode(errors="replace")
-                conn.close()
-                if response.status == 200:
-                    return
-                last = f"{response.status} {body[:200]}"
-            except OSError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise RuntimeError(f"gunicorn /healthz did not return 200 within {timeout:.0f}s ({last}):\n{self.log_tail()}")
-
-    def worker_pids(self) -> list[int]:
-        """The master's children (its workers), found by parent pid in /proc."""
-        if self.process is None:
-            return []
-        pids = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rpartition(")")[2].split()
-            except OSError:
-                continue
-            if int(fields[1]) == self.process.pid:
-                pids.append(int(stat.parent.name))
-        return pids
-
-    def stop(self) -> None:
-        """SIGTERM the master we started (it stops its workers); SIGKILL it if it hangs."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=5)
-
-    def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no gunicorn log)"
+    def url(self, path: str) -> str:
+        return f"http://{self.host}:{self.port}{path}"

@@ -1,12 +1,12 @@
-"""What the scoring and routing suites share: their databases, Django jobs in subprocesses, the
+"""What the suites share: their databases, Django jobs and engine benchmarks in subprocesses, the
 result records, the printed summary and the results document."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
-import subprocess
 import sys
 import tempfile
 import time
@@ -14,7 +14,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bench import database, environment, report, server
+from bench import database, datagen, environment, report, server
+from bench.processes import Service
 
 JOB_TIMEOUT = 900.0  # s; a job that takes longer is stopped (the 1M rescoring takes a few minutes at most)
 
@@ -48,32 +49,68 @@ def prepare_database(dbname: str) -> float:
     return time.perf_counter() - start
 
 
+def _run(
+    label: str, argv: list[str], env: dict[str, str], out: Path, log: Path, timeout: float, cpu: dict | None = None
+) -> dict[str, Any]:
+    """Run `argv` (which writes JSON to `out`) as a bench.processes.Service and return that JSON; the
+    tail of its log is shown when it fails. With `cpu` (a dict), the CPU split of the run is put in it
+    (the process as "job", and "other": whatever else ran on the machine meanwhile)."""
+    process = Service(f"bench {label}", argv, env, log)
+    meter = environment.Meter(database.BENCH_DB, extra={"job": process.pids})
+    with meter if cpu is not None else contextlib.nullcontext(), process:
+        returncode = process.wait(timeout)
+    if returncode != 0 or not out.exists():
+        raise RuntimeError(f"bench {label} failed with exit status {returncode}:\n{process.log_tail()}")
+    if cpu is not None:
+        cpu.update(meter.result)
+    return json.loads(out.read_text())
+
+
 def run_job(
     name: str, env: dict[str, str], *args: str, timeout: float = JOB_TIMEOUT, module: str = "bench.jobs"
 ) -> dict[str, Any]:
-    """Run `python -m <module> <name> …` and return the JSON it wrote. Output goes to a file (a
-    pipe nobody reads could block the job); its tail is shown when the job fails."""
+    """`python -m <module> <name> --out … <args>` (a Django job, bench/jobs.py and its siblings): its JSON."""
     with tempfile.TemporaryDirectory(prefix="leadportal-bench-job-") as tmp:
-        out, log = Path(tmp) / "result.json", Path(tmp) / "job.log"
-        with log.open("w") as log_file:
-            process = subprocess.Popen(
-                [sys.executable, "-m", module, name, "--out", str(out), *args],
-                cwd=server.PROJECT_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-            )
-            try:
-                returncode = process.wait(timeout=timeout)
-            except BaseException:
-                process.kill()
-                process.wait(timeout=10)
-                raise
-        if returncode != 0 or not out.exists():
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-30:])
-            raise RuntimeError(f"bench job {name} failed with exit status {returncode}:\n{tail}")
-        return json.loads(out.read_text())
+        out = Path(tmp) / "result.json"
+        argv = [sys.executable, "-m", module, name, "--out", str(out), *args]
+        return _run(f"job {name}", argv, env, out, Path(tmp) / "job.log", timeout)
+
+
+def run_benchmark(test: str, seconds: float = 5.0, timeout: float = JOB_TIMEOUT) -> dict[str, Any]:
+    """One pytest-benchmark test of bench/test_engines.py, on the test settings' own database (the
+    engines read plain data; DATABASE_URL is removed): its entry of pytest-benchmark's JSON, with
+    `per_s` = the items one round works on ÷ the mean round time."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_SETTINGS_MODULE")}
+    cpu: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="leadportal-bench-pytest-") as tmp:
+        out = Path(tmp) / "benchmark.json"
+        argv = [sys.executable, "-m", "pytest", f"bench/test_engines.py::{test}", "-q", "-p", "no:cacheprovider"]
+        argv += ["--benchmark-json", str(out), "--benchmark-max-time", str(seconds)]
+        (entry,) = _run(f"benchmark {test}", argv, env, out, Path(tmp) / "pytest.log", timeout, cpu)["benchmarks"]
+    stats = entry["stats"]
+    return {
+        **entry["extra_info"],
+        "rounds": stats["rounds"],
+        "elapsed_s": round(stats["total"], 3),
+        "round_ms": {k: round(stats[k] * 1000, 2) for k in ("min", "median", "mean", "max", "stddev")},
+        "per_s": round(entry["extra_info"]["per_round"] / stats["mean"], 1),
+        "us_each": round(stats["mean"] / entry["extra_info"]["per_round"] * 1e6, 1),
+        "items": entry["extra_info"]["per_round"] * stats["rounds"],
+        "cpu": cpu,
+    }
+
+
+def generate(
+    dbname: str, leads: int, db_label: str, label: str = "generate (INSERT … SELECT)"
+) -> tuple[datagen.Generated, dict[str, int], dict[str, Any]]:
+    """`leads` more leads with 10 activities each (bench/datagen.py) in `dbname`: what it made, the
+    rows now, and the record of it (a setup row: rows/s, no target)."""
+    gen = datagen.generate(dbname, leads, progress=lambda m: print(f"    {m}", flush=True))
+    rows = database.row_counts(dbname)
+    rate = (gen.leads + gen.activities) / gen.total_s
+    row = record(label, db_label, rows, leads, elapsed_s=gen.total_s, rate=rate, unit="rows/s", target_text="- (setup)")
+    row["details"] = gen.as_dict()
+    return gen, rows, row
 
 
 def record(
@@ -113,18 +150,19 @@ def record(
     }
 
 
-def print_summary(records: list[dict[str, Any]], notes: list[str]) -> None:
+def print_summary(records: list[dict[str, Any]], notes: list[str], columns=report.SUITE_COLUMNS) -> None:
     print()
-    print(report.suite_table(records))
+    print(report.table(records, columns))
     print()
     for note in notes:
         print(note)
     for r in records:
         share = (r.get("cpu") or {}).get("other_share_of_machine") or 0
         if share > environment.OTHER_CPU_WARNING:
+            clients = f" x{r['clients']}" if "clients" in r else ""
             print(
-                f"WARNING: during {r['benchmark']}, processes outside the bench used {share:.0%} of the machine; "
-                "those figures are pessimistic."
+                f"WARNING: during {r['benchmark']}{clients}, processes outside the bench used {share:.0%} of the "
+                "machine; those figures are pessimistic."
             )
 
 
@@ -132,7 +170,8 @@ def header(pg_version: str) -> tuple[dict[str, str], dict[str, Any]]:
     versions = environment.versions(pg_version)
     machine = environment.machine()
     print(
-        f"LeadPortal bench — Python {versions['python']}, Django {versions['django']}, psycopg {versions['psycopg']}, "
+        f"LeadPortal bench — Python {versions['python']}, Django {versions['django']}, "
+        f"DRF {versions['djangorestframework']}, gunicorn {versions['gunicorn']}, psycopg {versions['psycopg']}, "
         f"PostgreSQL {pg_version}; {machine['cores']} cores ({machine['cpu_model'] or 'unknown CPU'}), "
         f"load average {machine['load_average_at_start']}"
     )
