@@ -3,6 +3,8 @@ accounts; a dry-run simulator and a replay of recent MQLs; the unassigned queue.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any, TypedDict
+
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -39,7 +41,23 @@ TAKER_ONLY = "Only an active sales rep or sales manager can take leads; pick one
 MANAGER_ONLY = "Only an active sales manager can manage a team; pick one of the list."
 
 
-class UserPickers:
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+    _AdminBase = admin.options.BaseModelAdmin
+else:
+    _AdminBase = object  # a mixin: the ModelAdmin or inline it is mixed into is the next in line
+
+
+class _TeamCounts(TypedDict):
+    n: int
+
+
+class _ProfileLoad(TypedDict):
+    open_leads: int
+
+
+class UserPickers(_AdminBase):
     """Each user dropdown of this admin lists only the people who can hold that job: field name →
     (who, what the form says when another user is sent)."""
 
@@ -80,7 +98,7 @@ class RepProfileForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         user = self.fields.get("user")
-        if user is not None and self.instance.user_id:
+        if isinstance(user, forms.ModelChoiceField) and user.queryset is not None and self.instance.user_id:
             # The profile of someone who left stays editable (to turn it off); nobody else is added.
             user.queryset = user.queryset | User.objects.filter(pk=self.instance.user_id)
 
@@ -103,7 +121,7 @@ class TeamAdmin(UserPickers, admin.ModelAdmin):
         return super().get_queryset(request).annotate(n=Count("reps"))
 
     @admin.display(description="Members", ordering="n")
-    def members(self, team: Team) -> int:
+    def members(self, team: WithAnnotations[Team, _TeamCounts]) -> int:
         return team.n
 
 
@@ -125,7 +143,7 @@ class RepProfileAdmin(UserPickers, admin.ModelAdmin):
         return f"away until {profile.away_until:%Y-%m-%d %H:%M}" if profile.is_away() else "yes"
 
     @admin.display(description="Open leads / capacity", ordering="open_leads")
-    def load(self, profile: RepProfile) -> str:
+    def load(self, profile: WithAnnotations[RepProfile, _ProfileLoad]) -> str:
         return f"{profile.open_leads} / {profile.capacity}"
 
 
@@ -244,8 +262,9 @@ class SimulateForm(forms.Form):
     grade = forms.ChoiceField(required=False, choices=[("", "—"), *[(g, g) for g in "ABCD"]])
     score = forms.FloatField(required=False)
 
-    def clean(self):
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
         ref = (data.get("lead") or "").strip()
         if ref:
             lead = (

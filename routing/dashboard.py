@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from leads import dashboard
+from leads.auth import signed_in_user
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, Stage, StageChange, User
 
@@ -41,7 +42,9 @@ def accept_reject_panel(request: HttpRequest, lead: Lead) -> dict[str, Any] | No
     """Shown to the assignee while the lead waits for acceptance."""
     if lead.stage != Stage.MQL or lead.owner_id != request.user.pk:
         return None
-    assignment = Assignment.objects.filter(lead=lead, user=request.user, status=Assignment.Status.ACTIVE).first()
+    assignment = Assignment.objects.filter(
+        lead=lead, user=signed_in_user(request), status=Assignment.Status.ACTIVE
+    ).first()
     if assignment is None:
         return None
     return {"assignment": assignment, "reject_form": RejectForm(), "now": timezone.now()}
@@ -49,7 +52,7 @@ def accept_reject_panel(request: HttpRequest, lead: Lead) -> dict[str, Any] | No
 
 def reassign_panel(request: HttpRequest, lead: Lead) -> dict[str, Any] | None:
     """A manager's reassign form; after "at capacity", the same choice with "hand over anyway"."""
-    if request.user.role != Role.SALES_MANAGER or lead.stage not in OPEN_STAGES:
+    if signed_in_user(request).role != Role.SALES_MANAGER or lead.stage not in OPEN_STAGES:
         return None
     confirm = getattr(request, "reassign_confirm", None)
     if confirm:

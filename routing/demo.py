@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth.models import Group, Permission
 from django.db import transaction
@@ -74,7 +75,8 @@ def seed_routing(say: Callable[[str], None]) -> None:
             RepProfile.objects.create(user=users[username], team=team, capacity=CAPACITY, **values)
         for domain, name, owner in ACCOUNTS:
             Account.objects.create(domain=domain, name=name, owner=users[owner], existing_customer=True)
-        rules = [
+        # (priority, name, the rule's fields, its conditions as (field, operator, value))
+        rules: list[tuple[int, str, dict[str, Any], list[tuple[str, str, str]]]] = [
             (
                 10,
                 "Existing customers → account owner",

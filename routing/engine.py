@@ -82,13 +82,13 @@ class Decision:
 
 _MISSING = object()
 Facts = dict[str, Any]  # field → a number, or lower-case text; a missing value is left out
-Check = Callable[[Facts], bool]
+Check = Callable[[Mapping[str, Any]], bool]  # over normalised facts, or (slow ones) the raw facts
 
 
 def normalise(facts: Mapping[str, Any], fields: Sequence[str]) -> Facts:
     """The facts as `evaluate` compares them: Decimals as floats, numbers as numbers (bools are
     text, as there), everything else as lower-case text; None and "" are left out (not present)."""
-    result = {}
+    result: Facts = {}
     for name in fields:
         actual = facts.get(name)
         if isinstance(actual, Decimal):
@@ -197,7 +197,8 @@ def compile_rules(rules: Sequence[Rule]) -> RuleSet:
     """Compile an ordered rule set once; `decide` then takes the result instead of the list."""
     compiled, fields = [], set()
     for position, rule in enumerate(rules):
-        fast, slow = [], []
+        fast: list[Check] = []
+        slow: list[Check] = []
         for condition in rule.conditions:
             check, is_fast = compile_condition(condition)
             (fast if is_fast else slow).append(check)
@@ -320,12 +321,16 @@ def decide(
             keys: Sequence[Key] = (account_owner,)
         else:
             keys = rule.candidates
-        eligible, skipped = [], []
+        eligible: list[Candidate] = []
+        skipped = []
         for key in keys:
             candidate = candidates.get(key)
-            reason = "unknown" if candidate is None else skip_reason(candidate, lead, rule, excluded)
+            if candidate is None:
+                skipped.append({"candidate": str(key), "why": "unknown"})
+                continue
+            reason = skip_reason(candidate, lead, rule, excluded)
             if reason:
-                skipped.append({"candidate": candidate.name if candidate else str(key), "why": reason})
+                skipped.append({"candidate": candidate.name, "why": reason})
             else:
                 eligible.append(candidate)
         if skipped:

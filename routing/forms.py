@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from django import forms
 from django.utils import timezone
 
@@ -38,16 +40,22 @@ def people_who_take_leads():
     )
 
 
+class RepChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: User) -> str:
+        return obj.get_full_name() or obj.get_username()
+
+
 class ReassignForm(forms.Form):
-    to_user = forms.ModelChoiceField(queryset=User.objects.none(), label="Reassign to", empty_label="Choose a rep…")
+    to_user = RepChoiceField(queryset=User.objects.none(), label="Reassign to", empty_label="Choose a rep…")
     note = forms.CharField(required=False, max_length=500)
     # Set by the "hand over anyway" button after the page said the rep is at capacity.
     over_capacity = forms.BooleanField(required=False, widget=forms.HiddenInput)
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["to_user"].queryset = people_who_take_leads()
-        self.fields["to_user"].label_from_instance = lambda user: user.get_full_name() or user.get_username()
+        # Asked afresh for each form (who takes leads changes); the declared queryset is none.
+        to_user = cast(RepChoiceField, self.fields["to_user"])  # the field declared above
+        to_user.queryset = people_who_take_leads()
 
 
 class FunnelForm(forms.Form):

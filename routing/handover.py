@@ -106,7 +106,7 @@ _VERBS = {
     "recycle": "recycled",
     "close": "closed",
 }
-_REFUSALS = {
+_REFUSALS: dict[tuple[str, str], str] = {
     ("accept", S.ACCEPTED): "This lead is already accepted.",
     ("accept", S.POOLED): "This lead is in a pool: claim it first.",
     ("claim", S.ACTIVE): "This lead was already taken.",
@@ -120,12 +120,12 @@ _REFUSALS = {
 def _hold(lead: Lead, assignment: Assignment | None) -> None:
     """Set the lead's handover fields from the assignment that now holds it (None: nobody)."""
     status = assignment.status if assignment is not None else NONE
-    handed_over = status in (S.ACTIVE, S.ACCEPTED)
-    lead.owner_id = assignment.user_id if handed_over else None
-    lead.partner_id = assignment.partner_id if handed_over else None
-    lead.marketing_suppressed = handed_over or status == S.POOLED
-    lead.handed_over_at = assignment.assigned_at if handed_over else None
-    lead.respond_by = assignment.due_at if status == S.ACTIVE else None
+    holder = assignment if assignment is not None and status in (S.ACTIVE, S.ACCEPTED) else None
+    lead.owner_id = holder.user_id if holder is not None else None
+    lead.partner_id = holder.partner_id if holder is not None else None
+    lead.marketing_suppressed = holder is not None or status == S.POOLED
+    lead.handed_over_at = holder.assigned_at if holder is not None else None
+    lead.respond_by = holder.due_at if holder is not None and status == S.ACTIVE else None
 
 
 def _save(lead: Lead) -> None:

@@ -183,7 +183,7 @@ class RoutingRule(models.Model):
     def clean(self) -> None:
         if self.strategy == Strategy.PERFORMANCE and self.target != self.Target.PARTNERS:
             raise ValidationError({"strategy": "Performance-weighted routing chooses among partners."})
-        needs = {self.Target.REP: "rep", self.Target.TEAM: "team", self.Target.POOL: "team"}
+        needs: dict[str, str] = {self.Target.REP: "rep", self.Target.TEAM: "team", self.Target.POOL: "team"}
         field = needs.get(self.target)
         if field and not getattr(self, f"{field}_id"):
             raise ValidationError({field: f"A rule that targets {self.get_target_display().lower()} needs a {field}."})
@@ -288,7 +288,7 @@ class Assignment(models.Model):
 
     @property
     def assignee_label(self) -> str:
-        if self.user_id:
+        if self.user is not None:
             return self.user.get_full_name() or self.user.get_username()
         if self.partner_id:
             return str(self.partner)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import lru_cache
 
 from django.db.models import Count, Exists, OuterRef, QuerySet
@@ -51,14 +52,16 @@ def engine_rules(rule_rows: list[RoutingRule]) -> list[engine.Rule]:
         members.setdefault(team_id, []).append(user_id)
     result = []
     for r in rule_rows:
+        team = members.get(r.team_id, []) if r.team_id is not None else []
+        keys: tuple[engine.Key, ...]
         if r.target == RoutingRule.Target.REP:
             keys = (("rep", r.rep_id),) if r.rep_id else ()
         elif r.target == RoutingRule.Target.TEAM:
-            keys = tuple(("rep", uid) for uid in members.get(r.team_id, []))
+            keys = tuple(("rep", uid) for uid in team)
         elif r.target == RoutingRule.Target.PARTNERS:
             keys = tuple(("partner", p.pk) for p in sorted(r.partners.all(), key=lambda p: p.pk))
         elif r.is_hybrid_pool:
-            keys = tuple(("rep", uid) for uid in members.get(r.team_id, []))  # whom a lead may be offered to
+            keys = tuple(("rep", uid) for uid in team)  # whom a lead may be offered to
         else:
             keys = ()
         result.append(
@@ -110,7 +113,7 @@ def _territories(items: tuple[str, ...]) -> frozenset[str]:
     return expand_territories(list(items))
 
 
-def candidates(keys: Iterable[engine.Key], now=None) -> dict[engine.Key, engine.Candidate]:
+def candidates(keys: Iterable[engine.Key], now: datetime | None = None) -> dict[engine.Key, engine.Candidate]:
     """The candidates' state as the engine needs it, read now (call after locking their rows):
     one query for the reps (profile, user and open leads, as plain rows), one for partners."""
     now = now or timezone.now()

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from django.db import connection
-from django.db.models import Count, IntegerField, OuterRef, Subquery, Value
+from django.db.models import Count, Field, IntegerField, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 
 from leads.lifecycle import OPEN_STAGES
@@ -172,15 +172,21 @@ def leads_update(leads: Sequence[Lead], field_names: Sequence[str], now: datetim
     if not postgresql():
         Lead.objects.bulk_update(leads, [*field_names, "updated_at"])
         return
-    fields = [Lead._meta.get_field(name) for name in field_names]
-    arrays = ", ".join(f"%s::{_ARRAY_TYPES[f.get_internal_type()]}[]" for f in fields)
-    sets = ", ".join(f"{f.column} = v.{f.column}" for f in fields)
-    columns = ", ".join(f.column for f in fields)
+    fields: list[tuple[str, str, str]] = []  # (column, attribute, array type)
+    for name in field_names:
+        field = Lead._meta.get_field(name)
+        if not isinstance(field, Field) or field.column is None:
+            raise ValueError(f"Lead.{name} is not a column")
+        fields.append((field.column, field.attname, _ARRAY_TYPES[field.get_internal_type()]))
+    arrays = ", ".join(f"%s::{array_type}[]" for _, _, array_type in fields)
+    sets = ", ".join(f"{column} = v.{column}" for column, _, _ in fields)
+    columns = ", ".join(column for column, _, _ in fields)
     # Column and table names come from the model, values are parameters.
     sql = (
         f"UPDATE {Lead._meta.db_table} AS l SET {sets}, updated_at = %s "  # noqa: S608
         f"FROM unnest(%s::bigint[], {arrays}) AS v(id, {columns}) WHERE l.id = v.id"
     )
-    params = [now, [lead.pk for lead in leads], *([getattr(lead, f.attname) for lead in leads] for f in fields)]
+    values = ([getattr(lead, attribute) for lead in leads] for _, attribute, _ in fields)
+    params: list[Any] = [now, [lead.pk for lead in leads], *values]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)

@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from leads.auth import signed_in_user
 from leads.models import Lead, Role
 from leads.pages import shows_errors
 from leads.views import answer_action, back_to_lead, lead_or_404, leave_lead, render_lead, sales_required
@@ -22,7 +23,7 @@ from .models import RepProfile, RoutingRule
 def manager_required(view):
     @sales_required
     def wrapper(request: HttpRequest, *args, **kwargs):
-        if request.user.role != Role.SALES_MANAGER:
+        if signed_in_user(request).role != Role.SALES_MANAGER:
             raise Http404
         return view(request, *args, **kwargs)
 
@@ -40,7 +41,7 @@ def manager_required(view):
 @shows_errors(back_to_lead)
 def accept(request: HttpRequest, pk: int) -> HttpResponse:
     lead = lead_or_404(request, pk)
-    services.assignment_accept(lead=lead, user=request.user)
+    services.assignment_accept(lead=lead, user=signed_in_user(request))
     messages.success(request, "Accepted: the lead is yours (SAL).")
     lead.refresh_from_db()
     return answer_action(request, lead)
@@ -55,7 +56,7 @@ def reject(request: HttpRequest, pk: int) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "A rejection needs a reason.")
         return answer_action(request, lead)
-    services.assignment_reject(lead=lead, user=request.user, reason=form.cleaned_data["reason"])
+    services.assignment_reject(lead=lead, user=signed_in_user(request), reason=form.cleaned_data["reason"])
     messages.success(request, f"Rejected: {lead} is no longer in your queue.")
     return leave_lead(request, "leads:queue")
 
@@ -80,7 +81,11 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
     to_user = data["to_user"]
     try:
         services.assignment_reassign(
-            lead=lead, to_user=to_user, actor=request.user, note=data["note"], over_capacity=data["over_capacity"]
+            lead=lead,
+            to_user=to_user,
+            actor=signed_in_user(request),
+            note=data["note"],
+            over_capacity=data["over_capacity"],
         )
     except services.RoutingError as refused:
         if refused.code != "over_capacity":
@@ -88,7 +93,8 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
         # Not a refusal but a question, asked on the lead page with the choice kept: "hand over
         # anyway" or leave it.
         messages.warning(request, refused.message)
-        request.reassign_confirm = {"to_user": to_user, "note": data["note"]}
+        # Read by the lead page's reassign panel (routing.dashboard.reassign_panel) as it renders.
+        request.reassign_confirm = {"to_user": to_user, "note": data["note"]}  # type: ignore[attr-defined]
         lead.refresh_from_db()
         return render_lead(request, lead, status=422)
     messages.success(request, f"{lead} reassigned to {to_user.get_full_name() or to_user.get_username()}.")
@@ -101,7 +107,7 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @sales_required
 def pool(request: HttpRequest) -> HttpResponse:
-    pooled = list(selectors.pool_for(request.user)[:200])
+    pooled = list(selectors.pool_for(signed_in_user(request))[:200])
     visible = [a for a in pooled if a.pool_mode != RoutingRule.PoolMode.BLIND]
     blind = len(pooled) - len(visible)
     return render(request, "routing/pool.html", {"visible": visible, "blind": blind, "total": len(pooled)})
@@ -124,7 +130,7 @@ def claim(request: HttpRequest) -> HttpResponse:
         lead = Lead.objects.filter(pk=int(lead_id)).first()
         if lead is None:
             raise Http404
-    assignment = services.pool_claim(user=request.user, lead=lead)
+    assignment = services.pool_claim(user=signed_in_user(request), lead=lead)
     messages.success(request, f"Claimed {assignment.lead}: it is in your queue now.")
     return redirect("leads:lead", pk=assignment.lead_id)
 
@@ -135,16 +141,16 @@ def claim(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 @sales_required
 def availability(request: HttpRequest) -> HttpResponse:
-    profile = RepProfile.objects.filter(user=request.user).first()
+    profile = RepProfile.objects.filter(user=signed_in_user(request)).first()
     if request.method == "POST":
         form = AvailabilityForm(request.POST)
         if request.POST.get("available"):
-            services.rep_set_availability(user=request.user, away_until=None)
+            services.rep_set_availability(user=signed_in_user(request), away_until=None)
             messages.success(request, "You are available: new leads will reach you.")
             return redirect("routing:availability")
         if form.is_valid() and form.cleaned_data["away_until"]:
             until = form.cleaned_data["away_until"]
-            services.rep_set_availability(user=request.user, away_until=until)
+            services.rep_set_availability(user=signed_in_user(request), away_until=until)
             messages.success(request, f"You are away until {until:%d %b %Y, %H:%M} UTC: routing skips you.")
             return redirect("routing:availability")
         if form.is_valid():
@@ -166,7 +172,7 @@ TEAM_PAGE_SIZE = 25
 @manager_required
 def team(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
-    teams = dashboard.teams_of(request.user)
+    teams = dashboard.teams_of(signed_in_user(request))
     members = dashboard.team_members(teams)
     member_ids = [m.user_id for m in members]
     open_leads = Paginator(dashboard.team_open_leads(member_ids), TEAM_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -189,7 +195,7 @@ def team(request: HttpRequest) -> HttpResponse:
 def funnel(request: HttpRequest) -> HttpResponse:
     form = FunnelForm(request.GET or None)
     days = (form.cleaned_data.get("days") if form.is_valid() else None) or 30
-    teams = dashboard.teams_of(request.user)
+    teams = dashboard.teams_of(signed_in_user(request))
     member_ids = [m.user_id for m in dashboard.team_members(teams)]
     steps = dashboard.funnel(member_ids, days)
     return render(

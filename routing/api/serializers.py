@@ -1,3 +1,5 @@
+from __future__ import annotations
+
 from rest_framework import serializers
 
 from routing.models import Assignment, RoutingRule
@@ -27,7 +29,7 @@ class AvailabilityResultSerializer(serializers.Serializer):
 
 class AssignmentSerializer(serializers.ModelSerializer):
     assignee = serializers.CharField(source="assignee_label", read_only=True)
-    rule = serializers.SlugRelatedField(slug_field="name", read_only=True)
+    rule: serializers.SlugRelatedField[RoutingRule] = serializers.SlugRelatedField(slug_field="name", read_only=True)
 
     class Meta:
         model = Assignment

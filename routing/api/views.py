@@ -15,6 +15,7 @@ from leads import selectors as lead_selectors
 from leads.api.permissions import InternalOnly
 from leads.api.scopes import TokenHasScope
 from leads.api.serializers import LeadSerializer
+from leads.auth import signed_in_user
 from leads.models import Lead, Role
 from routing import selectors, services
 from routing.services import RoutingError
@@ -40,7 +41,7 @@ class IsSalesRep(BasePermission):
 
 
 def visible_lead(request: Request, pk: int) -> Lead:
-    return get_object_or_404(lead_selectors.lead_visible_to(request.user), pk=pk)
+    return get_object_or_404(lead_selectors.lead_visible_to(signed_in_user(request)), pk=pk)
 
 
 class AcceptView(APIView):
@@ -53,7 +54,7 @@ class AcceptView(APIView):
     )
     def post(self, request: Request, pk: int) -> Response:
         lead = visible_lead(request, pk)
-        assignment = services.assignment_accept(lead=lead, user=request.user)
+        assignment = services.assignment_accept(lead=lead, user=signed_in_user(request))
         return Response(AssignmentSerializer(assignment).data)
 
 
@@ -69,7 +70,8 @@ class RejectView(APIView):
         lead = visible_lead(request, pk)
         serializer = RejectSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        rerouted = services.assignment_reject(lead=lead, user=request.user, reason=serializer.validated_data["reason"])
+        reason = serializer.validated_data["reason"]
+        rerouted = services.assignment_reject(lead=lead, user=signed_in_user(request), reason=reason)
         if rerouted is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(AssignmentSerializer(rerouted).data)
@@ -95,7 +97,7 @@ class PoolView(APIView):
         responses=PoolEntrySerializer(many=True),
     )
     def get(self, request: Request) -> Response:
-        entries = selectors.pool_for(request.user)[:200]
+        entries = selectors.pool_for(signed_in_user(request))[:200]
         return Response(PoolEntrySerializer(entries, many=True).data)
 
 
@@ -118,7 +120,7 @@ class PoolClaimView(APIView):
         lead = Lead.objects.filter(pk=lead_id).first() if lead_id else None
         if lead_id and lead is None:
             raise RoutingError("This lead is not in a pool.", "not_in_pool")
-        assignment = services.pool_claim(user=request.user, lead=lead)
+        assignment = services.pool_claim(user=signed_in_user(request), lead=lead)
         return Response(LeadSerializer(assignment.lead).data)
 
 
@@ -133,5 +135,6 @@ class AvailabilityView(APIView):
     def post(self, request: Request) -> Response:
         serializer = AvailabilitySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        profile = services.rep_set_availability(user=request.user, away_until=serializer.validated_data["away_until"])
+        away_until = serializer.validated_data["away_until"]
+        profile = services.rep_set_availability(user=signed_in_user(request), away_until=away_until)
         return Response({"available": not profile.is_away(), "away_until": profile.away_until})

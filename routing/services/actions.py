@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from leads.lifecycle import OPEN_STAGES
@@ -28,11 +29,11 @@ def _open_assignment_for(lead: Lead, user: User) -> Assignment:
         .filter(lead=lead, status=Assignment.Status.ACTIVE)
         .first()
     )
-    mine = assignment and (
+    mine = assignment is not None and (
         assignment.user_id == user.pk
-        or (assignment.partner_id and assignment.partner_id == user.partner_organization_id)
+        or (assignment.partner_id is not None and assignment.partner_id == user.partner_organization_id)
     )
-    if not mine:
+    if assignment is None or not mine:
         raise RoutingError("This lead is not waiting for your acceptance.", "not_yours")
     return assignment
 
@@ -90,7 +91,7 @@ def pool_claim(*, user: User, lead: Lead | None = None) -> Assignment:
     return target
 
 
-def _claimable(pool, lead: Lead, user: User) -> Assignment:
+def _claimable(pool: QuerySet[Assignment], lead: Lead, user: User) -> Assignment:
     target = Assignment.objects.filter(lead=lead).select_related("rule").order_by("-assigned_at", "-pk").first()
     if target is None or not (target.pool_team_id or target.status == Assignment.Status.POOLED):
         raise RoutingError("This lead is not in a pool.", "not_in_pool")

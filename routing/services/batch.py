@@ -6,7 +6,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
 from leads.conditions import LEAD_FIELDS
@@ -40,7 +40,7 @@ def leads_route_waiting(*, lead_id: int, limit: int = ROUTE_BATCH) -> int | None
     return assignment.pk if assignment else None
 
 
-def _waiting(now: datetime):
+def _waiting(now: datetime) -> QuerySet[Lead]:
     """MQLs never routed since they became MQL: a stage change put them there (so a routing task
     was queued for each), and no assignment exists for them yet."""
     return (
@@ -111,8 +111,9 @@ def _route_batch(lead_id: int, limit: int) -> tuple[dict[int, Assignment], list[
                 leftover.append(lead.pk)  # the state changed meanwhile: placed on its own, all locked
                 continue
             if decision.assignee:  # what this assignment changes for the next lead of the batch
-                slot = (decision.rule_id, decision.assignee)
-                counters[slot] = counters.get(slot, 0) + 1
+                if decision.rule_id is not None:  # an assignee is always a rule's
+                    slot = (decision.rule_id, decision.assignee)
+                    counters[slot] = counters.get(slot, 0) + 1
                 chosen = candidates[decision.assignee]
                 candidates[decision.assignee] = replace(chosen, open_leads=chosen.open_leads + 1)
             decided.append((lead, decision))
@@ -137,8 +138,12 @@ def _could_place(rules: list[engine.Rule]) -> bool:
 
 
 def _is_owner_rule(plan: selectors.Plan, rule_id: int | None) -> bool:
-    row = plan.rows.get(rule_id)
+    row = plan.rows.get(rule_id) if rule_id is not None else None
     return row is not None and row.strategy == engine.ACCOUNT_OWNER
+
+
+def _rule(rules: dict[int, RoutingRule], decision: engine.Decision) -> RoutingRule | None:
+    return rules.get(decision.rule_id) if decision.rule_id is not None else None
 
 
 def _record_many(
@@ -151,7 +156,7 @@ def _record_many(
     `counters` are the rules' counters as they stand after these assignments (read under the
     rules' locks, then advanced), written as they are."""
     assignments = handover.start_many(
-        [(lead, assignment_row(lead, decision, None, rules.get(decision.rule_id), now)) for lead, decision in decided],
+        [(lead, assignment_row(lead, decision, None, _rule(rules, decision), now)) for lead, decision in decided],
         [decision.assignee_name for _, decision in decided],
         now,
     )

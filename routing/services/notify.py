@@ -8,8 +8,11 @@ task, a broker outage or an SMTP error that outlived its retries left unsent."""
 
 from __future__ import annotations
 
+from typing import cast
+
 from django.db.models import Q, QuerySet
 from django.utils import timezone
+from django_countries.fields import Country
 
 from leadportal.celery import enqueue
 from leads import mail
@@ -87,7 +90,7 @@ def assignments_notify(*, assignment_ids: list[int]) -> int:
 
 
 def _team_id(assignment: Assignment) -> int | None:
-    return assignment.pool_team_id or (assignment.rule.team_id if assignment.rule_id else None)
+    return assignment.pool_team_id or (assignment.rule.team_id if assignment.rule is not None else None)
 
 
 def _manager(team_id: int | None) -> list[Recipient]:
@@ -107,7 +110,10 @@ def _pool_recipients(assignment: Assignment) -> list[Recipient]:
     offered = _people(assignment.offered_to.filter(is_active=True).order_by("pk"))
     if offered:
         return offered
-    team_members = User.objects.filter(rep_profile__team_id=_team_id(assignment), is_active=True).order_by("pk")
+    team_id = _team_id(assignment)
+    if team_id is None:  # no team (it was deleted): nobody to offer it to; team_id=None would match every teamless user
+        return []
+    team_members = User.objects.filter(rep_profile__team_id=team_id, is_active=True).order_by("pk")
     return _people(team_members)
 
 
@@ -115,7 +121,9 @@ def _about(lead: Lead) -> str:
     """The lead in a line, as much as is known: "CTO at Initech, Germany"."""
     company = lead.company or lead.company_domain
     role = f"{lead.job_title} at {company}" if lead.job_title and company else lead.job_title or company
-    return ", ".join(part for part in (role, lead.country.name if lead.country else "") if part)
+    # The django plugin types a CountryField as the CharField it extends (str); it holds a Country.
+    country = cast(Country, lead.country).name if lead.country else ""
+    return ", ".join(part for part in (role, country) if part)
 
 
 def _lead_context(lead: Lead) -> dict[str, object]:
@@ -136,10 +144,12 @@ def _emails(assignment: Assignment) -> list[mail.Email]:
     context = {
         **_lead_context(lead),
         "deadline": mail.when(assignment.due_at) if assignment.due_at else "",
-        "rule": assignment.rule.name if assignment.rule_id else "–",
+        "rule": assignment.rule.name if assignment.rule is not None else "–",
     }
     if assignment.status == Assignment.Status.POOLED:
-        team = Team.objects.filter(pk=_team_id(assignment)).values_list("name", flat=True).first() or "your team"
+        team_id = _team_id(assignment)
+        names = Team.objects.filter(pk=team_id).values_list("name", flat=True) if team_id is not None else None
+        team = (names.first() if names is not None else None) or "your team"
         context.update(team=team, url=mail.link("routing:pool"))
         reps = _pool_recipients(assignment)
         emails = [mail.render("pool_new", {**context, "name": name}, to=to) for to, name in reps]
@@ -156,17 +166,19 @@ def _emails(assignment: Assignment) -> list[mail.Email]:
                 for to, name in _manager(_team_id(assignment))
             ]
         return emails
-    if assignment.partner_id:
+    partner = assignment.partner
+    if partner is not None:
         # A partner's users read their share of the lead only: no rule, nothing else internal.
         shared = {key: context[key] for key in ("lead", "company", "about", "score", "grade", "deadline")}
-        shared.update(organization=assignment.partner.name, url=mail.link("partners:lead", lead.pk))
-        users = _people(assignment.partner.users.filter(is_active=True).order_by("pk"))
+        shared.update(organization=partner.name, url=mail.link("partners:lead", lead.pk))
+        users = _people(partner.users.filter(is_active=True).order_by("pk"))
         return [mail.render("lead_handed_to_partner", {**shared, "name": name}, to=to) for to, name in users]
-    if not assignment.user_id or not assignment.user.email:
+    user = assignment.user
+    if user is None or not user.email:
         return []
     escalated = assignment.escalated_at and assignment.created_by_id is None
-    context.update(url=mail.link("leads:lead", lead.pk), name=assignment.user.first_name)
-    return [mail.render("lead_escalated" if escalated else "lead_assigned", context, to=assignment.user.email)]
+    context.update(url=mail.link("leads:lead", lead.pk), name=user.first_name)
+    return [mail.render("lead_escalated" if escalated else "lead_assigned", context, to=user.email)]
 
 
 def _unassigned_emails(assignment: Assignment) -> list[mail.Email]:

@@ -40,12 +40,15 @@ def lead_route(*, lead_id: int, exclude: Iterable[engine.Key] = (), actor: User 
     except _LockEverything:
         with transaction.atomic():
             assignment, created = _route(lead_id, excluded, actor, fast=False)
-    if created:  # the assignee, a pool's reps, or — nobody could take it — the sales managers
+    # The assignee, a pool's reps, or — nobody could take it — the sales managers.
+    if created and assignment is not None:
         notify_on_commit([assignment.pk])
     return assignment
 
 
-def _route(lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fast: bool):
+def _route(
+    lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fast: bool
+) -> tuple[Assignment | None, bool]:
     # What the decision reads; the ownership fields are written with update_fields.
     lead = Lead.objects.select_for_update().filter(pk=lead_id).only("stage", *LEAD_FIELDS).first()
     if lead is None or lead.stage != Stage.MQL:
@@ -86,7 +89,8 @@ def _route(lead_id: int, excluded: frozenset[engine.Key], actor: User | None, fa
         raise _LockEverything
     if current and decision.assignee is None and not decision.pooled:
         return current, False  # still nobody: it keeps its place (and its history) in the unassigned queue
-    return _record(lead, decision, actor, plan.rows.get(decision.rule_id), current), True
+    rule = plan.rows.get(decision.rule_id) if decision.rule_id is not None else None
+    return _record(lead, decision, actor, rule, current), True
 
 
 def _first_placing(
@@ -128,7 +132,7 @@ def _record(
         handover.offered(assignment, [key[1] for key in decision.offered])
     if decision.assignee and rule:
         # The rule's row is locked, so update-else-create cannot race with another router.
-        counter = RoutingCounter.objects.filter(rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id)
+        counter = RoutingCounter.objects.filter(rule=rule, user=assignment.user_id, partner=assignment.partner_id)
         if not counter.update(assigned=F("assigned") + 1):
             RoutingCounter.objects.create(
                 rule=rule, user_id=assignment.user_id, partner_id=assignment.partner_id, assigned=1

@@ -75,7 +75,7 @@ def _expire(assignment_id: int, now: datetime) -> int:
 
 def _team(assignment: Assignment) -> Team | None:
     """The team responsible for the lead: the rule's, else the last assignee's."""
-    if assignment.rule_id and assignment.rule.team_id:
+    if assignment.rule is not None and assignment.rule.team_id:
         return assignment.rule.team
     if assignment.user_id:
         profile = RepProfile.objects.select_related("team").filter(user_id=assignment.user_id).first()
@@ -84,6 +84,8 @@ def _team(assignment: Assignment) -> Team | None:
 
 
 def _escalate_to_manager(lead: Lead, team: Team, rule: RoutingRule | None, note: str) -> Assignment:
+    if team.manager_id is None:  # the callers escalate only to a team with a manager
+        raise ValueError(f"Team {team.pk} has no manager to escalate to.")
     manager = User.objects.get(pk=team.manager_id)
     assignment = handover.hand_to(
         lead,
