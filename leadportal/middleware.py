@@ -61,6 +61,7 @@ def unavailable_response(request: HttpRequest, exc: BaseException) -> HttpRespon
     """The 503 for this request: JSON for the API, a page for people. Renders without the database
     (no context processors, no session, no user)."""
     log_unavailable(request, exc)
+    response: HttpResponse
     if request.path.startswith("/api/"):
         response = JsonResponse(unavailable_payload(), status=503)
     else:
@@ -89,7 +90,7 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     """handler500: Django calls it inside the `except` that caught the error, so the error is still
     at hand; a database outage becomes the 503, anything else stays Django's 500."""
     exc = sys.exc_info()[1]
-    if is_database_unavailable(exc):
+    if exc is not None and is_database_unavailable(exc):
         return unavailable_response(request, exc)
     return django_server_error(request, template_name=template_name)
 

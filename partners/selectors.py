@@ -6,6 +6,7 @@ import statistics
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import TYPE_CHECKING, NotRequired, TypedDict, cast
 
 from django.db import connection
 from django.db.models import (
@@ -32,6 +33,9 @@ from routing.models import Assignment
 
 from .models import REPORT_STATUSES, FeedbackStatus, PartnerFeedback
 
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
 DAY = timedelta(days=1)
 
 
@@ -42,12 +46,22 @@ def _days(field: str) -> ExpressionWrapper:
     return ExpressionWrapper(F(field) * unit, output_field=DurationField())
 
 
-def partner_leads(user: User) -> QuerySet[Lead]:
+class FeedbackDue(TypedDict):
+    """What partner_leads annotates each lead with."""
+
+    feedback_due_at: datetime | None
+
+
+if TYPE_CHECKING:
+    PartnerLead = WithAnnotations[Lead, FeedbackDue]
+
+
+def partner_leads(user: User) -> QuerySet[PartnerLead]:
     """The leads routed to the user's organisation (none for anyone who is not a partner user), with
     their feedback prefetched and `feedback_due_at` annotated: the handover plus the organisation's
     deadline while no report has come in since the handover, else NULL."""
     if user.role != Role.PARTNER or not user.partner_organization_id:
-        return Lead.objects.none()
+        return Lead.objects.none().annotate(feedback_due_at=Value(None, output_field=DateTimeField()))
     org_id = user.partner_organization_id
     first_report = (
         PartnerFeedback.objects.filter(
@@ -138,7 +152,39 @@ def _earliest(a: str, b: str) -> Case:
     )
 
 
-def _handovers(organization_ids: list[int] | None, now: datetime) -> QuerySet[Assignment]:
+class _HandoverTimes(TypedDict):
+    """What _handovers annotates each partner assignment with."""
+
+    first_feedback_at: datetime | None
+    first_report_at: datetime | None
+    won_at: datetime | None
+    lost_at: datetime | None
+    rejected_at: datetime | None
+    deadline: datetime
+    answered_at: datetime | None
+    first_response_at: datetime | None
+    response_delay: timedelta | None
+
+
+class _PerformanceRow(TypedDict):
+    """partner_performance's row per partner: the partner and its aggregates."""
+
+    partner_id: int
+    handovers: int
+    waiting: int
+    decided: int
+    accepted: int
+    declined: int
+    owes_report: int
+    in_time: int
+    won: int
+    lost: int
+    median: NotRequired[timedelta | None]
+
+
+def _handovers(
+    organization_ids: list[int] | None, now: datetime
+) -> QuerySet[WithAnnotations[Assignment, _HandoverTimes]]:
     feedback = PartnerFeedback.objects.filter(
         lead=OuterRef("lead_id"), organization=OuterRef("partner_id"), at__gte=OuterRef("assigned_at")
     )
@@ -182,7 +228,7 @@ def partner_performance(
     handovers = _handovers([organization.pk] if organization else None, now)
     decided = ~Q(status=Assignment.Status.ACTIVE)
     owes_report = Q(accepted_at__isnull=False) & (Q(deadline__lte=now) | Q(first_report_at__isnull=False))
-    aggregates = {
+    aggregates: dict[str, Aggregate] = {
         "handovers": Count("pk"),
         "waiting": Count("pk", filter=~decided),
         "decided": Count("pk", filter=decided),
@@ -196,13 +242,16 @@ def partner_performance(
     postgres = connection.vendor == "postgresql"
     if postgres:
         aggregates["median"] = Median("response_delay", output_field=DurationField())
-    rows = {row["partner_id"]: row for row in handovers.values("partner_id").annotate(**aggregates).order_by()}
+    # The plugin types a values() row by its values() fields only; the aggregates are _PerformanceRow's.
+    per_partner = handovers.values("partner_id").annotate(**aggregates).order_by()
+    rows = {row["partner_id"]: cast(_PerformanceRow, row) for row in per_partner}
     if not postgres:
         delays: dict[int, list[timedelta]] = {}
         for partner_id, delay in handovers.filter(response_delay__isnull=False).values_list(
             "partner_id", "response_delay"
         ):
-            delays.setdefault(partner_id, []).append(delay)
+            if delay is not None:  # the filter left none out; said again for mypy
+                delays.setdefault(partner_id, []).append(delay)
         for partner_id, values in delays.items():
             rows[partner_id]["median"] = _median(values)
     won_value: dict[int, dict[str, Decimal]] = {}

@@ -4,17 +4,20 @@ Every action goes through partners.services.feedback_record, as the partner API 
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import wraps
+from typing import TYPE_CHECKING
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F
+from django.db.models import F, OrderBy
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from leads.auth import signed_in_user
 from leads.lifecycle import OPEN_STAGES
 from leads.models import ActivityType, Lead, Role, Stage
 from leads.pages import shows_errors
@@ -24,6 +27,9 @@ from routing.models import Assignment
 from . import selectors, services
 from .forms import DeclineForm, FeedbackForm
 from .models import FeedbackStatus
+
+if TYPE_CHECKING:
+    from .selectors import PartnerLead
 
 PAGE_SIZE = 25
 # What a partner sees of a lead's history: the lead's own engagement, stage moves and its own
@@ -41,7 +47,7 @@ SHARED_ACTIVITY = (
     ActivityType.STAGE_CHANGE,
     ActivityType.PARTNER_FEEDBACK,
 )
-SORTS = {
+SORTS: dict[str, tuple[str, list[str | OrderBy]]] = {
     "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
     "due": ("Feedback due first", [F("feedback_due_at").asc(nulls_last=True), "-pk"]),
     "score": ("Highest score", ["-score", "-pk"]),
@@ -57,7 +63,7 @@ def partner_required(view):
     @login_required
     @wraps(view)
     def wrapper(request: HttpRequest, *args, **kwargs):
-        user = request.user
+        user = signed_in_user(request)
         if user.role != Role.PARTNER or not user.partner_organization_id or not user.is_active:
             raise Http404
         return view(request, *args, **kwargs)
@@ -72,7 +78,7 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     sort = request.GET.get("sort", "handover")
     _, stages = STAGE_FILTERS.get(stage, STAGE_FILTERS[""])
     sort = sort if sort in SORTS else "handover"
-    leads = selectors.partner_leads(request.user)
+    leads = selectors.partner_leads(signed_in_user(request))
     if stages:
         leads = leads.filter(stage__in=stages)
     if request.GET.get("due") == "overdue":
@@ -93,12 +99,14 @@ def lead_list(request: HttpRequest) -> HttpResponse:
     return render(request, "partners/leads.html", context)
 
 
-def _lead(request: HttpRequest, pk: int) -> Lead:
-    return get_object_or_404(selectors.partner_leads(request.user), pk=pk)
+def _lead(request: HttpRequest, pk: int) -> PartnerLead:
+    return get_object_or_404(selectors.partner_leads(signed_in_user(request)), pk=pk)
 
 
-def render_partner_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, status: int = 200):
-    org_id = request.user.partner_organization_id
+def render_partner_lead(
+    request: HttpRequest, lead: PartnerLead, forms: dict | None = None, status: int = 200
+) -> HttpResponse:
+    org_id = signed_in_user(request).partner_organization_id
     history = [
         activity
         for activity in lead.activities.filter(type__in=SHARED_ACTIVITY).order_by("-occurred_at", "-pk")[:100]
@@ -109,6 +117,7 @@ def render_partner_lead(request: HttpRequest, lead: Lead, forms: dict | None = N
         and Assignment.objects.filter(lead=lead, partner_id=org_id, status=Assignment.Status.ACTIVE).exists()
     )
     bound = forms or {}
+    due: datetime | None
     if waiting and lead.respond_by:
         due, due_label = lead.respond_by, ""
     else:
@@ -146,7 +155,7 @@ def _back(request: HttpRequest, pk: int) -> HttpResponse:
 def _record(request: HttpRequest, lead: Lead, form_name: str, form, **feedback) -> HttpResponse | None:
     """feedback_record with its field errors on the form (refusals are shown by shows_errors)."""
     try:
-        services.feedback_record(lead=lead, user=request.user, **feedback)
+        services.feedback_record(lead=lead, user=signed_in_user(request), **feedback)
     except services.FeedbackInvalid as invalid:
         for field, message in invalid.errors.items():
             form.add_error(field if field in form.fields else None, message)
@@ -214,7 +223,9 @@ def feedback(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 @partner_required
 def history(request: HttpRequest) -> HttpResponse:
-    organization = request.user.partner_organization
+    organization = signed_in_user(request).partner_organization
+    if organization is None:  # partner_required let only an organisation's users in
+        raise Http404
     figures = selectors.partner_performance(organization)[organization.pk]
     page = Paginator(selectors.feedback_history(organization), PAGE_SIZE).get_page(request.GET.get("page"))
     return render(request, "partners/feedback.html", {"organization": organization, "figures": figures, "page": page})

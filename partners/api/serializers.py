@@ -6,13 +6,13 @@ from __future__ import annotations
 from rest_framework import serializers
 
 from leads.api.serializers import CachedFieldsMixin, CountryCodeField, LanguageCodeField
-from leads.models import Grade, Lead
+from leads.models import Grade, Lead, User
 from partners.models import FeedbackReason, FeedbackStatus, PartnerFeedback
 from partners.services import feedback_validate
 
 
 class PartnerFeedbackSerializer(serializers.ModelSerializer):
-    user = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    user: serializers.SlugRelatedField[User] = serializers.SlugRelatedField(slug_field="username", read_only=True)
     reason = serializers.ChoiceField(choices=FeedbackReason.choices, allow_blank=True, read_only=True)
 
     class Meta:

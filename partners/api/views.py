@@ -14,6 +14,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from leads.api.scopes import TokenHasScope
+from leads.auth import signed_in_user
 from leads.models import Lead, Role, Scope
 from partners import selectors, services
 from partners.models import PartnerFeedback
@@ -49,7 +50,7 @@ class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     def get_queryset(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation has no user
             return Lead.objects.none()
-        return selectors.partner_leads(self.request.user).order_by("-handed_over_at", "-pk")
+        return selectors.partner_leads(signed_in_user(self.request)).order_by("-handed_over_at", "-pk")
 
     @extend_schema(
         summary="Report feedback on a lead: accepted, declined, contacted, meeting, proposal, won, lost, unreachable",
@@ -69,7 +70,7 @@ class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
     @action(detail=True, methods=["post"], filterset_class=None, filter_backends=[])
     def feedback(self, request: Request, pk: str | None = None) -> Response:
         lead = self.get_queryset().filter(pk=self.kwargs["pk"]).first()
-        org_id = request.user.partner_organization_id
+        org_id = signed_in_user(request).partner_organization_id
         if (
             lead is None
             and not PartnerFeedback.objects.filter(organization_id=org_id, lead_id=self.kwargs["pk"]).exists()
@@ -81,7 +82,7 @@ class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
         if lead is None:
             # A retry of a decline: the lead has moved on, but the feedback is ours to see again.
             replay = PartnerFeedback.objects.filter(
-                organization_id=request.user.partner_organization_id,
+                organization_id=org_id,
                 external_id=(data["external_id"] or "").strip() or None,
                 lead_id=self.kwargs["pk"],
             ).first()
@@ -89,7 +90,7 @@ class PartnerLeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, views
                 raise NotFound()
             return Response(PartnerFeedbackSerializer(replay).data, status=status.HTTP_200_OK)
         # FeedbackInvalid is a 400, FeedbackRefused a 409 ("not_yours" a 404): leads.api.errors answers them.
-        feedback, created = services.feedback_record(lead=lead, user=request.user, **data)
+        feedback, created = services.feedback_record(lead=lead, user=signed_in_user(request), **data)
         return Response(
             PartnerFeedbackSerializer(feedback).data, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK
         )
