@@ -56,6 +56,7 @@ run: seed
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports  # the layers (pyproject.toml [tool.importlinter])
+	$(VENV)/bin/mypy  # the types (pyproject.toml [tool.mypy]: which modules, how strict)
 
 # The tiers are in tests/tiers.py (SLOW, SERIAL). Fast: everything but the slow tests, on TEST_WORKERS
 # pytest-xdist workers (each with a test database of its own). All: the same workers run every test but
