@@ -26,11 +26,12 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.core.mail.backends.base import BaseEmailBackend
+from django.db import transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from leadportal.celery import enqueue
+from leadportal.celery import send
 
 log = logging.getLogger(__name__)
 
@@ -111,19 +112,30 @@ def on_sent(name: str, hook: SentHook) -> None:
     _sent_hooks[name] = hook
 
 
-def emails_queue(emails: Iterable[Email], *, sent: tuple[str, int] | None = None) -> int:
+def emails_queue(
+    emails: Iterable[Email],
+    *,
+    sent: tuple[str, int] | None = None,
+    refused: Callable[[], None] | None = None,
+) -> int:
     """Queue each e-mail for `send_email_task` once the transaction commits (at once outside one).
     Returns the number queued; with the broker down they are not, and whoever records the work
-    durably (routing's `notified_at`) sends them later."""
+    durably (routing's `notified_at`) sends them later. `refused()` runs once if the broker took
+    none of them, so that record can say at once that nothing is on its way (and the reconciler's
+    next run queues them again, instead of waiting for retries that never started)."""
     from .tasks import send_email_task
 
     if sent is not None and sent[0] not in _sent_hooks:
         raise LookupError(f"No e-mail hook registered as {sent[0]!r}")
-    count = 0
-    for email in emails:
-        enqueue(send_email_task, email.as_dict(), list(sent) if sent else None)
-        count += 1
-    return count
+    payloads = [(email.as_dict(), list(sent) if sent else None) for email in emails]
+
+    def ring() -> None:
+        taken = [send(send_email_task, *payload) for payload in payloads]
+        if refused is not None and payloads and not any(taken):
+            refused()
+
+    transaction.on_commit(ring)
+    return len(payloads)
 
 
 def email_send(email: Email, *, sent: tuple[str, int] | None = None) -> None:

@@ -8,6 +8,8 @@ task, a broker outage or an SMTP error that outlived its retries left unsent."""
 
 from __future__ import annotations
 
+import functools
+from datetime import datetime
 from typing import cast
 
 from django.db.models import Q, QuerySet
@@ -83,10 +85,22 @@ def assignments_notify(*, assignment_ids: list[int]) -> int:
             continue  # another task or reconciler run got there first
         emails = _emails(assignment)
         if emails:
-            queued += mail.emails_queue(emails, sent=(ASSIGNMENT_NOTIFIED, assignment.pk))
+            queued += mail.emails_queue(
+                emails,
+                sent=(ASSIGNMENT_NOTIFIED, assignment.pk),
+                refused=functools.partial(_unclaim, assignment.pk, now),
+            )
         else:
             assignment_notified(assignment.pk)
     return queued
+
+
+def _unclaim(assignment_id: int, claimed_at: datetime) -> None:
+    """The broker took none of the assignment's e-mails: nothing is on its way, so the next
+    reconciler run may queue them again (instead of waiting out retries that never started)."""
+    Assignment.objects.filter(pk=assignment_id, notified_at=None, notify_queued_at=claimed_at).update(
+        notify_queued_at=None
+    )
 
 
 def _team_id(assignment: Assignment) -> int | None:
