@@ -44,6 +44,7 @@ SERIAL = (
     "tests/test_pg_outage.py",  # ~33 s
     "tests/test_redis_outage_converges.py",  # ~25 s
     "tests/test_outages.py",  # ~21 s (SQLite) and ~27 s (PostgreSQL)
+    "tests/test_mail_outage.py",  # a private Redis stopped and started, a worker: ~10 s
     "tests/test_worker_helpers.py",  # ~15 s
     "loop/tests/test_transient_worker.py",  # ~8 s
     "scoring/tests/test_real_worker.py",  # ~6 s
