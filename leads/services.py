@@ -29,8 +29,8 @@ from .models import (
     User,
 )
 
-# Profile fields that capture and update may set (stage, scores and ownership have their own services).
-PROFILE_FIELDS: tuple[str, ...] = (
+# Who the lead is: the person and the company (what a partner is shown of a lead's profile too).
+CONTACT_FIELDS: tuple[str, ...] = (
     "first_name",
     "last_name",
     "phone",
@@ -43,15 +43,6 @@ PROFILE_FIELDS: tuple[str, ...] = (
     "country",
     "language",
     "product_interest",
-    "source",
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "consent_status",
-    "consent_at",
 )
 
 # A capture's attribution, kept as one unit: the lead's own fields hold the first touch, the
@@ -64,6 +55,23 @@ TOUCH_FIELDS: tuple[str, ...] = (
     "utm_campaign",
     "utm_term",
     "utm_content",
+)
+LATEST_TOUCH_FIELDS: tuple[str, ...] = (*(f"latest_{field}" for field in TOUCH_FIELDS), "latest_touch_at")
+
+# Profile fields that capture and update may set (stage, scores and ownership have their own services).
+PROFILE_FIELDS: tuple[str, ...] = (*CONTACT_FIELDS, *TOUCH_FIELDS, "consent_status", "consent_at")
+
+# Stage, scores and ownership: written by their own services only (lifecycle, scoring, routing's
+# hand-over), so the API and the admin show them read-only.
+STATE_FIELDS: tuple[str, ...] = (
+    "stage",
+    "score",
+    "fit_score",
+    "engagement_score",
+    "grade",
+    "owner",
+    "partner",
+    "marketing_suppressed",
 )
 
 CAPTURE_RETRIES = 3

@@ -7,6 +7,7 @@ from rest_framework import serializers
 
 from leads.api.serializers import CachedFieldsMixin, CountryCodeField, LanguageCodeField
 from leads.models import Grade, Lead, User
+from leads.services import CONTACT_FIELDS
 from partners.models import FeedbackReason, FeedbackStatus, PartnerFeedback
 from partners.services import feedback_validate
 
@@ -35,18 +36,7 @@ class PartnerLeadSerializer(CachedFieldsMixin, serializers.ModelSerializer):
         fields = [
             "id",
             "email",
-            "first_name",
-            "last_name",
-            "phone",
-            "company",
-            "company_domain",
-            "job_title",
-            "industry",
-            "company_size",
-            "annual_revenue",
-            "country",
-            "language",
-            "product_interest",
+            *CONTACT_FIELDS,
             "stage",
             "score",
             "grade",
