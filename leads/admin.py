@@ -84,23 +84,9 @@ class LeadAdmin(admin.ModelAdmin):
     ]
     readonly_fields = [
         "email",
-        "stage",
-        "score",
-        "fit_score",
-        "engagement_score",
-        "grade",
-        "owner",
-        "partner",
-        "marketing_suppressed",
+        *services.STATE_FIELDS,
         # The latest touch is written by capture only (the first touch stays editable above).
-        "latest_source",
-        "latest_campaign",
-        "latest_utm_source",
-        "latest_utm_medium",
-        "latest_utm_campaign",
-        "latest_utm_term",
-        "latest_utm_content",
-        "latest_touch_at",
+        *services.LATEST_TOUCH_FIELDS,
         "created_at",
         "updated_at",
         "panels",
@@ -192,6 +178,17 @@ class LeadAdmin(admin.ModelAdmin):
         if "attributes" in form.changed_data:
             data["attributes"] = form.cleaned_data["attributes"]
         services.lead_update(lead=obj, data=data, actor=request.user)
+
+
+class RecordAdmin(admin.ModelAdmin):
+    """A record the services write (a run, an assignment, feedback): the admin shows it and never
+    adds or changes it."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
 
 
 def html_table(headers: list[str], rows) -> str:

@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from django.contrib import admin
 
+from leads.admin import RecordAdmin
+
 from . import reconciler
 from .models import LoopRun
 
 
 @admin.register(LoopRun)
-class LoopRunAdmin(admin.ModelAdmin):
+class LoopRunAdmin(RecordAdmin):
     change_list_template = "admin/loop/looprun/change_list.html"
     list_display = ("started_at", "kind_of_run", "drift_found", "drift_repaired", "checked_scores", "duration")
     list_filter = (("full", admin.BooleanFieldListFilter),)
     date_hierarchy = "started_at"
     actions = None
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Run")
     def kind_of_run(self, run: LoopRun) -> str:

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils.html import format_html_join
 
+from leads.admin import RecordAdmin
 from leads.models import PartnerOrganization
 
 from .models import FeedbackReminder, PartnerFeedback
@@ -108,14 +109,9 @@ class PartnerOrganizationAdmin(admin.ModelAdmin):
         return format_html_join("", "<div><strong>{}</strong>: {}</div>", rows)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Written by services only (feedback through the portal and API, reminders by the beat job)."""
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
+class ReadOnlyAdmin(RecordAdmin):
+    """Written by services only (feedback through the portal and API, reminders by the beat job),
+    and kept: not even deleted here."""
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False

@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.html import format_html, format_html_join
 
-from leads.admin import html_table, register_lead_panel
+from leads.admin import RecordAdmin, html_table, register_lead_panel
 from leads.conditions import LEAD_FIELDS
 from leads.forms import ListField
 from leads.lifecycle import OPEN_STAGES
@@ -288,7 +288,7 @@ class SimulateForm(forms.Form):
 
 
 @admin.register(Assignment)
-class AssignmentAdmin(admin.ModelAdmin):
+class AssignmentAdmin(RecordAdmin):
     list_display = ["lead", "status", "assignee", "rule", "strategy", "assigned_at", "due_at", "accepted_at"]
     list_filter = ["status", "strategy", "rule"]
     list_select_related = ["lead", "user", "partner", "rule"]
@@ -309,12 +309,6 @@ class AssignmentAdmin(admin.ModelAdmin):
         "created_by",
     ]
     exclude = ["trace"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Assignee")
     def assignee(self, assignment: Assignment) -> str:

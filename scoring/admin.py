@@ -11,7 +11,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
-from leads.admin import html_table, register_lead_panel
+from leads.admin import RecordAdmin, html_table, register_lead_panel
 from leads.auth import signed_in_user
 from leads.models import Lead
 
@@ -208,28 +208,16 @@ def format_run(run: RescoreRun) -> str:
     )
 
 
+# A run at a glance: its row in the list, and the top of its page.
+RUN_SUMMARY = ("model", "kind", "status", "progress", "rate_display", "eta")
+
+
 @admin.register(RescoreRun)
-class RescoreRunAdmin(admin.ModelAdmin):
-    list_display = [
-        "pk",
-        "model",
-        "kind",
-        "status",
-        "progress",
-        "rate_display",
-        "eta",
-        "became_mql",
-        "started_at",
-        "finished_at",
-    ]
+class RescoreRunAdmin(RecordAdmin):
+    list_display = ["pk", *RUN_SUMMARY, "became_mql", "started_at", "finished_at"]
     list_filter = ["status", "kind"]
     readonly_fields = (
-        "model",
-        "kind",
-        "status",
-        "progress",
-        "rate_display",
-        "eta",
+        *RUN_SUMMARY,
         "as_of",
         "total",
         "done",
@@ -241,12 +229,6 @@ class RescoreRunAdmin(admin.ModelAdmin):
         "started_by",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     @admin.display(description="Done / total")
     def progress(self, run: RescoreRun) -> str:
