@@ -112,6 +112,12 @@ class RetryOptions(TypedDict):
     max_retries: int
 
 
+def transient_retry(*, backoff_max: int) -> RetryOptions:
+    """Retry TRANSIENT_ERRORS up to 8 times, backing off exponentially from 1 second to at most
+    `backoff_max` seconds (each task module picks its cap)."""
+    return {"autoretry_for": TRANSIENT_ERRORS, "retry_backoff": 1, "retry_backoff_max": backoff_max, "max_retries": 8}
+
+
 def send(task, *args, **kwargs) -> bool:
     """`task.delay(*args, **kwargs)` unless the broker is down: then log, return False and let the
     reconciler do it later. Only broker errors are swallowed."""

@@ -8,7 +8,7 @@ import time
 from celery import shared_task
 
 from leadportal import logs
-from leadportal.celery import TRANSIENT_ERRORS, RetryOptions
+from leadportal.celery import transient_retry
 
 # A task that waited longer than this in the queue means the workers are behind: it then looks for
 # other MQLs waiting and places them together. A worker that keeps up skips that look (one query
@@ -16,12 +16,7 @@ from leadportal.celery import TRANSIENT_ERRORS, RetryOptions
 BEHIND_AFTER_S = 0.25
 
 
-RETRY: RetryOptions = {
-    "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 1,
-    "retry_backoff_max": 30,
-    "max_retries": 8,
-}
+RETRY = transient_retry(backoff_max=30)
 
 
 @shared_task(name="routing.tasks.route_lead", acks_late=True, **RETRY)

@@ -11,17 +11,12 @@ from __future__ import annotations
 from celery import shared_task
 
 from leadportal import logs
-from leadportal.celery import TRANSIENT_ERRORS, RetryOptions, send
+from leadportal.celery import send, transient_retry
 
 from . import selectors, services
 from .models import RescoreRun
 
-RETRY: RetryOptions = {
-    "autoretry_for": TRANSIENT_ERRORS,
-    "retry_backoff": 1,
-    "retry_backoff_max": 60,
-    "max_retries": 8,
-}
+RETRY = transient_retry(backoff_max=60)
 
 
 @shared_task(name="scoring.tasks.rescore_leads", acks_late=True, **RETRY)
