@@ -98,6 +98,10 @@ def _claimable(pool: QuerySet[Assignment], lead: Lead, user: User) -> Assignment
     if target.status != Assignment.Status.POOLED:
         raise RoutingError("This lead was already taken.", "already_taken")
     if not pool.filter(pk=target.pk).exists():
+        # The pool only lists what is still pooled: a claim that committed since the read above took
+        # it out, and that is "already taken", not "not yours" (seen with 8 reps claiming at once).
+        if Assignment.objects.filter(pk=target.pk).exclude(status=Assignment.Status.POOLED).exists():
+            raise RoutingError("This lead was already taken.", "already_taken")
         raise RoutingError("This lead is not in your pool.", "not_your_pool")
     if target.pool_mode == RoutingRule.PoolMode.BLIND:
         raise RoutingError("Leads of a blind pool are pulled with “Get next lead”, not picked.", "blind_pool")
