@@ -50,13 +50,6 @@ def assert_refused(response, detail: str) -> None:
     assert response.json()["detail"] == detail
 
 
-@pytest.fixture
-def admin_client(db):
-    client = Client()
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
-    return client
-
-
 # --- hashed at rest, shown once ----------------------------------------------------------------
 
 

@@ -10,9 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from leads.models import Lead, Stage
-from leads.services import lead_transition
-from leads.tests.factories import LeadFactory
-from routing.tests.factories import make_rule
+from routing.tests.factories import mql, partner_rule
 from scoring.demo import create_demo_model
 from scoring.services import scoring_model_activate
 from tests.browser import LAPTOP, PHONE, shot, sign_in
@@ -24,17 +22,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 def test_partner_accepts_reports_and_wins_and_the_loop_closes(page: Page, live_server, browser, partner_a, partner_b):
     scoring_model_activate(model=create_demo_model())
-    make_rule(
-        "Austria → Alpine",
-        target="partners",
-        strategy="direct",
-        partners=[partner_a.partner_organization],
-        conditions=[("country", "eq", "AT")],
-        sla_minutes=60 * 24,
-    )
-    lead = LeadFactory(stage=Stage.MAL, country="AT", company="Wiener Werkstatt", job_title="Owner")
-    lead_transition(lead=lead, to_stage=Stage.MQL)  # routed to partner A on commit
-    lead.refresh_from_db()
+    partner_rule("Austria → Alpine", [partner_a.partner_organization], "AT", sla_minutes=60 * 24)
+    lead = mql(country="AT", company="Wiener Werkstatt", job_title="Owner")  # routed to partner A on commit
     assert lead.partner == partner_a.partner_organization
 
     sign_in(page, live_server.url, partner_a.username)

@@ -18,9 +18,8 @@ import pytest
 from playwright.sync_api import BrowserContext, Page, Response, expect
 
 from leads.models import Role, Stage
-from leads.services import lead_transition
-from leads.tests.factories import LeadFactory, UserFactory
-from routing.tests.factories import make_rule, make_team, mql
+from leads.tests.factories import UserFactory
+from routing.tests.factories import make_rule, make_team, mql, partner_rule
 from scoring.demo import create_demo_model
 from tests.browser import LAPTOP, directives, shot, sign_in
 
@@ -161,17 +160,8 @@ def test_the_manager_reads_team_and_funnel_with_bars_drawn(page: Page, live_serv
 
 
 def test_a_partner_works_the_portal(page: Page, live_server, watch, partner_a):
-    make_rule(
-        "Austria",
-        target="partners",
-        strategy="direct",
-        partners=[partner_a.partner_organization],
-        conditions=[("country", "eq", "AT")],
-        sla_minutes=60 * 24,
-    )
-    lead = LeadFactory(stage=Stage.MAL, country="AT", company="Wiener Werkstatt")
-    lead_transition(lead=lead, to_stage=Stage.MQL)
-    lead.refresh_from_db()
+    partner_rule("Austria", [partner_a.partner_organization], "AT", sla_minutes=60 * 24)
+    lead = mql(country="AT", company="Wiener Werkstatt")
     assert lead.partner == partner_a.partner_organization
 
     sign_in(page, live_server.url, partner_a.username)

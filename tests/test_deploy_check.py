@@ -52,6 +52,12 @@ def compose_defaults(compose: dict) -> dict[str, str]:
     return env
 
 
+def check_deploy(tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """`check --deploy --fail-level WARNING` with a strong key and SQLite in `tmp_path`, `env` on top."""
+    defaults = {"DJANGO_SECRET_KEY": STRONG, "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}"}
+    return manage("check", "--deploy", "--fail-level", "WARNING", **{**defaults, **env})
+
+
 def assert_clean(result: subprocess.CompletedProcess) -> None:
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
@@ -60,37 +66,21 @@ def assert_clean(result: subprocess.CompletedProcess) -> None:
 
 
 def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DJANGO_SECRET_KEY=STRONG,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-    )
-    assert_clean(result)
+    assert_clean(check_deploy(tmp_path))
 
 
 def test_check_deploy_is_clean_with_what_compose_passes(compose, tmp_path):
     env = compose_defaults(compose)
     assert env["DJANGO_SECRET_KEY"] == STRONG  # the :? form: compose has no value of its own for it
-    env["DATABASE_URL"] = f"sqlite:///{tmp_path / 'db.sqlite3'}"  # no PostgreSQL host "postgres" here
+    env.pop("DATABASE_URL")  # no PostgreSQL host "postgres" here: check_deploy's SQLite
     env.pop("REDIS_URL")
-    assert_clean(manage("check", "--deploy", "--fail-level", "WARNING", **env))
+    assert_clean(check_deploy(tmp_path, **env))
 
 
 def test_the_deploy_check_would_see_plain_http_and_insecure_cookies(tmp_path):
     """Control: the clean result above is not a check that cannot fail."""
-    result = manage(
-        "check",
-        "--deploy",
-        "--fail-level",
-        "WARNING",
-        DJANGO_SECRET_KEY=STRONG,
-        DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}",
-        DJANGO_SSL_REDIRECT="false",
-        DJANGO_SECURE_COOKIES="false",
-        DJANGO_HSTS_SECONDS="0",
+    result = check_deploy(
+        tmp_path, DJANGO_SSL_REDIRECT="false", DJANGO_SECURE_COOKIES="false", DJANGO_HSTS_SECONDS="0"
     )
     output = result.stdout + result.stderr
     assert result.returncode == 1

@@ -14,16 +14,15 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from leads.models import Activity, Lead, Qualification, Role
 from leads.services import lead_close, lead_qualify
-from leads.tests.factories import UserFactory
+from leads.tests.factories import UserFactory, client_for
 from partners.services import feedback_chase
 from routing import services
 from routing.models import Assignment, RoutingRule
-from routing.tests.factories import make_rule, make_team, mql
+from routing.tests.factories import make_rule, make_team, mql, partner_rule
 
 BANT = {name: (True, f"{name} confirmed on the call") for name in ("budget", "authority", "need", "timing")}
 
@@ -32,14 +31,7 @@ BANT = {name: (True, f"{name} confirmed on the call") for name in ("budget", "au
 def world(db, partner_org_a):
     manager = UserFactory(username="manni", role=Role.SALES_MANAGER, first_name="Manni", email="manni@x.example")
     team, reps = make_team(size=2, manager=manager, capacity=50)
-    make_rule(
-        "Partners DE",
-        priority=1,
-        target="partners",
-        strategy="round_robin",
-        partners=[partner_org_a],
-        conditions=[("country", "eq", "DE")],
-    )
+    partner_rule("Partners DE", [partner_org_a], "DE", priority=1, strategy="round_robin")
     make_rule("Team", priority=2, team=team, sla_minutes=10, on_sla_breach=RoutingRule.OnBreach.ESCALATE)
     admin = UserFactory(username="root", is_staff=True, is_superuser=True)
     return {"manager": manager, "reps": reps, "admin": admin}
@@ -72,12 +64,6 @@ def snapshot(lead: Lead, since: int) -> dict:
 
 def last_activity() -> int:
     return Activity.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
-
-
-def as_client(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 # --- situations ------------------------------------------------------------------------------------
@@ -124,12 +110,31 @@ def _ok(response, *codes):
     assert response.status_code in codes, response.content[:500]
 
 
+def admin_action(action: str):
+    """The door of the lead list's admin `action` on the one lead, as the admin user."""
+    return lambda lead, w, api: _ok(
+        client_for(w["admin"]).post("/admin/leads/lead/", {"action": action, "_selected_action": [lead.pk]}), 302
+    )
+
+
+def released(stage: str, assignment: str) -> dict:
+    """A lead handed back: nobody owns it or waits for it, marketing may write to it again."""
+    return {
+        "stage": stage,
+        "owner": None,
+        "handed_over": False,
+        "waiting": False,
+        "suppressed": False,
+        "assignments": [assignment],
+    }
+
+
 MOVES = {
     "accept": (
         waiting_for_rep,
         {
             "api": lambda lead, w, api: _ok(api(lead.owner).post(f"/api/v1/leads/{lead.pk}/accept/"), 200),
-            "page": lambda lead, w, api: _ok(as_client(lead.owner).post(f"/app/leads/{lead.pk}/accept/"), 302),
+            "page": lambda lead, w, api: _ok(client_for(lead.owner).post(f"/app/leads/{lead.pk}/accept/"), 302),
         },
         {"stage": "sal", "handed_over": True, "waiting": False, "suppressed": True, "assignments": ["accepted"]},
     ),
@@ -140,17 +145,10 @@ MOVES = {
                 api(lead.owner).post(f"/api/v1/leads/{lead.pk}/reject/", {"reason": "student"}), 204
             ),
             "page": lambda lead, w, api: _ok(
-                as_client(lead.owner).post(f"/app/leads/{lead.pk}/reject/", {"reason": "student"}), 302
+                client_for(lead.owner).post(f"/app/leads/{lead.pk}/reject/", {"reason": "student"}), 302
             ),
         },
-        {
-            "stage": "mal",
-            "owner": None,
-            "handed_over": False,
-            "waiting": False,
-            "suppressed": False,
-            "assignments": ["rejected"],
-        },
+        released("mal", "rejected"),
     ),
     "recycle an accepted lead": (
         accepted_by_rep,
@@ -158,21 +156,9 @@ MOVES = {
             "api": lambda lead, w, api: _ok(
                 api(w["admin"]).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "mal", "reason": "no reply"}), 200
             ),
-            "admin action": lambda lead, w, api: _ok(
-                as_client(w["admin"]).post(
-                    "/admin/leads/lead/", {"action": "move_to_mal", "_selected_action": [lead.pk]}
-                ),
-                302,
-            ),
+            "admin action": admin_action("move_to_mal"),
         },
-        {
-            "stage": "mal",
-            "owner": None,
-            "handed_over": False,
-            "waiting": False,
-            "suppressed": False,
-            "assignments": ["closed"],
-        },
+        released("mal", "closed"),
     ),
     "recycle a lost lead": (
         lost_by_rep,
@@ -180,21 +166,9 @@ MOVES = {
             "api": lambda lead, w, api: _ok(
                 api(w["admin"]).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "mal"}), 200
             ),
-            "admin action": lambda lead, w, api: _ok(
-                as_client(w["admin"]).post(
-                    "/admin/leads/lead/", {"action": "move_to_mal", "_selected_action": [lead.pk]}
-                ),
-                302,
-            ),
+            "admin action": admin_action("move_to_mal"),
         },
-        {
-            "stage": "mal",
-            "owner": None,
-            "handed_over": False,
-            "waiting": False,
-            "suppressed": False,
-            "assignments": ["closed"],
-        },
+        released("mal", "closed"),
     ),
     "disqualify an MQL": (
         waiting_for_rep,
@@ -202,21 +176,9 @@ MOVES = {
             "api": lambda lead, w, api: _ok(
                 api(w["admin"]).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": "disqualified"}), 200
             ),
-            "admin action": lambda lead, w, api: _ok(
-                as_client(w["admin"]).post(
-                    "/admin/leads/lead/", {"action": "move_to_disqualified", "_selected_action": [lead.pk]}
-                ),
-                302,
-            ),
+            "admin action": admin_action("move_to_disqualified"),
         },
-        {
-            "stage": "disqualified",
-            "owner": None,
-            "handed_over": False,
-            "waiting": False,
-            "suppressed": False,
-            "assignments": ["closed"],
-        },
+        released("disqualified", "closed"),
     ),
     "qualify (BANT)": (
         accepted_by_rep,
@@ -230,7 +192,7 @@ MOVES = {
                 200,
             ),
             "page": lambda lead, w, api: _ok(
-                as_client(lead.owner).post(
+                client_for(lead.owner).post(
                     f"/app/leads/{lead.pk}/qualify/",
                     {**dict.fromkeys(BANT, "on"), **{f"{name}_note": note for name, (_, note) in BANT.items()}},
                 ),
@@ -258,7 +220,7 @@ MOVES = {
                 200,
             ),
             "page": lambda lead, w, api: _ok(
-                as_client(lead.owner).post(f"/app/leads/{lead.pk}/won/", {"amount": "18500.00", "currency": "EUR"}),
+                client_for(lead.owner).post(f"/app/leads/{lead.pk}/won/", {"amount": "18500.00", "currency": "EUR"}),
                 302,
             ),
         },
@@ -283,7 +245,7 @@ MOVES = {
                 200,
             ),
             "page": lambda lead, w, api: _ok(
-                as_client(lead.owner).post(f"/app/leads/{lead.pk}/lost/", {"reason": "no_budget", "note": "frozen"}),
+                client_for(lead.owner).post(f"/app/leads/{lead.pk}/lost/", {"reason": "no_budget", "note": "frozen"}),
                 302,
             ),
         },
@@ -341,7 +303,7 @@ def pooled_for_team(capture, world) -> Lead:
 
 CLAIMS = {
     "api": lambda lead, rep, api: _ok(api(rep).post("/api/v1/pool/claim/", {"lead": lead.pk}, format="json"), 200),
-    "page": lambda lead, rep, api: _ok(as_client(rep).post("/app/pool/claim/", {"lead": lead.pk}), 302),
+    "page": lambda lead, rep, api: _ok(client_for(rep).post("/app/pool/claim/", {"lead": lead.pk}), 302),
 }
 
 
@@ -380,7 +342,7 @@ PARTNER_MOVES = {
                 api(p).post(f"/api/v1/partner/leads/{lead.pk}/feedback/", {"status": "accepted"}, format="json"),
                 201,
             ),
-            "portal": lambda lead, p, api: _ok(as_client(p).post(f"/partner/leads/{lead.pk}/accept/"), 302),
+            "portal": lambda lead, p, api: _ok(client_for(p).post(f"/partner/leads/{lead.pk}/accept/"), 302),
         },
         {
             "stage": "sal",
@@ -403,7 +365,7 @@ PARTNER_MOVES = {
                 201,
             ),
             "portal": lambda lead, p, api: _ok(
-                as_client(p).post(f"/partner/leads/{lead.pk}/decline/", {"reason": "no_capacity"}), 302
+                client_for(p).post(f"/partner/leads/{lead.pk}/decline/", {"reason": "no_capacity"}), 302
             ),
         },
         # Routed on to the team (never back to the partner that declined).
@@ -428,7 +390,7 @@ PARTNER_MOVES = {
                 201,
             ),
             "portal": lambda lead, p, api: _ok(
-                as_client(p).post(
+                client_for(p).post(
                     f"/partner/leads/{lead.pk}/feedback/", {"status": "won", "deal_value": "9000.00", "currency": "EUR"}
                 ),
                 302,

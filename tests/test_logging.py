@@ -243,10 +243,12 @@ print("REPORT " + json.dumps(report), file=sys.stderr)
 """
 
 
-def probe(tmp_path, **env: str) -> tuple[dict, list[dict]]:
+def in_production(tmp_path, script: str, **env: str) -> subprocess.CompletedProcess:
+    """Runs `script` in a fresh interpreter with the production settings (a strong key, SQLite in
+    `tmp_path`, none of this machine's DJANGO_/SENTRY_/LOG_ variables), `env` on top; it must succeed."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SENTRY_", "LOG_"))}
     result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", PROBE],
+        [sys.executable, "-c", script],
         cwd=ROOT,
         env={
             **base,
@@ -261,6 +263,11 @@ def probe(tmp_path, **env: str) -> tuple[dict, list[dict]]:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def probe(tmp_path, **env: str) -> tuple[dict, list[dict]]:
+    result = in_production(tmp_path, PROBE, **env)
     report = json.loads(result.stderr.split("REPORT ", 1)[1])
     return report, [json.loads(line) for line in result.stdout.splitlines()]
 
@@ -334,23 +341,8 @@ print("SENT " + json.dumps(Kept.sent), file=sys.stderr)
 
 
 def test_an_event_sent_to_sentry_carries_no_lead_data_but_the_log_ids(tmp_path):
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_", "SENTRY_", "LOG_"))}
-    result = subprocess.run(  # noqa: S603 - our own interpreter and script
-        [sys.executable, "-c", SEND],
-        cwd=ROOT,
-        env={
-            **base,
-            "DJANGO_SETTINGS_MODULE": "leadportal.settings.production",
-            "DJANGO_SECRET_KEY": STRONG,
-            "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
-            "SENTRY_DSN": "http://public@127.0.0.1:9/1",  # the transport above keeps what would be sent
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    # The transport above keeps what would be sent.
+    result = in_production(tmp_path, SEND, SENTRY_DSN="http://public@127.0.0.1:9/1")
     sent = json.loads(result.stderr.split("SENT ", 1)[1])
     events = [json.loads(line) for envelope in sent for line in envelope.splitlines() if '"event_id"' in line]
     events = [event for event in events if "level" in event]

@@ -12,10 +12,8 @@ from amqp.exceptions import PreconditionFailed
 from django.test import Client
 
 from leadportal import celery_app
-from leads.models import Lead, Stage, StageChange
-from leads.tests.factories import LeadFactory
-from scoring.tests.factories import make_model
-from tests.worker import drop_queues, new_queue, producer, queue_names, wait_for, worker_process
+from scoring.tests.factories import EVENTS_TO_MQL, a_cto_in_mal, assert_made_mql_by_the_events, is_mql
+from tests.worker import celery_worker, new_queue, queue_names, wait_for
 
 RABBITMQ_URL = os.environ.get("RABBITMQ_URL", "")
 pytestmark = [pytest.mark.postgres, pytest.mark.rabbitmq, pytest.mark.django_db(transaction=True)]
@@ -39,37 +37,22 @@ def declared_durable(names: list[str]) -> bool:
 
 
 def test_events_make_an_mql_through_a_real_worker_on_rabbitmq(api, integration):
-    make_model(activate=True, threshold=50)
-    lead = LeadFactory(email="cto@acme.example", job_title="CTO", stage=Stage.MAL)
+    lead = a_cto_in_mal()
     queue = new_queue()
     settings_broker = celery_app.conf.broker_url
     assert (celery_app.conf.task_acks_late, celery_app.conf.task_reject_on_worker_lost) == (True, True)
     assert celery_app.conf.task_default_delivery_mode in (2, "persistent")  # kombu: 2 is persistent
 
-    try:
-        with worker_process(queue, broker_url=RABBITMQ_URL) as worker, producer(queue, broker_url=RABBITMQ_URL):
-            assert celery_app.connection_for_write().transport.driver_type == "amqp"
-            assert wait_for(lambda: declared_durable(queue_names(queue)), timeout=20), worker.tail()
+    with celery_worker(broker_url=RABBITMQ_URL, queue=queue) as worker:
+        assert celery_app.connection_for_write().transport.driver_type == "amqp"
+        assert wait_for(lambda: declared_durable(queue_names(queue)), timeout=20), worker.tail()
 
-            response = api(integration).post(
-                "/api/v1/events/",
-                [
-                    {"email": "cto@acme.example", "type": "demo_request", "external_id": "d1", "source": "web"},
-                    {"email": "cto@acme.example", "type": "page_view", "properties": {"url": "/pricing"}},
-                ],
-                format="json",
-            )
-            assert response.status_code == 201
-            became_mql = wait_for(lambda: Lead.objects.filter(pk=lead.pk, stage=Stage.MQL).exists())
-            assert became_mql, worker.tail()
-    finally:
-        drop_queues(queue, RABBITMQ_URL)
+        response = api(integration).post("/api/v1/events/", EVENTS_TO_MQL, format="json")
+        assert response.status_code == 201
+        assert wait_for(lambda: is_mql(lead)), worker.tail()
 
     assert celery_app.conf.broker_url == settings_broker  # this process's producer is back where it was
-    lead.refresh_from_db()
-    assert lead.score == pytest.approx(60, abs=1e-3)
-    assert (lead.fit_score, lead.grade) == (20, "B")
-    assert StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, actor=None).count() == 1
+    assert_made_mql_by_the_events(lead)
 
 
 @pytest.mark.django_db(transaction=False)

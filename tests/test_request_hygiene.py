@@ -1,16 +1,7 @@
 """A NUL in the query string is a 400, never a 500; personal data is never cached (part of #12)."""
 
-import pytest
-from django.test import Client
 
-from leads.tests.factories import LeadFactory, UserFactory
-
-
-@pytest.fixture
-def admin_client(db):
-    client = Client()
-    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
-    return client
+from leads.tests.factories import LeadFactory, client_for
 
 
 def test_a_nul_in_an_admin_filter_is_a_400_not_a_500(admin_client):
@@ -28,9 +19,7 @@ def test_a_nul_in_an_api_search_is_a_json_400(marketing, api):
 
 
 def test_pages_of_a_signed_in_person_and_api_answers_are_not_cached(rep_a, marketing, api):
-    client = Client()
-    client.force_login(rep_a)
-    page = client.get("/app/")
+    page = client_for(rep_a).get("/app/")
     assert page.status_code == 200
     assert "no-store" in page["Cache-Control"] and "private" in page["Cache-Control"]
     answer = api(marketing).get("/api/v1/leads/")

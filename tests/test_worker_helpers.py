@@ -9,9 +9,7 @@ import shutil
 import pytest
 import redis
 
-from leads.models import Lead, Stage
-from leads.tests.factories import LeadFactory
-from scoring.tests.factories import make_model
+from scoring.tests.factories import EVENTS_TO_MQL, a_cto_in_mal, is_mql
 from tests.worker import beat_process, drop_queues, new_queue, producer, redis_server, wait_for, worker_process
 
 pytestmark = pytest.mark.skipif(not shutil.which("redis-server"), reason="needs redis-server on PATH")
@@ -42,8 +40,7 @@ def test_beat_sends_the_reconciler_to_its_queue_at_the_configured_pace():
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_workers_share_a_queue_one_is_killed_and_restarted_and_the_work_gets_done(api, integration):
-    make_model(activate=True, threshold=50)
-    lead = LeadFactory(email="cto@acme.example", job_title="CTO", stage=Stage.MAL)
+    lead = a_cto_in_mal()
     queue = new_queue()
     with (
         redis_server() as server,
@@ -55,16 +52,9 @@ def test_two_workers_share_a_queue_one_is_killed_and_restarted_and_the_work_gets
         first.kill()
         assert not first.alive and second.alive
 
-        response = api(integration).post(
-            "/api/v1/events/",
-            [
-                {"email": "cto@acme.example", "type": "demo_request", "external_id": "d1", "source": "web"},
-                {"email": "cto@acme.example", "type": "page_view", "properties": {"url": "/pricing"}},
-            ],
-            format="json",
-        )
+        response = api(integration).post("/api/v1/events/", EVENTS_TO_MQL, format="json")
         assert response.status_code == 201
-        assert wait_for(lambda: Lead.objects.filter(pk=lead.pk, stage=Stage.MQL).exists()), second.tail()
+        assert wait_for(lambda: is_mql(lead)), second.tail()
 
         first.start()
         assert first.alive and first.pid != killed_pid

@@ -1,7 +1,7 @@
 """Real processes for integration, fault and soak tests: Celery workers and beat on private queues
 against the test's PostgreSQL database, a private Redis, and the test process's producer pointed at them.
 
-    celery_worker()                  a worker + this process's producer on private queues (the simple case)
+    celery_worker()                  a worker + this process's producer on private queues, dropped after
     worker_process(queue, ...)       a worker subprocess: .pid, .kill() (SIGKILL), .stop(), .start(), .log
     beat_process(queue, ...)         beat, sending the schedule's tasks to `queue`; schedule file in a temp dir
     producer(queue, broker_url=...)  this process sends tasks to `queue` (on that broker) instead of running them
@@ -118,14 +118,14 @@ class Process:
                 os.killpg(self.popen.pid, sig)
 
 
+def celery_argv(*args: str) -> list[str]:
+    """The command line of `celery -A leadportal <args>` with this interpreter."""
+    return [sys.executable, "-m", "celery", "-A", "leadportal", *args]
+
+
 def worker_argv(queues: list[str], name: str, *, pool: str = "solo", concurrency: int = 1) -> list[str]:
     """The command line of a worker on these queues (also used by bench/loop_jobs.py)."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "leadportal",
+    return celery_argv(
         "worker",
         f"--pool={pool}",
         f"--concurrency={concurrency}",
@@ -136,22 +136,13 @@ def worker_argv(queues: list[str], name: str, *, pool: str = "solo", concurrency
         "--without-gossip",
         "--without-mingle",
         "--loglevel=WARNING",
-    ]
+    )
 
 
 def beat_argv(schedule_dir: Path) -> list[str]:
     """The command line of beat with its schedule (and pid file) in `schedule_dir`."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "leadportal",
-        "beat",
-        f"--schedule={schedule_dir / 'schedule'}",
-        f"--pidfile={schedule_dir / 'beat.pid'}",
-        "--loglevel=WARNING",
-    ]
+    schedule, pidfile = schedule_dir / "schedule", schedule_dir / "beat.pid"
+    return celery_argv("beat", f"--schedule={schedule}", f"--pidfile={pidfile}", "--loglevel=WARNING")
 
 
 @contextmanager
@@ -227,17 +218,19 @@ def drop_queues(queue: str, broker_url: str | None = None) -> None:
 
 
 @contextmanager
-def celery_worker(concurrency: int = 1, pool: str = "solo", broker_url: str | None = None):
-    """Start a worker on queues of its own (a private default queue, and the routing and scoring
-    queues named after it), point this process's producer at them, stop it after.
-    Yields the worker's log file name (read it when something did not happen)."""
-    queue = new_queue()
+def celery_worker(
+    concurrency: int = 1, pool: str = "solo", broker_url: str | None = None, queue: str | None = None
+) -> Iterator[Process]:
+    """Start a worker on queues of its own (`queue`, a new private default queue unless given, and the
+    routing and scoring queues named after it), point this process's producer at them, stop it and
+    drop the queues after. Yields the worker (`.tail()` when something did not happen)."""
+    queue = queue or new_queue()
     try:
         with (
             worker_process(queue, concurrency=concurrency, pool=pool, broker_url=broker_url) as worker,
             producer(queue, broker_url),
         ):
-            yield str(worker.log)
+            yield worker
     finally:
         drop_queues(queue, broker_url)
 

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import factory
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.utils import timezone
 
@@ -46,8 +49,11 @@ class ActivityFactory(factory.django.DjangoModelFactory):
     properties = factory.LazyFunction(lambda: {"url": "/pricing"})
 
 
-def client_for(user) -> Client:
-    """A Django test client signed in as `user` (pages; the API has the `api` fixture)."""
+def client_for(user, *, apps: Iterable[str] = ()) -> Client:
+    """A Django test client signed in as `user` (pages; the API has the `api` fixture), who is first
+    given every permission of these `apps` (the admin's screens)."""
+    if apps:
+        user.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=apps))
     client = Client()
     client.force_login(user)
     return client

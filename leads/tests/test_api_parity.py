@@ -8,24 +8,17 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.test import Client
 from django.utils import timezone
 
 from leads.models import Activity, ActivityType, Lead, LostReason, Qualification, Stage, StageChange
 
-from .factories import LeadFactory
+from .factories import LeadFactory, client_for
 
 pytestmark = pytest.mark.django_db
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
 BANT = {name: {"confirmed": True, "note": f"{name} ok"} for name in Qualification.CRITERIA}
 BANT_FORM = {**dict.fromkeys(Qualification.CRITERIA, "on"), **{f"{n}_note": f"{n} ok" for n in Qualification.CRITERIA}}
-
-
-def page(user) -> Client:
-    client = Client()
-    client.force_login(user)
-    return client
 
 
 def owned(owner, stage: str = Stage.SAL, created_days_ago: int = 30) -> Lead:
@@ -40,6 +33,20 @@ def snapshot(lead: Lead) -> tuple:
     row = Lead.objects.filter(pk=lead.pk).values().get()
     qualification = Qualification.objects.filter(lead=lead).values().first()
     return row, Activity.objects.filter(lead=lead).count(), StageChange.objects.filter(lead=lead).count(), qualification
+
+
+def refused(client, lead: Lead, action: str, payload: dict, status: int):
+    """POSTs `payload` to the lead's `action`, which must answer `status` and change nothing."""
+    before = snapshot(lead)
+    response = client.post(f"/api/v1/leads/{lead.pk}/{action}/", payload)
+    assert response.status_code == status
+    assert snapshot(lead) == before
+    return response
+
+
+def assert_errors(response, errors: dict | str) -> None:
+    """The 400's field errors exactly, or (a field name) only that field refused."""
+    assert response.json() == errors if isinstance(errors, dict) else list(response.json()) == [errors]
 
 
 def outcome(lead: Lead) -> dict:
@@ -117,25 +124,12 @@ def test_qualify_keeps_the_criteria_not_given(api, rep_a):
     ],
 )
 def test_bad_bant_is_a_400_and_changes_nothing(api, rep_a, payload, errors):
-    lead = owned(rep_a)
-    before = snapshot(lead)
-
-    response = api(rep_a).post(f"/api/v1/leads/{lead.pk}/qualify/", payload)
-
-    assert response.status_code == 400
-    assert response.json() == errors if isinstance(errors, dict) else list(response.json()) == [errors]
-    assert snapshot(lead) == before
+    assert_errors(refused(api(rep_a), owned(rep_a), "qualify", payload, 400), errors)
 
 
 def test_qualify_before_the_lead_is_accepted_is_a_409(api, rep_a):
-    lead = owned(rep_a, stage=Stage.MQL)
-    before = snapshot(lead)
-
-    response = api(rep_a).post(f"/api/v1/leads/{lead.pk}/qualify/", BANT)
-
-    assert response.status_code == 409
+    response = refused(api(rep_a), owned(rep_a, stage=Stage.MQL), "qualify", BANT, 409)
     assert response.json()["detail"] == "Accept the lead before qualifying it."
-    assert snapshot(lead) == before
 
 
 # --- close -------------------------------------------------------------------------------------------
@@ -226,14 +220,7 @@ def test_close_lost_records_the_reason(api, rep_a):
     ],
 )
 def test_bad_close_input_is_a_400_and_changes_nothing(api, rep_a, payload, errors):
-    lead = owned(rep_a, stage=Stage.SQL)
-    before = snapshot(lead)
-
-    response = api(rep_a).post(f"/api/v1/leads/{lead.pk}/close/", payload)
-
-    assert response.status_code == 400
-    assert response.json() == errors if isinstance(errors, dict) else list(response.json()) == [errors]
-    assert snapshot(lead) == before
+    assert_errors(refused(api(rep_a), owned(rep_a, stage=Stage.SQL), "close", payload, 400), errors)
 
 
 @pytest.mark.parametrize(
@@ -246,14 +233,8 @@ def test_bad_close_input_is_a_400_and_changes_nothing(api, rep_a, payload, error
     ],
 )
 def test_close_from_a_stage_that_cannot_close_is_a_409(api, sales_manager, stage, payload):
-    lead = owned(None, stage=stage)
-    before = snapshot(lead)
-
-    response = api(sales_manager).post(f"/api/v1/leads/{lead.pk}/close/", payload)
-
-    assert response.status_code == 409
+    response = refused(api(sales_manager), owned(None, stage=stage), "close", payload, 409)
     assert response.json()["code"] == "transition_refused"
-    assert snapshot(lead) == before
 
 
 # --- notes, calls, meetings --------------------------------------------------------------------------
@@ -327,28 +308,17 @@ def test_a_call_within_a_minute_of_clock_skew_is_accepted(api, rep_a):
     ],
 )
 def test_bad_notes_and_calls_are_a_400_and_change_nothing(api, rep_a, path, payload, errors):
-    lead = owned(rep_a)
-    before = snapshot(lead)
-
-    response = api(rep_a).post(f"/api/v1/leads/{lead.pk}/{path}/", payload)
-
-    assert response.status_code == 400
-    assert response.json() == errors if isinstance(errors, dict) else list(response.json()) == [errors]
-    assert snapshot(lead) == before
+    assert_errors(refused(api(rep_a), owned(rep_a), path, payload, 400), errors)
 
 
 def test_a_call_before_the_lead_existed_is_refused(api, rep_a):
     lead = owned(rep_a, created_days_ago=3)
-    before = snapshot(lead)
-    response = api(rep_a).post(
-        f"/api/v1/leads/{lead.pk}/calls/",
-        {"kind": "call", "summary": "Too early", "occurred_at": (timezone.now() - timedelta(days=4)).isoformat()},
-    )
-    assert response.status_code == 400
+    when = (timezone.now() - timedelta(days=4)).isoformat()
+    too_early = {"kind": "call", "summary": "Too early", "occurred_at": when}
+    response = refused(api(rep_a), lead, "calls", too_early, 400)
     assert response.json()["occurred_at"] == [
         f"This time is before the lead was created ({lead.created_at:%Y-%m-%d %H:%M} UTC)."
     ]
-    assert snapshot(lead) == before
 
 
 # --- /transition/ refuses what belongs elsewhere -----------------------------------------------------
@@ -366,18 +336,15 @@ def test_a_call_before_the_lead_existed_is_refused(api, rep_a):
 )
 def test_transition_refuses_moves_that_need_data_and_names_the_endpoint(api, sales_manager, stage, to, use, words):
     lead = owned(None, stage=stage)
-    before = snapshot(lead)
 
-    response = api(sales_manager).post(f"/api/v1/leads/{lead.pk}/transition/", {"to": to, "reason": "because"})
+    response = refused(api(sales_manager), lead, "transition", {"to": to, "reason": "because"}, 409)
 
-    assert response.status_code == 409
     body = response.json()
     url = f"/api/v1/leads/{lead.pk}/{use}/"
     assert body["use"] == url
     assert body["detail"].startswith(words) and body["detail"].endswith(f" Use POST {url}.")
     assert (body["code"], body["from"], body["to"]) == ("transition_refused", stage, to)
     assert to in body["allowed"]
-    assert snapshot(lead) == before
 
 
 @pytest.mark.parametrize(
@@ -417,13 +384,9 @@ def test_wrong_personas_are_refused_and_change_nothing(request, api, rep_a, part
     # Rep A's lead, also routed to partner A's organisation (for which the internal API does not exist).
     lead = owned(rep_a)
     Lead.objects.filter(pk=lead.pk).update(partner=partner_org_a)
-    before = snapshot(lead)
     user = request.getfixturevalue(persona) if persona else None
 
-    response = api(user).post(f"/api/v1/leads/{lead.pk}/{path}/", ACTIONS[path])
-
-    assert response.status_code == expected
-    assert snapshot(lead) == before
+    refused(api(user), lead, path, ACTIONS[path], expected)
 
 
 @pytest.mark.parametrize("path", ACTIONS)
@@ -489,7 +452,7 @@ def test_the_api_and_the_page_leave_the_same_state_and_timeline_entry(api, rep_a
     by_api, by_page = owned(rep_a, stage=stage), owned(rep_a, stage=stage)
 
     api_response = api(rep_a).post(f"/api/v1/leads/{by_api.pk}/{api_path}/", api_payload)
-    page_response = page(rep_a).post(f"/app/leads/{by_page.pk}/{page_action}/", page_data, **HTMX)
+    page_response = client_for(rep_a).post(f"/app/leads/{by_page.pk}/{page_action}/", page_data, **HTMX)
 
     assert api_response.status_code in (200, 201)
     assert page_response.status_code == 200
@@ -542,7 +505,7 @@ def test_the_api_and_the_page_refuse_the_same_input_with_the_same_words(api, rep
     before_api, before_page = snapshot(by_api), snapshot(by_page)
 
     api_response = api(rep_a).post(f"/api/v1/leads/{by_api.pk}/{api_path}/", api_payload)
-    page_response = page(rep_a).post(f"/app/leads/{by_page.pk}/{page_action}/", page_data, **HTMX)
+    page_response = client_for(rep_a).post(f"/app/leads/{by_page.pk}/{page_action}/", page_data, **HTMX)
 
     assert (api_response.status_code, page_response.status_code) == (400, 422)
     assert message in str(api_response.json())

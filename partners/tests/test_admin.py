@@ -4,8 +4,8 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Permission
-from django.test import Client
 
+from leads.tests.factories import client_for
 from partners.services import feedback_record
 
 
@@ -16,9 +16,7 @@ def manager_client(sales_manager):
         *Permission.objects.filter(content_type__app_label="partners"),
         *Permission.objects.filter(content_type__app_label="leads", content_type__model="partnerorganization"),
     )
-    client = Client()
-    client.force_login(sales_manager)
-    return client
+    return client_for(sales_manager)
 
 
 def test_organisations_show_their_figures_and_policy(manager_client, routed, partner_a, partner_org_a):
@@ -75,6 +73,5 @@ def test_feedback_is_listed_read_only(manager_client, routed, partner_a):
 
 
 def test_a_partner_user_cannot_reach_the_admin(partner_a):
-    client = Client()
-    client.force_login(partner_a)
+    client = client_for(partner_a)
     assert client.get("/admin/leads/partnerorganization/").status_code == 302

@@ -1,22 +1,12 @@
 """The routing admin as a sales manager uses it: simulator, replay, trace on the lead page."""
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.test import Client
 
 from leads.models import Stage
 from leads.services import lead_transition
-from leads.tests.factories import LeadFactory
+from leads.tests.factories import LeadFactory, client_for
 from routing.models import RepProfile
 from routing.tests.factories import make_rule, make_team
-
-
-@pytest.fixture
-def manager_client(sales_manager):
-    sales_manager.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["routing", "leads"]))
-    client = Client()
-    client.force_login(sales_manager)
-    return client
 
 
 @pytest.fixture
@@ -83,9 +73,7 @@ def test_the_lead_page_shows_the_assignment_trace(manager_client, setup, django_
 
 
 def test_a_rep_cannot_reach_the_routing_admin(setup):
-    client = Client()
-    client.force_login(setup[1][0])
-    assert client.get("/admin/routing/routingrule/simulate/").status_code == 302
+    assert client_for(setup[1][0]).get("/admin/routing/routingrule/simulate/").status_code == 302
 
 
 def test_a_run_of_rules_that_did_not_match_reads_as_one_line(manager_client, setup, django_capture_on_commit_callbacks):

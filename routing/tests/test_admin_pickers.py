@@ -4,8 +4,6 @@ typed attributes, and the replay's use of capacity and round robin."""
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
-from django.test import Client
 from django.utils import timezone
 
 from leads.models import Role, Stage, StageChange
@@ -16,14 +14,6 @@ from routing.tests.factories import make_rule, make_team
 RULE_ADD = "/admin/routing/routingrule/add/"
 SIMULATE = "/admin/routing/routingrule/simulate/"
 REPLAY = "/admin/routing/routingrule/replay/"
-
-
-@pytest.fixture
-def manager_client(sales_manager):
-    sales_manager.user_permissions.add(*Permission.objects.filter(content_type__app_label__in=["routing", "leads"]))
-    client = Client()
-    client.force_login(sales_manager)
-    return client
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from zoneinfo import ZoneInfo
 import pytest
 from django.core import mail
 from django.core.mail.backends import locmem
-from django.test import Client
 from django.utils import timezone
 
 from leads.models import Role, Stage
-from leads.tests.factories import LeadFactory, PartnerOrganizationFactory, UserFactory
+from leads.tests.factories import LeadFactory, PartnerOrganizationFactory, UserFactory, client_for
 from routing import services, tasks
 from routing.models import Assignment
 from routing.tests.factories import make_rule, make_team, mql
@@ -26,16 +25,12 @@ pytestmark = pytest.mark.django_db
 DUE = datetime(2026, 12, 2, 13, 30, tzinfo=UTC)  # 14:30 in Berlin (CET)
 DUE_SHOWN = "14:30 (Berlin time), 2 Dec"
 BASE = "https://leads.example.com"
+CARD = "Lena Lind <lena@initech.example>\nCTO at Initech, Germany\n"  # the lead, as every message shows it
 
 
 @pytest.fixture(autouse=True)
 def portal(settings):
     settings.PORTAL_BASE_URL = BASE + "/"
-
-
-@pytest.fixture
-def manager(db):
-    return UserFactory(username="sam", role=Role.SALES_MANAGER, first_name="Sam", email="sam@team.example")
 
 
 @pytest.fixture
@@ -86,8 +81,7 @@ def test_a_rep_is_told_of_a_new_lead_with_its_deadline_and_link(team, lead, djan
         "\n"
         f"a new lead is yours: please accept or reject it by {DUE_SHOWN}.\n"
         "\n"
-        "Lena Lind <lena@initech.example>\n"
-        "CTO at Initech, Germany\n"
+        f"{CARD}"
         "Score 87, grade A. Rule: Everyone.\n"
         "\n"
         f"Open the lead: {BASE}/app/leads/{lead.pk}/\n"
@@ -134,8 +128,7 @@ def test_a_manager_is_told_a_lead_was_escalated_to_them(team, lead, manager, dja
         "nobody on your team took this lead in time, so it is now yours: please accept it, or hand it to a rep, "
         f"by {DUE_SHOWN}.\n"
         "\n"
-        "Lena Lind <lena@initech.example>\n"
-        "CTO at Initech, Germany\n"
+        f"{CARD}"
         "Score 87, grade A. Rule: Everyone.\n"
         "\n"
         f"Open the lead: {BASE}/app/leads/{lead.pk}/\n"
@@ -161,8 +154,7 @@ def test_a_partners_users_are_told_of_their_lead_and_nothing_internal(lead, djan
         "\n"
         f"we have handed a new lead to Alpine Resellers. Please accept or decline it by {DUE_SHOWN}.\n"
         "\n"
-        "Lena Lind <lena@initech.example>\n"
-        "CTO at Initech, Germany\n"
+        f"{CARD}"
         "Score 87, grade A.\n"
         "\n"
         f"Open the lead in the partner portal: {BASE}/partner/leads/{lead.pk}/\n"
@@ -187,8 +179,7 @@ def test_a_pools_reps_are_told_one_by_one(team, lead, django_capture_on_commit_c
         "\n"
         "a new lead waits in Inside sales's pool: the first to claim it gets it.\n"
         "\n"
-        "Lena Lind <lena@initech.example>\n"
-        "CTO at Initech, Germany\n"
+        f"{CARD}"
         "Score 87, grade A. Rule: Pool.\n"
         "\n"
         f"Claim it on the pool page: {BASE}/app/pool/\n"
@@ -322,8 +313,7 @@ def test_a_reassign_in_a_request_queues_its_email_and_sends_nothing_itself(
     lead = mql(django_capture_on_commit_callbacks, company="Initech")
     to_rep = next(rep for rep in reps if rep != lead.owner)
     mail.outbox.clear()
-    client = Client()
-    client.force_login(manager)
+    client = client_for(manager)
 
     with django_capture_on_commit_callbacks() as queued:
         response = client.post(f"/app/leads/{lead.pk}/reassign/", {"to_user": to_rep.pk})

@@ -1,6 +1,5 @@
 """Properties of the pure routing engine."""
 
-from collections import Counter
 from decimal import Decimal
 
 from hypothesis import assume, given, settings
@@ -8,6 +7,7 @@ from hypothesis import strategies as st
 
 from leads.conditions import Condition, ConditionError, evaluate, lead_condition
 from routing import engine
+from routing.tests.factories import hand_out, two_candidates
 
 PROPS = settings(max_examples=300, deadline=None)
 
@@ -64,40 +64,26 @@ def test_round_robin_hands_out_leads_evenly(k, n, away):
     keys = tuple(("rep", i) for i in range(k))
     rr = engine.Rule(1, "team", engine.ROUND_ROBIN, candidates=keys)
     people = {key: engine.Candidate(key, str(key), away=key[1] in away, capacity=10**6) for key in keys}
-    counters: Counter = Counter()
-    for _ in range(n):
-        decision = engine.decide({}, [rr], people, counters)
-        if decision.assignee:
-            counters[(1, decision.assignee)] += 1
+    got = hand_out(rr, people, n)
     present = [key for key in keys if key[1] not in away]
-    given_out = [counters[(1, key)] for key in present]
+    given_out = [got[key] for key in present]
     if present:
         assert sum(given_out) == n
         assert max(given_out) - min(given_out) <= 1
-    assert all(counters[(1, key)] == 0 for key in keys if key[1] in away)
+    assert all(got[key] == 0 for key in keys if key[1] in away)
 
 
 def test_weighted_round_robin_follows_the_weights():
-    keys = (("rep", 1), ("rep", 2))
-    rule = engine.Rule(1, "team", engine.WEIGHTED, candidates=keys)
-    people = {
-        keys[0]: engine.Candidate(keys[0], "a", weight=3, capacity=1000),
-        keys[1]: engine.Candidate(keys[1], "b", weight=1, capacity=1000),
-    }
-    counters: Counter = Counter()
-    for _ in range(400):
-        counters[(1, engine.decide({}, [rule], people, counters).assignee)] += 1
-    assert (counters[(1, keys[0])], counters[(1, keys[1])]) == (300, 100)
+    rule, people, (a, b) = two_candidates(engine.WEIGHTED, {"weight": 3}, {"weight": 1})
+    got = hand_out(rule, people, 400)
+    assert (got[a], got[b]) == (300, 100)
 
 
 def test_least_loaded_picks_the_lowest_share_of_capacity():
-    keys = (("rep", 1), ("rep", 2))
-    rule = engine.Rule(1, "team", engine.LEAST_LOADED, candidates=keys)
-    people = {
-        keys[0]: engine.Candidate(keys[0], "a", open_leads=5, capacity=10),
-        keys[1]: engine.Candidate(keys[1], "b", open_leads=3, capacity=4),
-    }
-    assert engine.decide({}, [rule], people).assignee == keys[0]
+    rule, people, (a, _) = two_candidates(
+        engine.LEAST_LOADED, {"open_leads": 5, "capacity": 10}, {"open_leads": 3, "capacity": 4}
+    )
+    assert engine.decide({}, [rule], people).assignee == a
 
 
 def test_the_trace_says_who_was_skipped_and_why_and_falls_through():

@@ -6,22 +6,16 @@ from datetime import timedelta
 
 import pytest
 from django.core import mail
-from django.test import Client
 from django.utils import timezone
 
 from leads.lifecycle import TransitionRefused
 from leads.models import Activity, ActivityType, Lead, Role, Stage
 from leads.services import lead_close, lead_transition
-from leads.tests.factories import LeadFactory, UserFactory
+from leads.tests.factories import LeadFactory, UserFactory, client_for
 from routing import handover, selectors, services
 from routing.forms import ReassignForm
 from routing.models import Assignment, RepProfile, RoutingRule
 from routing.tests.factories import make_rule, make_team, mql
-
-
-@pytest.fixture
-def manager(db):
-    return UserFactory(username="sam-manager", role=Role.SALES_MANAGER, first_name="Sam", email="sam@team.example")
 
 
 @pytest.fixture
@@ -89,8 +83,7 @@ def test_mql_sent_back_to_marketing_or_disqualified_releases_the_lead(
 def test_the_admin_action_releases_the_lead_like_the_api(team, django_capture_on_commit_callbacks):
     make_rule("Everyone", team=team[0])
     lead = mql(django_capture_on_commit_callbacks)
-    client = Client()
-    client.force_login(UserFactory(username="admin", is_staff=True, is_superuser=True))
+    client = client_for(UserFactory(username="admin", is_staff=True, is_superuser=True))
     answer = client.post(
         "/admin/leads/lead/", {"action": "move_to_disqualified", "_selected_action": [lead.pk]}, follow=True
     )
@@ -236,8 +229,7 @@ def test_a_pooled_lead_not_claimed_in_time_is_escalated_once(team, manager, djan
     assert [m.to for m in mail.outbox if m.subject.startswith("Waiting in the pool")] == [[manager.email]]
     assert Activity.objects.filter(lead=lead, properties__event="not claimed in time: manager told").count() == 1
     # The manager finds it on the team page, with a way to hand it to someone.
-    client = Client()
-    client.force_login(manager)
+    client = client_for(manager)
     page = client.get("/app/team/")
     stalled = page.context["stalled"]
     assert [a.lead_id for a in stalled] == [lead.pk]
@@ -292,8 +284,7 @@ def test_reassigning_to_a_full_rep_asks_first(team, manager, django_capture_on_c
     full = reps[2]
     RepProfile.objects.filter(user=full).update(capacity=3)
     LeadFactory.create_batch(3, owner=full, stage=Stage.SAL)
-    client = Client()
-    client.force_login(manager)
+    client = client_for(manager)
 
     page = client.post(f"/app/leads/{lead.pk}/reassign/", {"to_user": full.pk, "note": "knows them"})
     assert page.status_code == 422

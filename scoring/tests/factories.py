@@ -1,6 +1,16 @@
 from __future__ import annotations
 
+import pytest
+
+from leads.models import Lead, Stage, StageChange
+from leads.tests.factories import LeadFactory
 from scoring.models import BehaviorRule, FitRule, ScoringModel
+
+# Through the API, these two events take `a_cto_in_mal()` from 20 (fit) to 60: over its model's 50.
+EVENTS_TO_MQL = [
+    {"email": "cto@acme.example", "type": "demo_request", "external_id": "d1", "source": "web"},
+    {"email": "cto@acme.example", "type": "page_view", "properties": {"url": "/pricing"}},
+]
 
 
 def make_model(*, activate: bool = False, threshold: float = 50, min_grade: str = "C", **kwargs) -> ScoringModel:
@@ -55,3 +65,21 @@ def inline_post(model, **fit_row):
         }
     data |= {f"fit_rules-0-{k}": v for k, v in {"label": "", "points": 5, **fit_row}.items()}
     return data
+
+
+def a_cto_in_mal() -> Lead:
+    """A CTO's lead in MAL under an active `make_model` that makes an MQL at 50 (see EVENTS_TO_MQL)."""
+    make_model(activate=True, threshold=50)
+    return LeadFactory(email="cto@acme.example", job_title="CTO", stage=Stage.MAL)
+
+
+def is_mql(lead: Lead) -> bool:
+    return Lead.objects.filter(pk=lead.pk, stage=Stage.MQL).exists()
+
+
+def assert_made_mql_by_the_events(lead: Lead) -> None:
+    """The lead scored as EVENTS_TO_MQL score it, and scoring (no person) moved it to MQL once."""
+    lead.refresh_from_db()
+    assert lead.score == pytest.approx(60, abs=1e-3)
+    assert (lead.fit_score, lead.grade) == (20, "B")
+    assert StageChange.objects.filter(lead=lead, to_stage=Stage.MQL, actor=None).count() == 1

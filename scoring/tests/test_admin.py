@@ -1,9 +1,8 @@
 """The scoring admin as marketing uses it: edit a draft's rules, preview, activate, read the lead's why."""
 
-from django.test import Client
 
 from leads.models import Stage
-from leads.tests.factories import LeadFactory
+from leads.tests.factories import LeadFactory, client_for
 from scoring.models import FitRule, RescoreRun, ScoringModel, ScoringModelChange
 from scoring.tests.factories import inline_post, make_model
 
@@ -90,7 +89,5 @@ def test_the_lead_page_explains_the_score(marketing_client):
 
 
 def test_a_rep_cannot_reach_the_scoring_admin(rep_a):
-    client = Client()
-    client.force_login(rep_a)
-    response = client.get("/admin/scoring/scoringmodel/")
+    response = client_for(rep_a).get("/admin/scoring/scoringmodel/")
     assert response.status_code == 302 and "/admin/login/" in response["Location"]
