@@ -17,6 +17,7 @@ Links are absolute, from `settings.PORTAL_BASE_URL`.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -48,6 +49,10 @@ class Email:
     subject: str
     text: str
     html: str
+    # What it is, for its sender's key (e.g. "lead_assigned"); and the key itself: an e-mail with a key
+    # goes out once, however often it is queued (leads.models.SentEmail).
+    name: str = ""
+    key: str = ""
 
     def as_dict(self) -> dict[str, str]:
         return asdict(self)
@@ -68,7 +73,7 @@ def render(name: str, context: dict[str, object], *, to: str) -> Email:
         text = render_to_string(f"emails/{name}.txt", context)
         html = render_to_string(f"emails/{name}.html", context)
     # A header is one line: a company name with a line break in it must not start another header.
-    return Email(to=to, subject=" ".join(subject.split()), text=text.strip() + "\n", html=html)
+    return Email(to=to, subject=" ".join(subject.split()), text=text.strip() + "\n", html=html, name=name)
 
 
 def portal_url() -> str:
@@ -97,8 +102,7 @@ def day(moment: datetime) -> str:
 # The sending task's retries (leads.tasks): after 1, 2, 4 … seconds, at most RETRY_BACKOFF_MAX apart.
 MAX_RETRIES = 8
 RETRY_BACKOFF_MAX = 300
-# How long a queued e-mail may still be trying (about 5 minutes): a record that queued its e-mails less
-# than this ago does not queue them again (routing's `notify_queued_at`).
+# How long a queued e-mail may still be trying (about 5 minutes).
 RETRYING_FOR = timedelta(seconds=sum(min(2**n, RETRY_BACKOFF_MAX) for n in range(MAX_RETRIES)) + 60)
 
 SentHook = Callable[[int], None]
@@ -138,11 +142,23 @@ def emails_queue(
     return len(payloads)
 
 
+def _stored_key(key: str) -> str:
+    """The key as stored: itself, or its SHA-256 where it is longer than the column."""
+    return key if len(key) <= 255 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
 def email_send(email: Email, *, sent: tuple[str, int] | None = None) -> None:
     """Hand `email` to the mail server (errors propagate: the task retries them), then run the
     `sent` hook. Used by `send_email_task`; call the task, not this, from services."""
+    from .models import SentEmail
+
     hook = _sent_hooks[sent[0]] if sent else None  # an unknown hook fails before anything is sent
-    with get_connection(fail_silently=False) as connection:
-        email.message(connection).send()
+    key = _stored_key(email.key)
+    if not (key and SentEmail.objects.filter(key=key).exists()):
+        with get_connection(fail_silently=False) as connection:
+            email.message(connection).send()
+        if key:
+            # Between the send and this row, a crash sends it again: at least once, never lost.
+            SentEmail.objects.get_or_create(key=key)
     if hook is not None and sent is not None:
         hook(sent[1])

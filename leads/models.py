@@ -11,6 +11,7 @@ from django.core.validators import MaxValueValidator
 from django.db import models, transaction
 from django.db.models import Q
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django_countries.fields import CountryField
 
 from .conditions import FIELD_CHOICES, OPERATOR_CHOICES, ConditionError, lead_condition
@@ -436,3 +437,15 @@ class ApiToken(models.Model):
     @property
     def scope_list(self) -> list[str]:
         return self.scopes.split()
+
+
+class SentEmail(models.Model):
+    """An e-mail the mail server took, by the key its sender gave it (leads.mail.Email.key): a copy
+    queued again (the reconciler after a killed worker, a database outage, a retry) finds its key
+    here and is not sent a second time."""
+
+    key = models.CharField(max_length=255, unique=True)
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return self.key

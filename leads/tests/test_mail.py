@@ -174,3 +174,23 @@ def test_an_unknown_hook_is_refused_before_anything_is_queued(django_capture_on_
     with django_capture_on_commit_callbacks() as queued, pytest.raises(LookupError):
         mail.emails_queue([an_email()], sent=("nobody.registered", 1))
     assert queued == []
+
+
+@pytest.mark.django_db
+def test_an_e_mail_with_a_key_goes_out_once_however_often_it_is_queued(hook_calls):
+    """A worker killed between the send and its hook, a database outage after the send: the copy
+    queued again finds the key and sends nothing, but still records the e-mail as sent."""
+    from dataclasses import replace
+
+    from leads.models import SentEmail
+
+    keyed = replace(an_email("rita@example.com"), key="assignment:7:1764590000:lead_assigned:rita@example.com")
+    for _ in range(3):
+        send_email_task.delay(keyed.as_dict(), ["test.recorded", 7])
+
+    assert [m.to for m in outbox.outbox] == [["rita@example.com"]]
+    assert hook_calls == [7, 7, 7]
+    assert list(SentEmail.objects.values_list("key", flat=True)) == [keyed.key]
+    other = replace(keyed, key=keyed.key.replace(":7:", ":8:"))  # another round or record: its own e-mail
+    send_email_task.delay(other.as_dict(), None)
+    assert len(outbox.outbox) == 2

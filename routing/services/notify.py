@@ -8,10 +8,12 @@ task, a broker outage or an SMTP error that outlived its retries left unsent."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import cast
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_countries.fields import Country
@@ -69,9 +71,10 @@ def assignments_notify(*, assignment_ids: list[int]) -> int:
     whose e-mails are queued and may still be retrying (a repeated task or a reconciler run sends
     nothing twice). One with nobody to tell is recorded as told. Returns the number of e-mails queued."""
     now = timezone.now()
-    # Not queued, or queued so long ago that its tasks have given up (lost with the broker, or the mail
-    # server away for longer than the retries): while they may still be trying, nothing is queued again.
-    claimable = Q(notify_queued_at=None) | Q(notify_queued_at__lt=now - mail.RETRYING_FOR)
+    # Not queued, or queued longer ago than the reconciler waits for any work (its task may have died
+    # with a killed worker or failed in a database outage): then its e-mails are queued again. Each
+    # carries a key (`_keyed`), so a copy whose first went out meanwhile is not sent twice.
+    claimable = Q(notify_queued_at=None) | Q(notify_queued_at__lt=now - timedelta(seconds=settings.LOOP_STALE_AFTER))
     unsent = Assignment.objects.filter(claimable, status__in=Assignment.OPEN, notified_at=None)
     rows = (
         unsent.select_related("lead", "user", "partner", "rule")
@@ -83,7 +86,7 @@ def assignments_notify(*, assignment_ids: list[int]) -> int:
     for assignment in rows:
         if not unsent.filter(pk=assignment.pk).update(notify_queued_at=now):
             continue  # another task or reconciler run got there first
-        emails = _emails(assignment)
+        emails = _keyed(assignment, _emails(assignment))
         if emails:
             queued += mail.emails_queue(
                 emails,
@@ -93,6 +96,14 @@ def assignments_notify(*, assignment_ids: list[int]) -> int:
         else:
             assignment_notified(assignment.pk)
     return queued
+
+
+def _keyed(assignment: Assignment, emails: list[mail.Email]) -> list[mail.Email]:
+    """Each e-mail with its key: this assignment, this round of telling (an escalation asks again),
+    which message, to whom."""
+    asked = int((assignment.escalated_at or assignment.assigned_at).timestamp())
+    prefix = f"assignment:{assignment.pk}:{asked}"
+    return [dataclasses.replace(email, key=f"{prefix}:{email.name}:{email.to}") for email in emails]
 
 
 def _unclaim(assignment_id: int, claimed_at: datetime) -> None:
