@@ -390,8 +390,6 @@ def run(args: argparse.Namespace, pg_version: str, quiet: environment.QuietGate)
             rows,
             leads,
             elapsed_s=gen.total_s + setup["setup_s"] + sum(sql_times.values()),
-            rate=None,
-            unit="",
             target_text="- (setup)",
             details={"generate": gen.as_dict(), "setup_s": setup["setup_s"], "sql_s": sql_times},
         )

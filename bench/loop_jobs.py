@@ -480,6 +480,24 @@ def _converge(lead_ids: list[int], model_version: int, since: float, timeout: fl
         time.sleep(max(0.05, 0.5 - (time.monotonic() - since - at)))
 
 
+def _start_and_converge(process, lead_ids: list[int], model_version: int, timeout: float) -> tuple[float, dict]:
+    """Start `process` (the private Redis, a worker) again and wait until the leads converge: when it
+    was started (time.monotonic), and what `_converge` found, its trail thinned to about 40 rows,
+    with the reconciler's runs from then on."""
+    from django.utils import timezone
+
+    started = timezone.now()
+    at = time.monotonic()
+    process.start()
+    converged = _converge(lead_ids, model_version, at, timeout)
+    trail = converged.pop("trail")
+    return at, {
+        **converged,
+        "trail": trail[:: max(1, len(trail) // 40)],
+        "reconciler_runs": _loop_runs_since(started),
+    }
+
+
 def _loop_runs_since(started) -> dict[str, Any]:
     from loop.models import LoopRun
 
@@ -577,19 +595,14 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
         down_s = time.monotonic() - t0
         ids = list(Lead.objects.filter(email__startswith=f"{tag}-").values_list("pk", flat=True))
         before = _state(ids, version)
-        started = timezone.now()
-        back = time.monotonic()
-        loop.redis.start()
-        converged = _converge(ids, version, back, args.timeout)
+        _, converged = _start_and_converge(loop.redis, ids, version, args.timeout)
         result["redis_back"] = {
             "leads": len(ids),
             "redis_down_s": round(down_s, 1),
             "api": dict(statuses),
             "api_request_ms": percentiles(request_s),
             "state_when_redis_came_back": before,
-            **{k: v for k, v in converged.items() if k != "trail"},
-            "trail": converged["trail"][:: max(1, len(converged["trail"]) // 40)],
-            "reconciler_runs": _loop_runs_since(started),
+            **converged,
         }
 
         # (ii) a burst of MQL-making events; the scoring worker is killed (SIGKILL, its pool too)
@@ -636,10 +649,7 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
         sent_s = time.monotonic() - t0
         at_kill_state = _state(ids, version)
         time.sleep(max(0.0, args.restart_after - (time.monotonic() - killed_at)))
-        started = timezone.now()
-        restarted = time.monotonic()
-        loop.scoring.start()
-        converged = _converge(ids, version, restarted, args.timeout)
+        restarted, converged = _start_and_converge(loop.scoring, ids, version, args.timeout)
         result["worker_restarted"] = {
             "leads": len(ids),
             "events_per_call": args.burst_batch,
@@ -648,12 +658,10 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
             "claimed_rows_when_killed": claimed_when_killed,
             "state_after_burst": at_kill_state,
             "restart_after_kill_s": round(restarted - killed_at, 2),
-            **{k: v for k, v in converged.items() if k != "trail"},
             "seconds_from_kill": round(converged["seconds"] + restarted - killed_at, 2)
             if converged["seconds"] is not None
             else None,
-            "trail": converged["trail"][:: max(1, len(converged["trail"]) // 40)],
-            "reconciler_runs": _loop_runs_since(started),
+            **converged,
         }
     finally:
         result["process_errors"] = loop.logs()

@@ -189,9 +189,7 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
             rows,
             floor["mal_leads"],
             elapsed_s=floor_s,
-            rate=None,
-            unit="",
-            latency_ms={"p50": round(floor_s * 1000, 1), "p95": round(max(floor["s_all"]) * 1000, 1)},
+            latency_ms=_ms(floor_s, max(floor["s_all"])),
             target_text="- (floor)",
             busy_before=busy,
             details=floor,
@@ -206,12 +204,7 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
                 rows,
                 kind["found"],
                 elapsed_s=kind["count_s_p50"],
-                rate=None,
-                unit="",
-                latency_ms={
-                    "p50": round(kind["count_s_p50"] * 1000, 1),
-                    "p95": round(max(kind["count_s_all"]) * 1000, 1),
-                },
+                latency_ms=_ms(kind["count_s_p50"], max(kind["count_s_all"])),
                 target_text=f"(EXPLAIN {plan.get('execution_ms', 0):,.0f} ms; "
                 f"{kind['count_s_p50'] / floor_s:.1f}× floor)",
                 details=kind,
@@ -224,9 +217,7 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
             rows,
             200,
             elapsed_s=result["sample_check_s_p50"],
-            rate=None,
-            unit="",
-            latency_ms={"p50": round(result["sample_check_s_p50"] * 1000, 1)},
+            latency_ms=_ms(result["sample_check_s_p50"]),
             target_text=f"({result['sample_check_s_p50'] / result['sample_read_floor']['s_p50']:.1f}× its read floor)",
             details={"read_floor": result["sample_read_floor"]},
         )
@@ -239,9 +230,7 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
             rows,
             read["activities"],
             elapsed_s=read["s_p50"],
-            rate=None,
-            unit="",
-            latency_ms={"p50": round(read["s_p50"] * 1000, 1)},
+            latency_ms=_ms(read["s_p50"]),
             target_text="- (floor of the sample check)",
             details=read,
         )
@@ -260,13 +249,7 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
                 rows,
                 len(runs),
                 elapsed_s=p50,
-                rate=None,
-                unit="",
-                latency_ms={
-                    "p50": round(p50 * 1000, 1),
-                    "p95": round(walls[-1] * 1000, 1),
-                    "max": round(walls[-1] * 1000, 1),
-                },
+                latency_ms={**_ms(p50, walls[-1]), "max": round(walls[-1] * 1000, 1)},
                 target={"elapsed_s_max": RUN_TARGET_S, "touched_share_max": TOUCHED_TARGET},
                 target_text=f"<= {RUN_TARGET_S:g} s, touched {share:.3%} <= {TOUCHED_TARGET:.0%}",
                 passed=leads >= LEADS and p50 <= RUN_TARGET_S and share <= TOUCHED_TARGET if leads >= LEADS else None,
@@ -288,6 +271,14 @@ def _reconcile(args: argparse.Namespace, quiet: environment.QuietGate, db_label:
         )
     records[-1]["details"]["check_no_repair_s_p50"] = result["check_no_repair_s_p50"]
     return records
+
+
+def _ms(p50_s: float, p95_s: float | None = None) -> dict[str, float]:
+    """The latency column's milliseconds from seconds (p95 where measured)."""
+    latency = {"p50": round(p50_s * 1000, 1)}
+    if p95_s is not None:
+        latency["p95"] = round(p95_s * 1000, 1)
+    return latency
 
 
 def _median_split(runs: list[dict[str, Any]]) -> dict[str, float]:
@@ -333,8 +324,6 @@ def _outage(
                 rows,
                 r["leads"],
                 elapsed_s=seconds,
-                rate=None,
-                unit="",
                 target_text=f"converges ({what}{extra})" if seconds is not None else "did NOT converge",
                 passed=bool(r["converged"]),
                 busy_before=busy,
