@@ -540,6 +540,7 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
     from django.conf import settings
     from django.utils import timezone
 
+    from leads import consent
     from leads.models import Lead, Stage
     from scoring import selectors, services
 
@@ -571,12 +572,11 @@ def outage(args: argparse.Namespace) -> dict[str, Any]:
         t0 = time.monotonic()
         for i in range(args.leads):
             start = time.perf_counter()
-            response = client.post(
-                "/api/v1/leads/",
-                {"email": f"{tag}-{i}@outage{i}.example", "consent_status": "confirmed", **HIGH_FIT},
-                content_type="application/json",
-            )
+            email = f"{tag}-{i}@outage{i}.example"
+            response = client.post("/api/v1/leads/", {"email": email, **HIGH_FIT}, content_type="application/json")
             statuses[f"capture {response.status_code}"] += 1
+            # The person clicks the confirmation link (new → mal): a capture cannot confirm consent.
+            consent.consent_confirm(token=consent.token_for(Lead.objects.get(email=email), consent.CONFIRM))
             request_s.append(time.perf_counter() - start)
         for offset in range(0, args.leads, 50):
             events = [

@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from leads.views import healthz, home
+from leads.views import consent_page, healthz, home
 
 admin.site.site_header = "LeadPortal administration"
 admin.site.site_title = "LeadPortal"
@@ -14,6 +14,9 @@ urlpatterns = [
     path("app/", include("leads.urls")),
     path("app/", include("routing.urls")),
     path("partner/", include("partners.urls")),
+    # The links of a lead's e-mails (leads.consent): public, signed.
+    path("consent/<str:token>/confirm/", consent_page, {"purpose": "confirm"}, name="consent-confirm"),
+    path("consent/<str:token>/unsubscribe/", consent_page, {"purpose": "unsubscribe"}, name="consent-unsubscribe"),
     path("admin/", admin.site.urls),
     path("api/v1/", include("leads.api.urls")),
     path("api/v1/", include("scoring.api.urls")),

@@ -85,6 +85,8 @@ class LeadAdmin(admin.ModelAdmin):
     readonly_fields = [
         "email",
         *services.STATE_FIELDS,
+        # Consent is the person's (leads.consent): the confirmation link gives it, withdrawal takes it.
+        *services.CONSENT_FIELDS,
         # The latest touch is written by capture only (the first touch stays editable above).
         *services.LATEST_TOUCH_FIELDS,
         "created_at",

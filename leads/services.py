@@ -14,7 +14,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from . import signals, sql
+from . import consent, signals, sql
 from .errors import Invalid
 from .lifecycle import TransitionRefused, check_transition
 from .models import (
@@ -124,8 +124,14 @@ def email_domain(email: str) -> str:
     return email.rpartition("@")[2].lower()
 
 
-def lead_capture(*, data: Mapping[str, Any], source: str = "", actor: User | None = None) -> tuple[Lead, bool]:
+def lead_capture(
+    *, data: Mapping[str, Any], source: str = "", actor: User | None = None, double_opt_in: bool = False
+) -> tuple[Lead, bool]:
     """Create or update the lead with this e-mail; return (lead, created).
+
+    Consent follows `capture_consent`: a capture never confirms it (`confirmed` is refused unless
+    the lead's consent is confirmed already), `withdrawn` always wins, `none` erases nothing. With
+    `double_opt_in` the lead is sent the confirmation e-mail (leads.consent) after the commit.
 
     New non-empty values fill or overwrite profile fields; empty values never erase what is known.
     Custom `attributes` are merged key by key. Records a `captured` activity.
@@ -143,17 +149,18 @@ def lead_capture(*, data: Mapping[str, Any], source: str = "", actor: User | Non
     """
     email = normalise_email(data["email"])
     values = {
-        f: data[f] for f in PROFILE_FIELDS if f not in TOUCH_FIELDS and f in data and data[f] not in (None, "")
+        f: data[f]
+        for f in PROFILE_FIELDS
+        if f not in TOUCH_FIELDS and f not in CONSENT_FIELDS and f in data and data[f] not in (None, "")
     }
-    if values.get("consent_status") and not values.get("consent_at"):
-        values["consent_at"] = timezone.now()
+    asked_consent = data.get("consent_status") or None
     touch = _touch(data)
     attributes = dict(data.get("attributes") or {})
 
     for attempt in range(CAPTURE_RETRIES):
         try:
             with transaction.atomic():
-                return _capture_once(email, values, touch, attributes, source, actor)
+                return _capture_once(email, values, touch, attributes, source, actor, asked_consent, double_opt_in)
         except IntegrityError:
             # Another capture of the same e-mail committed between our read and our insert.
             if attempt == CAPTURE_RETRIES - 1:
@@ -178,10 +185,15 @@ def _capture_once(
     attributes: dict[str, Any],
     default_source: str,
     actor: User | None,
+    asked_consent: str | None,
+    double_opt_in: bool,
 ) -> tuple[Lead, bool]:
     lead = Lead.objects.select_for_update().filter(email=email).first()
     created = lead is None
     now = timezone.now()
+    status = capture_consent(lead.consent_status if lead else ConsentStatus.NONE, asked_consent)
+    if status is not None:
+        values = {**values, "consent_status": status, "consent_at": now}
     if lead is None or not any(getattr(lead, field) for field in TOUCH_FIELDS):
         # The first touch (a lead made by an event, without attribution, gets its first here too).
         if default_source and not (touch or {}).get("source"):
@@ -220,7 +232,32 @@ def _capture_once(
     lead.score_rev += 1  # read under the row lock, so exact
     # One announcement for the profile change and the capture activity together.
     signals.announce(signals.lead_captured, lead_ids=[lead.pk], created=created)
+    if double_opt_in:
+        consent.consent_request(lead=lead)
     return _accept_on_opt_in(lead), created
+
+
+CONSENT_FIELDS = ("consent_status", "consent_at")
+CONSENT_CONFIRMED_BY_CAPTURE = (
+    "A capture cannot confirm consent: send \"double_opt_in\": true and the lead confirms through the e-mail's link."
+)
+
+
+def capture_consent(current: str, asked: str | None) -> str | None:
+    """The consent status a capture or update that asks for `asked` leaves (None: unchanged).
+
+    `withdrawn` is always honoured; `pending` only where there is no consent yet; `none` erases
+    nothing; `confirmed` is refused (LeadInvalid) unless the consent is confirmed already — only
+    the person's confirmed double opt-in gives it (leads.consent.consent_confirm)."""
+    if not asked or asked == current:
+        return None
+    if asked == ConsentStatus.WITHDRAWN:
+        return asked
+    if asked == ConsentStatus.PENDING and current == ConsentStatus.NONE:
+        return asked
+    if asked == ConsentStatus.CONFIRMED:
+        raise LeadInvalid({"consent_status": CONSENT_CONFIRMED_BY_CAPTURE})
+    return None
 
 
 def _accept_on_opt_in(lead: Lead) -> Lead:
@@ -243,7 +280,11 @@ def _apply(lead: Lead, values: Mapping[str, Any]) -> list[str]:
 def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User | None = None) -> Lead:
     """Change profile fields (an empty value clears a field); records a profile_update activity."""
     lead = Lead.objects.select_for_update().get(pk=lead.pk)
-    changed = _apply(lead, {f: v for f, v in data.items() if f in PROFILE_FIELDS})
+    changes = {f: v for f, v in data.items() if f in PROFILE_FIELDS and f not in CONSENT_FIELDS}
+    status = capture_consent(lead.consent_status, data.get("consent_status") or None)
+    if status is not None:
+        changes.update(consent_status=status, consent_at=timezone.now())
+    changed = _apply(lead, changes)
     if "attributes" in data and data["attributes"] != lead.attributes:
         lead.attributes = data["attributes"]
         changed.append("attributes")
@@ -612,6 +653,9 @@ def events_ingest(*, events: Iterable[dict[str, Any]], actor: User | None = None
     stored_for = _insert_activities(rows, actor)
     if stored_for:
         score_inputs_changed(stored_for)
+        # An unsubscribe withdraws consent (stored ones only: a duplicate was counted before).
+        unsubscribed = {row[0] for row in rows if row[1] == ActivityType.UNSUBSCRIBE} & set(stored_for)
+        consent.consent_withdraw(lead_ids=sorted(unsubscribed), source="unsubscribe event")
         signals.announce(signals.activities_recorded, lead_ids=sorted(set(stored_for)))
     return {"stored": len(stored_for), "duplicates": len(events) - len(stored_for), "leads_created": leads_created}
 

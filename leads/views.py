@@ -20,7 +20,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from . import dashboard, selectors, services, sql
+from . import consent, dashboard, selectors, services, sql
 from .auth import signed_in_user
 from .filters import QueueFilter
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
@@ -303,3 +303,23 @@ def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return answer_action(request, lead, {action: form})
     lead.refresh_from_db()
     return answer_action(request, lead)
+
+
+# --- consent: the public pages of the double opt-in and the unsubscribe link ---------------------
+
+CONSENT_ACTIONS = {"confirm": consent.consent_confirm, "unsubscribe": consent.consent_unsubscribe}
+
+
+def consent_page(request: HttpRequest, token: str, purpose: str) -> HttpResponse:
+    """A link of a lead's e-mail (no sign-in). GET shows the page and its button and changes nothing
+    (mail scanners open links); the button's POST confirms or unsubscribes. A tampered or expired
+    link says so, and changes nothing. The page shows nothing of the lead but its e-mail, masked."""
+    if request.method not in ("GET", "HEAD", "POST"):
+        return HttpResponse(status=405)
+    if request.method == "POST":
+        outcome, lead = CONSENT_ACTIONS[purpose](token=token)
+    else:
+        reading = consent.token_read(token, purpose)
+        outcome, lead = ("ask" if reading.lead else reading.problem), reading.lead
+    context = {"purpose": purpose, "outcome": outcome, "email": consent.masked(lead.email) if lead else ""}
+    return render(request, "leads/consent.html", context)

@@ -79,6 +79,9 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "password_reset_done": (ALL_200, ALL_405),
     "password_reset_confirm": (ALL_200, ALL_200),  # an invalid link: "This link has expired"
     "password_reset_complete": (ALL_200, ALL_405),
+    # a lead's e-mail links (public, signed): an invalid token says so and changes nothing
+    "consent-confirm": (ALL_200, ALL_200),
+    "consent-unsubscribe": (ALL_200, ALL_200),
     # the rep dashboard
     "leads:queue": (SALES_ONLY, ALL_405),
     "leads:lead": (row(302, 404, 200, 200, 404, 404, 404, 404), ALL_405),
@@ -106,6 +109,7 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "api-root": (row(401, 200, 200, 200, 200, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 405)),
     "events": (row(401, 405, 405, 403, 403, 404, 404, 405), row(401, 400, 403, 403, 403, 404, 404, 400)),
     "lead-list": (row(401, 200, 200, 200, 200, 404, 404, 403), row(401, 400, 403, 403, 403, 404, 404, 400)),
+    "lead-changes": (row(401, 200, 200, 403, 403, 404, 404, 403), row(401, 405, 405, 403, 403, 404, 404, 403)),
     "lead-detail": (row(401, 200, 200, 200, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
     "lead-activities": (row(401, 200, 200, 200, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
     "lead-transition": (row(401, 405, 405, 405, 405, 404, 404, 403), row(401, 400, 400, 400, 404, 404, 404, 403)),

@@ -11,6 +11,7 @@ import pytest
 from django.core.management import call_command
 from django.db.models import Count, Q
 
+from leads import consent
 from leads.models import Lead, Stage, StageChange
 from routing.models import Assignment
 from routing.tests.factories import make_rule, make_team
@@ -45,11 +46,9 @@ def test_after_a_redis_outage_everything_captured_meanwhile_is_scored_promoted_a
         redis.stop()
         statuses = []
         for email in emails:
-            statuses.append(
-                client.post(
-                    "/api/v1/leads/", {"email": email, "job_title": "CTO", "consent_status": "confirmed"}
-                ).status_code
-            )
+            statuses.append(client.post("/api/v1/leads/", {"email": email, "job_title": "CTO"}).status_code)
+            # The person clicks the confirmation link (new → mal).
+            consent.consent_confirm(token=consent.token_for(Lead.objects.get(email=email), consent.CONFIRM))
             statuses.append(
                 client.post("/api/v1/events/", [{"email": email, "type": "demo_request"}], format="json").status_code
             )

@@ -232,6 +232,13 @@ PASSWORD_RESET_PER_EMAIL = env.int("PASSWORD_RESET_PER_EMAIL", default=3)
 PASSWORD_RESET_PER_ADDRESS = env.int("PASSWORD_RESET_PER_ADDRESS", default=10)
 
 EMAIL_BACKEND = env("DJANGO_EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Development: with a folder set, e-mails are written there as files (one per connection), so a flow
+# with links (the double opt-in) can be followed end to end.
+EMAIL_FILE_PATH = env("DJANGO_EMAIL_FILE_PATH", default="")
+if EMAIL_FILE_PATH:
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+# How long a double opt-in confirmation link stays valid (leads.consent); unsubscribe links never expire.
+CONSENT_LINK_MAX_AGE_DAYS = env.int("CONSENT_LINK_MAX_AGE_DAYS", default=7)
 DEFAULT_FROM_EMAIL = env("DJANGO_DEFAULT_FROM_EMAIL", default="LeadPortal <noreply@leadportal.local>")
 # Where the portal is reached from outside: the links in e-mails (leads.mail) start with it.
 PORTAL_BASE_URL = env("PORTAL_BASE_URL", default="http://127.0.0.1:8000")

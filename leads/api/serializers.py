@@ -183,9 +183,14 @@ class LeadWriteSerializer(CachedFieldsMixin, serializers.ModelSerializer):
 class LeadCaptureSerializer(LeadWriteSerializer):
     # Capture is an upsert: an existing e-mail is not an error, so no unique validator here.
     email = serializers.EmailField(max_length=254)
+    double_opt_in = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Send the lead the confirmation e-mail; its link confirms consent (a capture cannot)",
+    )
 
     class Meta(LeadWriteSerializer.Meta):
-        fields = ["email", *LeadWriteSerializer.Meta.fields]
+        fields = ["email", *LeadWriteSerializer.Meta.fields, "double_opt_in"]
 
 
 class TransitionSerializer(serializers.Serializer):

@@ -90,8 +90,10 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = LeadCaptureSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        double_opt_in = data.pop("double_opt_in", False)
         lead, created = services.lead_capture(
-            data=serializer.validated_data, source="api", actor=signed_in_user(request)
+            data=data, source="api", actor=signed_in_user(request), double_opt_in=double_opt_in
         )
         answer = CaptureResultSerializer({"id": lead.pk, "created": created, "stage": lead.stage}).data
         return Response(answer, status=status.HTTP_201_CREATED if created else status.HTTP_200_OK)

@@ -140,18 +140,19 @@ def test_simultaneous_captures_of_one_email_make_one_lead():
     assert Activity.objects.filter(lead=lead, type=ActivityType.CAPTURED).count() == workers
 
 
-def test_a_confirmed_opt_in_makes_a_new_lead_marketings(api, integration):
+def test_a_capture_cannot_confirm_consent(api, integration):
     client = api(integration)
     client.post("/api/v1/leads/", {"email": "optin@acme.example", "consent_status": "pending"})
     lead = Lead.objects.get()
-    assert lead.stage == "new"
+    assert (lead.stage, lead.consent_status) == ("new", "pending")
     assert lead.consent_at is not None
 
     response = client.post("/api/v1/leads/", {"email": "optin@acme.example", "consent_status": "confirmed"})
 
-    assert response.json()["stage"] == "mal"
-    change = lead.stage_changes.get()
-    assert (change.from_stage, change.to_stage, change.reason, change.actor) == ("new", "mal", "Opt-in confirmed", None)
+    assert response.status_code == 400 and list(response.json()) == ["consent_status"]
+    lead.refresh_from_db()
+    assert (lead.stage, lead.consent_status) == ("new", "pending")
+    assert not lead.stage_changes.exists()
 
 
 # --- attribution: first touch and latest touch -------------------------------------------------------

@@ -111,6 +111,8 @@ def test_every_message_has_a_subject_a_text_and_an_html_template_and_loads_nothi
         "feedback_due",
         "feedback_overdue",
         "lead_taken_back",
+        "consent_confirm_de",
+        "consent_confirm_en",
     }
     for name in names:
         assert (TEMPLATES / f"{name}.subject.txt").exists() and (TEMPLATES / f"{name}.html").exists(), name

@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 from kombu.exceptions import OperationalError as BrokerDown
 
+from leads import consent
 from leads.models import Activity, Lead, Stage, StageChange
 from leads.services import events_ingest, lead_capture
 from loop import reconciler
@@ -64,7 +65,8 @@ def lead_facts_of(lead: Lead):
 
 
 def capture_mal(email: str) -> Lead:
-    lead, _ = lead_capture(data={"email": email, "job_title": "CTO", "consent_status": "confirmed"})
+    lead, _ = lead_capture(data={"email": email, "job_title": "CTO"})
+    consent.consent_confirm(token=consent.token_for(lead, consent.CONFIRM))
     lead.refresh_from_db()
     return lead
 

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import autodiscover_modules
 
-from leads import demo, services, tokens
+from leads import consent, demo, services, tokens
 from leads.models import ApiToken, Lead, PartnerOrganization, Role, Scope, User
 
 DEMO_PASSWORD = "leadportal"  # noqa: S105 - printed on purpose: demo logins only
@@ -296,11 +296,13 @@ class Command(BaseCommand):
                     "campaign": campaign,
                     "utm_source": "demo",
                     "utm_campaign": campaign,
-                    "consent_status": "pending" if kind == NEW else "confirmed",
+                    "consent_status": "pending",
                     "phone": phone,
                 },
                 source=source,
             )
+            if kind != NEW:  # as if the person had clicked the confirmation e-mail's link
+                consent.consent_confirm(token=consent.token_for(lead, consent.CONFIRM), source="demo")
             services.events_ingest(
                 events=[
                     {
