@@ -81,6 +81,8 @@ def test_the_confirmation_email_is_in_the_leads_language(api, integration, djang
     [email] = outbox.outbox
     assert email.subject == "Bitte bestätigen Sie Ihre Anmeldung"
     assert "bitte bestätigen Sie" in email.body
+    html = email.alternatives[0][0]
+    assert "Oder öffnen Sie http://testserver/consent/" in html and "Or open" not in html
 
 
 @pytest.mark.parametrize("mangle", [lambda t: t[:-2] + ("AA" if not t.endswith("AA") else "BB"), lambda t: "x" + t])
