@@ -243,17 +243,12 @@ class Lead(models.Model):
     attributes = models.JSONField(default=dict, blank=True, help_text="Custom attributes")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
-    # The changes feed's key (leads.changes): set by the database's triggers (migration 0016) on every
-    # write that changes the row and on every activity stored for it — never by the application.
-    change_seq = models.BigIntegerField(default=0, editable=False)
-    change_xid = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [
             models.CheckConstraint(name="lead_email_normalised", condition=models.Q(email=Lower("email"))),
         ]
         indexes = [
-            models.Index(fields=["change_xid", "change_seq"], name="lead_changes_feed"),
             # Load per owner (open leads, waiting, overdue) read from the index alone on PostgreSQL.
             models.Index(fields=["owner", "stage"], include=["respond_by"], name="lead_owner_stage_due"),
             models.Index(fields=["partner", "stage"], name="lead_partner_stage"),
@@ -267,23 +262,6 @@ class Lead(models.Model):
     def __str__(self) -> str:
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{name} <{self.email}>" if name else self.email
-
-
-class LeadTombstone(models.Model):
-    """An erased lead, as the changes feed reports it (`{"id": …, "erased": true}`). Its change key
-    comes from the same triggers and sequence as the lead's (migration 0016). Written by the erasure
-    service (not built yet); nothing else writes one."""
-
-    lead_id = models.BigIntegerField(db_index=True)
-    erased_at = models.DateTimeField(default=timezone.now)
-    change_seq = models.BigIntegerField(default=0, editable=False)
-    change_xid = models.BigIntegerField(default=0, editable=False)
-
-    class Meta:
-        indexes = [models.Index(fields=["change_xid", "change_seq"], name="tombstone_changes_feed")]
-
-    def __str__(self) -> str:
-        return f"lead {self.lead_id} erased"
 
 
 class ActivityType(models.TextChoices):

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.db import connection, transaction
 
-from .models import Activity, Lead, LeadTombstone
+from .models import Activity, Lead
 
 # (lead_id, type, occurred_at, properties, source, external_id)
 ActivityRow = tuple[int, str, datetime, dict[str, Any], str, str]
@@ -107,109 +107,3 @@ def health_probe(*, lock_timeout_ms: int, statement_timeout_ms: int) -> list[tup
         rows = cursor.fetchall()
         transaction.set_rollback(True)
     return rows
-
-
-# The changes feed (leads.changes): the triggers that stamp every lead write with its change key, and
-# the read that pages through the keys. On PostgreSQL a BEFORE trigger gives the row
-# (change_xid = the writing transaction's id, change_seq = nextval); an activity stored marks its
-# lead (change_seq = -1), which the lead's trigger turns into a fresh key. On SQLite, one writer at a
-# time commits in the order it took its numbers, so a counter row is the whole mechanism (xid 0).
-# SQLite's ALTER TABLE rebuilds a table without its triggers, so they are installed again after every
-# migrate (leads.apps) — CREATE TRIGGER IF NOT EXISTS makes that a no-op when they are there.
-
-_PG_TRIGGERS = """
-CREATE SEQUENCE IF NOT EXISTS leads_change_seq;
-CREATE OR REPLACE FUNCTION leads_change_stamp() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    IF TG_OP = 'UPDATE' AND NEW.change_seq IS DISTINCT FROM -1 THEN
-        NEW.change_seq := OLD.change_seq;
-        NEW.change_xid := OLD.change_xid;
-        IF NEW IS NOT DISTINCT FROM OLD THEN
-            RETURN NEW;  -- nothing a reader could see changed
-        END IF;
-    END IF;
-    NEW.change_seq := nextval('leads_change_seq');
-    NEW.change_xid := pg_current_xact_id()::text::bigint;
-    RETURN NEW;
-END $$;
-CREATE OR REPLACE FUNCTION leads_activity_touch() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    UPDATE leads_lead SET change_seq = -1 WHERE id IN (SELECT DISTINCT lead_id FROM stored);
-    RETURN NULL;
-END $$;
-DROP TRIGGER IF EXISTS leads_lead_change ON leads_lead;
-CREATE TRIGGER leads_lead_change BEFORE INSERT OR UPDATE ON leads_lead
-    FOR EACH ROW EXECUTE FUNCTION leads_change_stamp();
-DROP TRIGGER IF EXISTS leads_tombstone_change ON leads_leadtombstone;
-CREATE TRIGGER leads_tombstone_change BEFORE INSERT ON leads_leadtombstone
-    FOR EACH ROW EXECUTE FUNCTION leads_change_stamp();
-DROP TRIGGER IF EXISTS leads_activity_change ON leads_activity;
-CREATE TRIGGER leads_activity_change AFTER INSERT ON leads_activity
-    REFERENCING NEW TABLE AS stored FOR EACH STATEMENT EXECUTE FUNCTION leads_activity_touch();
-"""
-
-_SQLITE_NEXT = (
-    "UPDATE leads_change_counter SET value = value + 1;"
-    " UPDATE {table} SET change_seq = (SELECT value FROM leads_change_counter), change_xid = 0"
-)
-_SQLITE_TRIGGERS = [
-    "CREATE TABLE IF NOT EXISTS leads_change_counter (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL)",
-    "INSERT OR IGNORE INTO leads_change_counter (id, value)"
-    " SELECT 1, MAX(COALESCE((SELECT MAX(change_seq) FROM leads_lead), 0),"
-    " COALESCE((SELECT MAX(change_seq) FROM leads_leadtombstone), 0))",
-    # Recursive triggers are off in SQLite, so the inner UPDATE does not fire these again.
-    "CREATE TRIGGER IF NOT EXISTS leads_lead_change_insert AFTER INSERT ON leads_lead BEGIN "
-    + _SQLITE_NEXT.format(table="leads_lead")
-    + " WHERE id = NEW.id; END",
-    "CREATE TRIGGER IF NOT EXISTS leads_lead_change_update AFTER UPDATE ON leads_lead BEGIN "
-    + _SQLITE_NEXT.format(table="leads_lead")
-    + " WHERE id = NEW.id; END",
-    "CREATE TRIGGER IF NOT EXISTS leads_tombstone_change AFTER INSERT ON leads_leadtombstone BEGIN "
-    + _SQLITE_NEXT.format(table="leads_leadtombstone")
-    + " WHERE id = NEW.id; END",
-    "CREATE TRIGGER IF NOT EXISTS leads_activity_change AFTER INSERT ON leads_activity BEGIN "
-    + _SQLITE_NEXT.format(table="leads_lead")
-    + " WHERE id = NEW.lead_id; END",
-]
-
-
-def change_triggers_install(using: str = "default") -> None:
-    """Install (or re-install, idempotently) the triggers that keep every lead's change key."""
-    from django.db import connections
-
-    conn = connections[using]
-    with conn.cursor() as cursor:
-        if conn.vendor == "postgresql":
-            cursor.execute(_PG_TRIGGERS)
-        elif conn.vendor == "sqlite":
-            for statement in _SQLITE_TRIGGERS:
-                cursor.execute(statement)
-
-
-# (change_xid, change_seq, lead id, erased)
-ChangeRow = tuple[int, int, int, bool]
-
-
-def changes_after(xid: int, seq: int, *, limit: int) -> list[ChangeRow]:
-    """The next `limit` changes after the key (xid, seq), in key order: leads at their latest change,
-    tombstones of erased leads.
-
-    PostgreSQL: only changes of transactions older than the oldest one still running (the snapshot's
-    xmin) — every such transaction has ended, so no change can still appear below that horizon, and a
-    reader that moves its key only through what lies below it never steps over a change.
-    Portable (SQLite): one writer at a time, so a committed key is final the moment it is seen."""
-    horizon = "AND change_xid < pg_snapshot_xmin(pg_current_snapshot())::text::bigint" if postgresql() else ""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"""
-            SELECT change_xid, change_seq, id, 0 FROM {Lead._meta.db_table}
-             WHERE (change_xid, change_seq) > (%s, %s) {horizon}
-            UNION ALL
-            SELECT change_xid, change_seq, lead_id, 1 FROM {LeadTombstone._meta.db_table}
-             WHERE (change_xid, change_seq) > (%s, %s) {horizon}
-            ORDER BY 1, 2
-            LIMIT %s
-            """,  # noqa: S608 - the table names and the horizon are ours; every value is a parameter
-            [xid, seq, xid, seq, limit],
-        )
-        return [(x, s, pk, bool(erased)) for x, s, pk, erased in cursor.fetchall()]
