@@ -142,6 +142,20 @@ def emails_queue(
     return len(payloads)
 
 
+# Keys are needed while a copy of their e-mail may still be queued: routing asks again for at most a
+# day (routing.drift.NOTIFY_WINDOW), and a week leaves room for a long outage.
+SENT_KEYS_KEPT = timedelta(days=7)
+
+
+def sent_keys_prune(now: datetime | None = None) -> int:
+    """Forget the keys of e-mails sent longer ago than SENT_KEYS_KEPT; returns how many."""
+    from .models import SentEmail
+
+    cutoff = (now or timezone.now()) - SENT_KEYS_KEPT
+    deleted, _ = SentEmail.objects.filter(sent_at__lt=cutoff).delete()
+    return deleted
+
+
 def _stored_key(key: str) -> str:
     """The key as stored: itself, or its SHA-256 where it is longer than the column."""
     return key if len(key) <= 255 else "sha256:" + hashlib.sha256(key.encode()).hexdigest()

@@ -27,3 +27,11 @@ def send_email_task(email: dict[str, str], sent: list | None = None) -> None:
     from . import mail
 
     mail.email_send(mail.Email(**email), sent=(sent[0], sent[1]) if sent else None)
+
+
+@shared_task(name="leads.tasks.prune_sent_emails", ignore_result=True)
+def prune_sent_emails_task() -> int:
+    """Daily: the sent-e-mail keys older than a week go (leads.mail.SENT_KEYS_KEPT)."""
+    from . import mail
+
+    return mail.sent_keys_prune()

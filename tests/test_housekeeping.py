@@ -30,6 +30,7 @@ def test_every_beat_job_names_a_registered_task_and_passes_arguments_it_takes():
         "routing-enforce-sla": "routing.tasks.enforce_sla",
         "routing-retry-unassigned": "routing.tasks.retry_unassigned",
         "partners-chase-feedback": "partners.tasks.chase_feedback",
+        "leads-prune-sent-emails": "leads.tasks.prune_sent_emails",
         "loop-reconcile": "loop.tasks.reconcile_task",
         "loop-reconcile-nightly": "loop.tasks.reconcile_task",
     }

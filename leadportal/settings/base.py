@@ -341,6 +341,8 @@ CELERY_BEAT_SCHEDULE = {
     "routing-enforce-sla": {"task": "routing.tasks.enforce_sla", "schedule": 60.0},
     "routing-retry-unassigned": {"task": "routing.tasks.retry_unassigned", "schedule": 300.0},
     "partners-chase-feedback": {"task": "partners.tasks.chase_feedback", "schedule": 3600.0},
+    # The keys that keep an e-mail from going out twice are kept a week (leads.mail.SENT_KEYS_KEPT).
+    "leads-prune-sent-emails": {"task": "leads.tasks.prune_sent_emails", "schedule": crontab(hour=3, minute=0)},
     # The loop's reconciler (loop/reconciler.py): finds and repairs drift, bounded work per run.
     # Every 30 s with work stale after 30 s: a dead worker's work is picked up within about a minute.
     "loop-reconcile": {

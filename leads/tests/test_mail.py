@@ -196,3 +196,20 @@ def test_an_e_mail_with_a_key_goes_out_once_however_often_it_is_queued(hook_call
     other = replace(keyed, key=keyed.key.replace(":7:", ":8:"))  # another round or record: its own e-mail
     send_email_task.delay(other.as_dict(), None)
     assert len(outbox.outbox) == 2
+
+
+@pytest.mark.django_db
+def test_sent_keys_older_than_a_week_are_pruned_and_younger_ones_kept():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from leads.models import SentEmail
+    from leads.tasks import prune_sent_emails_task
+
+    now = timezone.now()
+    SentEmail.objects.create(key="old", sent_at=now - mail.SENT_KEYS_KEPT - timedelta(minutes=1))
+    SentEmail.objects.create(key="young", sent_at=now - mail.SENT_KEYS_KEPT + timedelta(minutes=1))
+
+    assert prune_sent_emails_task.delay().get() == 1
+    assert list(SentEmail.objects.values_list("key", flat=True)) == ["young"]
