@@ -38,6 +38,7 @@ activities_recorded = Signal()
 stage_changed = Signal()
 score_inputs_changed = Signal()  # in the transaction; see above
 stage_changed_in_transaction = Signal()  # in the transaction; see above
+lead_erased_in_transaction = Signal()  # in the transaction; see above
 
 
 def announce_stage_change(**kwargs: Any) -> None:
