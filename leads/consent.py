@@ -27,7 +27,7 @@ from django.core import signing
 from django.db import transaction
 from django.utils import timezone
 
-from . import mail
+from . import erasure, mail
 from .models import Activity, ActivityType, ConsentStatus, Lead, Stage
 
 CONFIRM = "confirm"
@@ -138,6 +138,7 @@ def consent_confirm(*, token: str, source: str = "double opt-in link") -> tuple[
     lead.save(update_fields=["consent_status", "consent_at", "updated_at"])
     _record(lead, now, source, ConsentStatus.CONFIRMED)
     score_inputs_changed([lead.pk])
+    erasure.unblock(lead.email)  # an erased person who opted in again may be captured again
     if lead.stage == Stage.NEW:
         lead = lead_transition(lead=lead, to_stage=Stage.MAL, reason="Opt-in confirmed")
     return "confirmed", lead

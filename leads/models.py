@@ -244,6 +244,19 @@ class Lead(models.Model):
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True, db_index=True)
 
+    # Set when the person's data was erased at their request (leads.erasure): the row stays, anonymous,
+    # for the reports' counts. Not indexed, so that lead updates stay in place (HOT) on PostgreSQL.
+    erased_at = models.DateTimeField(null=True, blank=True, editable=False)
+    erased_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+        editable=False,
+    )
+
     class Meta:
         constraints = [
             models.CheckConstraint(name="lead_email_normalised", condition=models.Q(email=Lower("email"))),
@@ -260,6 +273,8 @@ class Lead(models.Model):
         ]
 
     def __str__(self) -> str:
+        if self.erased_at is not None:
+            return f"Erased person #{self.pk}"
         name = f"{self.first_name} {self.last_name}".strip()
         return f"{name} <{self.email}>" if name else self.email
 
@@ -449,3 +464,18 @@ class SentEmail(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ErasedEmail(models.Model):
+    """The SHA-256 of an e-mail address whose person was erased at their request (leads.erasure): a
+    capture, an event or an import of that address is refused until the person opts in again (a
+    confirmed double opt-in deletes the row). The address itself is kept nowhere."""
+
+    digest = models.CharField(max_length=64, unique=True)
+    erased_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "erased e-mail address"
+
+    def __str__(self) -> str:
+        return f"erased address {self.digest[:12]}…"

@@ -14,7 +14,7 @@ from django.db.models import F
 from django.urls import reverse
 from django.utils import timezone
 
-from . import consent, signals, sql
+from . import consent, erasure, signals, sql
 from .errors import Invalid
 from .lifecycle import TransitionRefused, check_transition
 from .models import (
@@ -190,6 +190,8 @@ def _capture_once(
 ) -> tuple[Lead, bool]:
     lead = Lead.objects.select_for_update().filter(email=email).first()
     created = lead is None
+    if created and not double_opt_in and erasure.blocked_emails([email]):
+        raise LeadInvalid({"email": erasure.BLOCKED_MESSAGE})
     now = timezone.now()
     status = capture_consent(lead.consent_status if lead else ConsentStatus.NONE, asked_consent)
     if status is not None:
@@ -674,6 +676,9 @@ def _leads_for_emails(events: list[dict[str, Any]]) -> int:
         return 0
     found = dict(Lead.objects.filter(email__in=emails).values_list("email", "pk"))
     missing = emails - found.keys()
+    if blocked := erasure.blocked_emails(missing):
+        # An event cannot bring an erased person back; the batch is refused whole, like any invalid item.
+        raise LeadInvalid({"email": f"{erasure.BLOCKED_MESSAGE} ({len(blocked)} of the batch's addresses)"})
     if missing:
         sources = {normalise_email(e["email"]): e.get("source", "") for e in events if e.get("email")}
         Lead.objects.bulk_create(

@@ -39,6 +39,7 @@ stage_changed = Signal()
 score_inputs_changed = Signal()  # in the transaction; see above
 stage_changed_in_transaction = Signal()  # in the transaction; see above
 lead_erased_in_transaction = Signal()  # in the transaction; see above
+personal_data_requested = Signal()  # answered synchronously; see above
 
 
 def announce_stage_change(**kwargs: Any) -> None:
