@@ -8,11 +8,15 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from . import selectors, services, tokens
+from . import erasure, selectors, services, tokens
+from .auth import signed_in_user
 from .errors import AppError
 from .limits import json_object_problem
 from .models import ApiToken, Lead, Scope, Stage, TokenRevokedReason, User
@@ -91,6 +95,8 @@ class LeadAdmin(admin.ModelAdmin):
         *services.LATEST_TOUCH_FIELDS,
         "created_at",
         "updated_at",
+        "erased_at",
+        "erased_by",
         "panels",
         "stage_history",
         "timeline",
@@ -123,6 +129,7 @@ class LeadAdmin(admin.ModelAdmin):
                     ("latest_utm_source", "latest_utm_medium", "latest_utm_campaign"),
                     ("latest_utm_term", "latest_utm_content"),
                     ("consent_status", "consent_at"),
+                    ("erased_at", "erased_by"),
                     "attributes",
                 ]
             },
@@ -133,6 +140,57 @@ class LeadAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request) -> bool:
         return False  # leads arrive through capture (API, forms, imports)
+
+    # A person's data export and erasure (leads.erasure): buttons on the lead's page, for marketing
+    # managers and superusers only (selectors.handles_data_requests).
+    def get_urls(self):
+        own = [
+            path(
+                "<int:lead_id>/personal-data/",
+                self.admin_site.admin_view(self.personal_data_view),
+                name="leads_lead_personal_data",
+            ),
+            path("<int:lead_id>/erase/", self.admin_site.admin_view(self.erase_view), name="leads_lead_erase"),
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        user = signed_in_user(request)
+        extra = {**(extra_context or {}), "handles_data_requests": selectors.handles_data_requests(user)}
+        return super().change_view(request, object_id, form_url, extra)
+
+    def _data_request_lead(self, request: HttpRequest, lead_id: int) -> Lead:
+        if not selectors.handles_data_requests(signed_in_user(request)):
+            raise PermissionDenied
+        return get_object_or_404(Lead, pk=lead_id)
+
+    def personal_data_view(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        lead = self._data_request_lead(request, lead_id)
+        answer = JsonResponse(erasure.lead_export(lead), json_dumps_params={"indent": 2, "ensure_ascii": False})
+        answer["Content-Disposition"] = f'attachment; filename="lead-{lead.pk}-personal-data.json"'
+        return answer
+
+    def erase_view(self, request: HttpRequest, lead_id: int) -> HttpResponse:
+        lead = self._data_request_lead(request, lead_id)
+        if request.method == "POST" and lead.erased_at is None:
+            lead = erasure.lead_erase(lead=lead, actor=signed_in_user(request))
+            self.message_user(request, f"The person's data was erased; the lead is now {lead}.", messages.SUCCESS)
+            return redirect(reverse("admin:leads_lead_change", args=[lead.pk]))
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "lead": lead,
+            "title": "Erase this person's data?",
+            "kept": [
+                "stage and its history (without reasons)",
+                "score and grade",
+                "company, industry, country",
+                "source and campaign",
+                "activity types and times",
+                "deal value and dates",
+            ],
+        }
+        return TemplateResponse(request, "admin/leads/lead/erase.html", context)
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return request.user.is_superuser

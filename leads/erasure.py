@@ -183,7 +183,8 @@ def lead_export(lead: Lead) -> dict[str, Any]:
         "qualification": _qualification(lead),
     }
     for _receiver, sections in signals.personal_data_requested.send(sender="leads", lead=lead):
-        data.update(sections or {})
+        if isinstance(sections, dict):
+            data.update(sections)
     return data
 
 

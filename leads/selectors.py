@@ -29,6 +29,11 @@ def can_capture(user: User) -> bool:
     return user.is_superuser or user.is_staff or user.role in {Role.INTEGRATION, Role.MARKETING}
 
 
+def handles_data_requests(user: User) -> bool:
+    """Who may export or erase a person's data (leads.erasure): marketing managers and superusers."""
+    return user.is_superuser or user.role == Role.MARKETING
+
+
 def lead_visible_to(user: User) -> QuerySet[Lead]:
     """The leads this user may see inside the company: everything for marketing, sales managers and
     staff; a rep's own; nothing for anyone else (so another's lead is a 404). Partners see theirs

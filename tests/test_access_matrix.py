@@ -116,6 +116,9 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "lead-close": (row(401, 405, 405, 405, 405, 404, 404, 403), row(401, 400, 400, 400, 404, 404, 404, 403)),
     "lead-notes": (row(401, 405, 405, 405, 405, 404, 404, 403), row(401, 400, 400, 400, 404, 404, 404, 403)),
     "lead-calls": (row(401, 405, 405, 405, 405, 404, 404, 403), row(401, 400, 400, 400, 404, 404, 404, 403)),
+    # a person's data export and erasure (GDPR): marketing only; an empty POST lacks "confirm": true
+    "lead-export": (row(401, 200, 403, 403, 403, 404, 404, 403), row(401, 405, 403, 403, 403, 404, 404, 403)),
+    "lead-erase": (row(401, 405, 403, 403, 403, 404, 404, 403), row(401, 400, 403, 403, 403, 404, 404, 403)),
     # no scoring model is active here: 404 "no active model" for those who may read it
     "scoring-model": (row(401, 404, 404, 404, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
     "lead-score": (row(401, 404, 404, 404, 404, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 405)),

@@ -42,3 +42,14 @@ class CanCapture(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return request.user.is_authenticated and selectors.can_capture(request.user)
+
+
+class HandlesDataRequests(BasePermission):
+    """A person's data export and erasure (GDPR): marketing managers (who answer data protection
+    requests) and superusers. The lead must also be visible (it is, to both)."""
+
+    message = "Only marketing managers handle a person's data export and erasure."
+
+    def has_permission(self, request, view) -> bool:
+        user = request.user
+        return user.is_authenticated and selectors.handles_data_requests(user)

@@ -436,3 +436,14 @@ class EventsResultSerializer(serializers.Serializer):
     stored = serializers.IntegerField()
     duplicates = serializers.IntegerField()
     leads_created = serializers.IntegerField()
+
+
+class EraseSerializer(serializers.Serializer):
+    confirm = serializers.BooleanField(
+        help_text="Must be true: erasing a person's data cannot be undone.",
+    )
+
+    def validate_confirm(self, value: bool) -> bool:
+        if not value:
+            raise serializers.ValidationError("Send true to erase: it cannot be undone.")
+        return value

@@ -2,25 +2,32 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import filters, mixins, status, viewsets
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads import selectors, services
+from leads import erasure, selectors, services
 from leads.auth import signed_in_user
 from leads.models import Lead, Scope
 
 from .filters import LeadFilter
-from .permissions import CanCapture, InternalOnly, LeadAccess
+from .permissions import CanCapture, HandlesDataRequests, InternalOnly, LeadAccess
 from .scopes import TokenHasScope
 from .serializers import (
     ActivitySerializer,
     CaptureResultSerializer,
     CloseSerializer,
     ContactSerializer,
+    EraseSerializer,
     EventBatchSerializer,
     EventSerializer,
     EventsResultSerializer,
@@ -253,6 +260,79 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             actor=signed_in_user(request),
         )
         return Response(ActivitySerializer(activity).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Everything the portal holds about the lead's person (GDPR access request)",
+        description=(
+            "Profile, consent, activities, stage history, BANT, assignments and partner feedback, as JSON. "
+            "Marketing managers and superusers only (others: 403); token scope `read`."
+        ),
+        responses={
+            200: inline_serializer(
+                "PersonalDataExport",
+                {
+                    "exported_at": serializers.DateTimeField(),
+                    "lead": serializers.DictField(),
+                    "activities": serializers.ListField(child=serializers.DictField()),
+                    "stage_history": serializers.ListField(child=serializers.DictField()),
+                    "qualification": serializers.DictField(allow_null=True),
+                    "assignments": serializers.ListField(child=serializers.DictField()),
+                    "partner_feedback": serializers.ListField(child=serializers.DictField()),
+                },
+            )
+        },
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="export",
+        url_name="export",
+        filterset_class=None,
+        filter_backends=[],
+        permission_classes=[InternalOnly, LeadAccess, HandlesDataRequests, TokenHasScope],
+    )
+    def personal_data(self, request: Request, pk: str | None = None, **kwargs) -> Response:
+        lead = self.get_object()
+        answer = Response(erasure.lead_export(lead))
+        answer["Content-Disposition"] = f'inline; filename="lead-{lead.pk}-personal-data.json"'
+        return answer
+
+    @extend_schema(
+        summary="Erase the lead's person (GDPR erasure request)",
+        description=(
+            "Anonymises e-mail, names, phone, job title, custom attributes, free text and personal event "
+            "properties; keeps the anonymous record for the reports; withdraws consent; disqualifies a lead "
+            "nobody in sales has taken yet; sends `lead.erased`; refuses later captures, events and imports "
+            "of the address until the person opts in again. Records who erased it and when. Twice: 409. "
+            "Marketing managers and superusers only (others: 403); token scope `work`."
+        ),
+        request=EraseSerializer,
+        responses={
+            400: FIELD_ERRORS,
+            200: inline_serializer(
+                "ErasureResult",
+                {
+                    "id": serializers.IntegerField(),
+                    "erased_at": serializers.DateTimeField(),
+                    "erased_by": serializers.CharField(allow_null=True),
+                },
+            ),
+            409: OpenApiResponse(description="Erased already"),
+        },
+    )
+    @action(
+        detail=True,
+        methods=["post"],
+        filterset_class=None,
+        filter_backends=[],
+        permission_classes=[InternalOnly, LeadAccess, HandlesDataRequests, TokenHasScope],
+    )
+    def erase(self, request: Request, pk: str | None = None, **kwargs) -> Response:
+        user = signed_in_user(request)
+        lead = self.get_object()
+        EraseSerializer(data=request.data).is_valid(raise_exception=True)
+        lead = erasure.lead_erase(lead=lead, actor=user)
+        return Response({"id": lead.pk, "erased_at": lead.erased_at, "erased_by": user.get_username()})
 
     @extend_schema(summary="The lead's timeline, newest first", responses=ActivitySerializer(many=True))
     @action(detail=True, methods=["get"], filterset_class=None, filter_backends=[])
