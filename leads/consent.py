@@ -19,7 +19,7 @@ the page's button (POST) does.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from django.conf import settings
@@ -100,17 +100,24 @@ def consent_request(*, lead: Lead) -> bool:
         lead.consent_status, lead.consent_at = ConsentStatus.PENDING, timezone.now()
         lead.save(update_fields=["consent_status", "consent_at", "updated_at"])
     lang = language_of(lead)
+    unsubscribe_url = link_for(lead, UNSUBSCRIBE)
     email = mail.render(
         f"consent_confirm_{lang}",
         {
             "name": lead.first_name,
             "url": link_for(lead, CONFIRM),
-            "unsubscribe_url": link_for(lead, UNSUBSCRIBE),
+            "unsubscribe_url": unsubscribe_url,
             "days": settings.CONSENT_LINK_MAX_AGE_DAYS,
         },
         to=lead.email,
     )
-    return mail.emails_queue([email]) == 1
+    return mail.emails_queue([replace(email, headers=unsubscribe_headers(unsubscribe_url))]) == 1
+
+
+def unsubscribe_headers(unsubscribe_url: str) -> dict[str, str]:
+    """RFC 2369 and RFC 8058: the mail client's own "Unsubscribe" button POSTs to the link
+    (`List-Unsubscribe=One-Click`), which withdraws consent at once (leads.views.consent_page)."""
+    return {"List-Unsubscribe": f"<{unsubscribe_url}>", "List-Unsubscribe-Post": "List-Unsubscribe=One-Click"}
 
 
 @transaction.atomic

@@ -20,8 +20,9 @@ from __future__ import annotations
 import hashlib
 import logging
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -53,13 +54,20 @@ class Email:
     # goes out once, however often it is queued (leads.models.SentEmail).
     name: str = ""
     key: str = ""
+    # Extra headers, e.g. List-Unsubscribe on the e-mails a lead gets (leads.consent).
+    headers: dict[str, str] = field(default_factory=dict)
 
-    def as_dict(self) -> dict[str, str]:
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def message(self, connection: BaseEmailBackend | None = None) -> EmailMultiAlternatives:
         message = EmailMultiAlternatives(
-            self.subject, self.text, settings.DEFAULT_FROM_EMAIL, [self.to], connection=connection
+            self.subject,
+            self.text,
+            settings.DEFAULT_FROM_EMAIL,
+            [self.to],
+            connection=connection,
+            headers=dict(self.headers) or None,
         )
         message.attach_alternative(self.html, "text/html")
         return message

@@ -17,6 +17,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
@@ -310,10 +311,14 @@ def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
 CONSENT_ACTIONS = {"confirm": consent.consent_confirm, "unsubscribe": consent.consent_unsubscribe}
 
 
+@csrf_exempt
 def consent_page(request: HttpRequest, token: str, purpose: str) -> HttpResponse:
     """A link of a lead's e-mail (no sign-in). GET shows the page and its button and changes nothing
     (mail scanners open links); the button's POST confirms or unsubscribes. A tampered or expired
-    link says so, and changes nothing. The page shows nothing of the lead but its e-mail, masked."""
+    link says so, and changes nothing. The page shows nothing of the lead but its e-mail, masked.
+
+    Exempt from CSRF: the signed token in the URL is the only credential (there is no session to
+    ride), and a mail client's one-click unsubscribe (RFC 8058) POSTs without a form."""
     if request.method not in ("GET", "HEAD", "POST"):
         return HttpResponse(status=405)
     if request.method == "POST":

@@ -201,7 +201,7 @@ def test_double_opt_in_end_to_end_through_the_email_file(
     [file] = list(tmp_path.iterdir())
     text = file.read_text()
     assert "To: optin@acme.example" in text
-    confirm = links(text)[0]
+    [confirm] = [link for link in links(text) if link.endswith("/confirm/")][:1]
     before = state(lead)
 
     assert Client().get(confirm).status_code == 200
@@ -211,3 +211,23 @@ def test_double_opt_in_end_to_end_through_the_email_file(
     lead.refresh_from_db()
     assert (lead.consent_status, lead.stage) == (ConsentStatus.CONFIRMED, Stage.MAL)
     assert lead.consent_at is not None
+
+
+def test_the_mail_clients_one_click_unsubscribe_withdraws_consent(api, integration, django_capture_on_commit_callbacks):
+    """RFC 8058: the e-mail names its unsubscribe link in List-Unsubscribe; the mail client POSTs
+    `List-Unsubscribe=One-Click` to it, with no form and no CSRF token."""
+    lead = capture_with_opt_in(api, integration, django_capture_on_commit_callbacks)
+    [email] = outbox.outbox
+    header = email.extra_headers["List-Unsubscribe"]
+    assert email.extra_headers["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    [unsubscribe] = LINK.findall(header.strip("<>"))
+    assert unsubscribe == links(email.body)[1]
+    assert re.search(r"^List-Unsubscribe:\s+<http://testserver/consent/", email.message().as_string(), re.M)
+
+    answer = Client(enforce_csrf_checks=True).post(
+        unsubscribe, "List-Unsubscribe=One-Click", content_type="application/x-www-form-urlencoded"
+    )
+
+    assert answer.status_code == 200
+    lead.refresh_from_db()
+    assert lead.consent_status == ConsentStatus.WITHDRAWN
