@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from smtplib import SMTPException
+from typing import Any
 
 from celery import shared_task
 
@@ -21,7 +22,7 @@ MAIL_ERRORS = (SMTPException, ConnectionError, OSError)
     retry_backoff_max=RETRY_BACKOFF_MAX,
     max_retries=MAX_RETRIES,  # about 4 minutes of trying (mail.RETRYING_FOR), then the worker logs the failure
 )
-def send_email_task(email: dict[str, str], sent: list | None = None) -> None:
+def send_email_task(email: dict[str, Any], sent: list | None = None) -> None:
     """Send one rendered e-mail (`leads.mail.Email.as_dict()`); then call its `sent` hook, if any.
     One e-mail per task: a retry sends only this one again, never an e-mail that already went out."""
     from . import mail
