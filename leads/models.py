@@ -410,6 +410,7 @@ class Scope(models.TextChoices):
     READ = "read", "Read the internal API"
     WORK = "work", "Work on leads (moves, notes, calls, accept, claim …)"
     PARTNER = "partner", "Partner API"
+    WEBHOOKS = "webhooks", "Manage webhooks"
 
 
 class TokenRevokedReason(models.TextChoices):

@@ -232,6 +232,10 @@ def _capture_once(
     )
     score_inputs_changed([lead.pk])
     lead.score_rev += 1  # read under the row lock, so exact
+    if created or changed:
+        signals.lead_saved_in_transaction.send(
+            sender="leads", lead_ids=[lead.pk], created=created, fields=sorted(changed), leads=[lead]
+        )
     # One announcement for the profile change and the capture activity together.
     signals.announce(signals.lead_captured, lead_ids=[lead.pk], created=created)
     if double_opt_in:
@@ -302,6 +306,9 @@ def lead_update(*, lead: Lead, data: Mapping[str, Any], actor: User | None = Non
     )
     score_inputs_changed([lead.pk])
     lead.score_rev += 1  # read under the row lock, so exact
+    signals.lead_saved_in_transaction.send(
+        sender="leads", lead_ids=[lead.pk], created=False, fields=sorted(changed), leads=[lead]
+    )
     signals.announce(signals.profile_changed, lead_ids=[lead.pk])
     return _accept_on_opt_in(lead)
 
@@ -373,7 +380,7 @@ def _record_move(
     """What every move leaves: the audit row and the timeline entry (to be saved by the caller), and
     its announcements (in this transaction, and after the commit)."""
     signals.announce_stage_change(
-        lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None
+        lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor_id=actor.pk if actor else None, reason=reason
     )
     return (
         StageChange(lead_id=lead_id, from_stage=from_stage, to_stage=to_stage, actor=actor, reason=reason, at=at),
@@ -524,14 +531,16 @@ def lead_close(
         amount = amount.quantize(Decimal("0.01"))  # "25000" from a form reads as the API's "25000.00"
     label = f"won {amount} {currency}" if won else LostReason(reason).label
     label += f": {note}" if note else ""
-    lead = lead_transition(lead=lead, to_stage=Stage.WON if won else Stage.LOST, reason=label, actor=actor)
+    # The deal's facts are written first, under the row lock, so that the move's in-transaction
+    # announcement (a webhook's lead.closed) sees them; a refused move rolls them back with it.
+    lead = Lead.objects.select_for_update().get(pk=lead.pk)
     lead.deal_value = amount if won else None
     lead.deal_currency = currency if won else ""
     lead.lost_reason = "" if won else reason
     lead.closed_at = timezone.now()
-    # The deadline (respond_by) is the handover's: the move's in-transaction announcement stops it.
     lead.save(update_fields=["deal_value", "deal_currency", "lost_reason", "closed_at", "updated_at"])
-    return lead
+    # The deadline (respond_by) is the handover's: the move's in-transaction announcement stops it.
+    return lead_transition(lead=lead, to_stage=Stage.WON if won else Stage.LOST, reason=label, actor=actor)
 
 
 def lead_note_add(*, lead: Lead, text: str, actor: User | None = None) -> Activity:
@@ -686,6 +695,8 @@ def _leads_for_emails(events: list[dict[str, Any]]) -> int:
             ignore_conflicts=True,
         )
         found.update(Lead.objects.filter(email__in=missing).values_list("email", "pk"))
+        created = sorted(found[m] for m in missing)
+        signals.lead_saved_in_transaction.send(sender="leads", lead_ids=created, created=True, fields=[], leads=[])
     for event in events:
         if not event.get("lead_id"):
             event["lead_id"] = found[normalise_email(event["email"])]

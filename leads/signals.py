@@ -22,7 +22,15 @@ it. Such receivers must only write rows: no I/O, nothing slow.
 
 And `stage_changed_in_transaction` (lead_id, from_stage, to_stage, actor_id) is sent inside
 the move's transaction, for state that must move with the stage (routing closes or accepts the
-lead's open assignment), so that a crash or an outage after the commit cannot leave them apart.
+lead's open assignment), so that a crash or an outage after the commit cannot leave them apart;
+its kwargs also carry the move's `reason`.
+
+`lead_saved_in_transaction` (lead_ids: list[int], created: bool, fields: list[str], leads: list[Lead])
+is sent inside the transaction that created leads or changed their profile — lead_capture (a new
+lead, or a known e-mail whose fields changed), lead_update (API and admin edits), and events_ingest
+for the leads an unknown e-mail created (`leads` empty: load them by id) — never for an activity or
+a score. `fields` names what changed; `leads` are the instances as saved. Webhooks record
+`lead.created` / `lead.updated` in that transaction (webhooks.receivers). Rows only, nothing slow.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ score_inputs_changed = Signal()  # in the transaction; see above
 stage_changed_in_transaction = Signal()  # in the transaction; see above
 lead_erased_in_transaction = Signal()  # in the transaction; see above
 personal_data_requested = Signal()  # answered synchronously; see above
+lead_saved_in_transaction = Signal()  # in the transaction; see above
 
 
 def announce_stage_change(**kwargs: Any) -> None:

@@ -27,12 +27,12 @@ TOUCH_EVERY = timedelta(minutes=1)
 # What a token may be used for, by its user's role; a new token gets all of them unless told less.
 ROLE_SCOPES: dict[str, tuple[str, ...]] = {
     Role.INTEGRATION: (Scope.CAPTURE,),
-    Role.MARKETING: (Scope.CAPTURE, Scope.READ, Scope.WORK),
+    Role.MARKETING: (Scope.CAPTURE, Scope.READ, Scope.WORK, Scope.WEBHOOKS),
     Role.SALES_MANAGER: (Scope.READ, Scope.WORK),
     Role.SALES_REP: (Scope.READ, Scope.WORK),
     Role.PARTNER: (Scope.PARTNER,),
 }
-STAFF_SCOPES = (Scope.CAPTURE, Scope.READ, Scope.WORK)  # staff and superusers without a role
+STAFF_SCOPES = (Scope.CAPTURE, Scope.READ, Scope.WORK, Scope.WEBHOOKS)  # staff and superusers without a role
 
 
 class TokenRefused(Exception):

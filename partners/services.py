@@ -26,6 +26,8 @@ from routing import handover
 from routing import selectors as routing_selectors
 from routing.models import Assignment
 from routing.services import RoutingError, assignment_accept, assignment_reject, lead_route
+from webhooks import outbox
+from webhooks.models import EventType
 
 from .models import (
     REASONS_FOR,
@@ -153,7 +155,25 @@ def feedback_record(
             properties=feedback_properties(feedback),
             actor=user,
         )
+        if outbox.wants(EventType.PARTNER_FEEDBACK):
+            outbox.record(EventType.PARTNER_FEEDBACK, locked.pk, {"feedback": feedback_webhook_data(feedback)})
     return feedback, True
+
+
+def feedback_webhook_data(feedback: PartnerFeedback) -> dict[str, Any]:
+    """What partner.feedback says of the feedback (the lead is beside it, as it stands after it)."""
+    return {
+        "id": feedback.pk,
+        "partner_id": feedback.organization_id,
+        "user_id": feedback.user_id,
+        "status": feedback.status,
+        "reason": feedback.reason,
+        "note": feedback.note,
+        "deal_value": str(feedback.deal_value) if feedback.deal_value is not None else None,
+        "currency": feedback.currency,
+        "external_id": feedback.external_id,
+        "at": feedback.at.isoformat(),
+    }
 
 
 def feedback_properties(feedback: PartnerFeedback) -> dict[str, Any]:

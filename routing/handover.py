@@ -31,6 +31,8 @@ from django.utils import timezone
 from leads.errors import Refused
 from leads.lifecycle import TransitionRefused
 from leads.models import Activity, ActivityType, Lead, Stage, User
+from webhooks import outbox
+from webhooks.models import EventType
 
 from . import sql
 from .models import Assignment, RoutingRule
@@ -177,6 +179,34 @@ def _timeline(lead: Lead, assignment: Assignment, actor: User | None, event: str
     timeline_entry(lead, assignment, actor, event, assignee).save(force_insert=True)
 
 
+# --- webhooks: in the move's transaction (webhooks.outbox; no query when nobody subscribed) -----------
+
+
+def webhook_data(assignment: Assignment) -> dict:
+    """What a webhook says of an assignment: ids, not names."""
+    assignee = "partner" if assignment.partner_id else "rep" if assignment.user_id else "pool"
+    return {
+        "assignment": {
+            "id": assignment.pk,
+            "status": assignment.status,
+            "assignee": assignee,
+            "user_id": assignment.user_id,
+            "partner_id": assignment.partner_id,
+            "pool_team_id": assignment.pool_team_id,
+            "rule_id": assignment.rule_id,
+            "strategy": assignment.strategy,
+            "due_at": assignment.due_at.isoformat() if assignment.due_at else None,
+        }
+    }
+
+
+def _assigned(pairs: list[tuple[Lead, Assignment]]) -> None:
+    """lead.assigned for every assignment that hands a lead to a rep, a partner or a pool."""
+    placed = [(lead, webhook_data(a)) for lead, a in pairs if a.status in (S.ACTIVE, S.POOLED, S.ACCEPTED)]
+    if placed and outbox.wants(EventType.LEAD_ASSIGNED):
+        outbox.record_many(EventType.LEAD_ASSIGNED, placed)
+
+
 # --- the moves -------------------------------------------------------------------------------------------
 
 
@@ -192,6 +222,7 @@ def start(
     assignment.save(force_insert=True)
     hold(lead, assignment)
     _timeline(lead, assignment, actor, assignee=assignee_name)
+    _assigned([(lead, assignment)])
     return assignment
 
 
@@ -204,6 +235,7 @@ def start_many(pairs: list[tuple[Lead, Assignment]], names: list[str], now: date
         timeline_entry(lead, assignment, None, assignee=name)
         for (lead, _), assignment, name in zip(pairs, assignments, names, strict=True)
     )
+    _assigned([(lead, assignment) for (lead, _), assignment in zip(pairs, assignments, strict=True)])
     return assignments
 
 
@@ -216,6 +248,8 @@ def accept(lead: Lead, assignment: Assignment, user: User) -> None:
     assignment.save(update_fields=["status", "accepted_at"])
     hold(lead, assignment)
     _timeline(lead, assignment, user, "accepted")
+    if outbox.wants(EventType.LEAD_ACCEPTED):
+        outbox.record(EventType.LEAD_ACCEPTED, lead, {**webhook_data(assignment), "accepted_by": user.pk})
 
 
 def claim(lead: Lead, assignment: Assignment, user: User, due_at: datetime) -> bool:
@@ -230,6 +264,7 @@ def claim(lead: Lead, assignment: Assignment, user: User, due_at: datetime) -> b
     assignment.refresh_from_db()
     hold(lead, assignment)
     _timeline(lead, assignment, user, "claimed from the pool")
+    _assigned([(lead, assignment)])
     return True
 
 
@@ -279,6 +314,7 @@ def hand_to(
     )
     hold(lead, assignment)
     _timeline(lead, assignment, actor, event or ("escalated" if move == "escalate" else "reassigned"))
+    _assigned([(lead, assignment)])
     return assignment
 
 
@@ -306,6 +342,7 @@ def to_pool(
     )
     hold(lead, assignment)
     _timeline(lead, assignment, None, event)
+    _assigned([(lead, assignment)])
     return assignment
 
 

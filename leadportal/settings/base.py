@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "routing",
     "partners",
     "loop",
+    "webhooks",  # outbound webhooks: subscriptions, the outbox, deliveries (WEBHOOK_* below)
     "axes",  # sign-in lockouts (AXES_* below)
     "accounts",  # the lockout page and password-reset limits
     "django_structlog",  # a task's message carries the ids of the request that queued it (LOGGING below)
@@ -355,6 +356,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=3, minute=30),
         "kwargs": {"full": True},
     },
+    # Webhook deliveries that are due: retries, and those whose bell was lost (broker down).
+    "webhooks-send-due": {
+        "task": "webhooks.tasks.send_due",
+        "schedule": env.float("WEBHOOK_SEND_DUE_EVERY", default=15.0),
+        "options": {"expires": 12},
+    },
 }
 # Work older than this (seconds) that is still not done counts as drift and is redone by the reconciler:
 # pending rescoring, an MQL without an assignment, a full run that stopped moving, an unsent e-mail.
@@ -363,6 +370,18 @@ LOOP_STALE_AFTER = env.float("LOOP_STALE_AFTER", default=30.0)
 LOOP_SAMPLE = env.int("LOOP_SAMPLE", default=200)
 # Leads that the kinds which would scan every lead look at per run, in turn (all of them nightly).
 LOOP_WINDOW = env.int("LOOP_WINDOW", default=10_000)
+
+# --- Outbound webhooks (webhooks/) ---------------------------------------------
+# Seconds to connect to a receiver and to wait for its answer; a slower one is a failed attempt.
+WEBHOOK_TIMEOUT = tuple(env.list("WEBHOOK_TIMEOUT", cast=float, default=[3.0, 5.0]))
+# A failing delivery is retried with backoff for this long after its first attempt, then it has failed.
+WEBHOOK_RETRY_FOR_HOURS = env.float("WEBHOOK_RETRY_FOR_HOURS", default=24.0)
+# Failed attempts in a row (any of its deliveries) that pause a subscription.
+WEBHOOK_PAUSE_AFTER = env.int("WEBHOOK_PAUSE_AFTER", default=20)
+# Networks (comma-separated CIDRs) webhooks may call although they are loopback, private or link-local.
+WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
+# Seconds a process keeps the subscriptions (another process's change is seen after this at most).
+WEBHOOK_CACHE_SECONDS = env.float("WEBHOOK_CACHE_SECONDS", default=10.0)
 
 # --- Logs (leadportal/logs.py) ------------------------------------------------
 # One line per event on stderr (production: stdout), JSON (LOG_FORMAT=json, production's default) or text

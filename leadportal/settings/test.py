@@ -21,3 +21,6 @@ REST_FRAMEWORK = {**REST_FRAMEWORK, "DEFAULT_THROTTLE_CLASSES": []}
 # Serve static files straight from the apps (no collectstatic needed).
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = True
+
+# The tests' webhook receivers listen on 127.0.0.1 (webhooks/tests): loopback is allowed here only.
+WEBHOOK_ALLOWED_NETWORKS = ["127.0.0.0/8"]

@@ -19,6 +19,7 @@ VERBS: dict[str, str] = {  # keyed by Scope; required_scope() answers its value
     Scope.READ: "read the internal API",
     Scope.WORK: "work on leads",
     Scope.PARTNER: "use the partner API",
+    Scope.WEBHOOKS: "manage webhooks",
 }
 
 
