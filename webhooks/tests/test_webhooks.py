@@ -323,11 +323,10 @@ def test_the_filter_is_honoured(api, marketing, django_capture_on_commit_callbac
 def test_the_outbox_is_in_the_change_transaction(api, marketing, django_capture_on_commit_callbacks):
     with receiver([200]) as hook:
         subscribe(api, marketing, hook.url)
-        with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError):
-            with transaction.atomic():
-                lead_services.lead_capture(data={"email": "rolled.back@example.org"})
-                assert WebhookDelivery.objects.count() == 1  # written with the capture …
-                raise RuntimeError("the capture's transaction fails")
+        with django_capture_on_commit_callbacks(execute=True), pytest.raises(RuntimeError), transaction.atomic():
+            lead_services.lead_capture(data={"email": "rolled.back@example.org"})
+            assert WebhookDelivery.objects.count() == 1  # written with the capture …
+            raise RuntimeError("the capture's transaction fails")
         assert (WebhookEvent.objects.count(), WebhookDelivery.objects.count()) == (0, 0)  # … and gone with it
         assert hook.requests == []
 
