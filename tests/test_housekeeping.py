@@ -33,6 +33,7 @@ def test_every_beat_job_names_a_registered_task_and_passes_arguments_it_takes():
         "leads-prune-sent-emails": "leads.tasks.prune_sent_emails",
         "loop-reconcile": "loop.tasks.reconcile_task",
         "loop-reconcile-nightly": "loop.tasks.reconcile_task",
+        "webhooks-send-due": "webhooks.tasks.send_due",
     }
     unknown = sorted(entry["task"] for entry in schedule.values() if entry["task"] not in tasks)
     assert unknown == [], f"beat would send tasks no worker knows: {unknown}"
@@ -44,7 +45,7 @@ def test_every_beat_job_names_a_registered_task_and_passes_arguments_it_takes():
 
 def test_every_task_module_registers_under_its_first_release_names():
     """Renaming a task function must not rename the task: queued messages and beat carry the name."""
-    ours = {"leads", "scoring", "routing", "partners", "loop"}
+    ours = {"leads", "scoring", "routing", "partners", "loop", "webhooks"}
     names = {name for name in registered_tasks() if name.split(".")[0] in ours}
     assert {
         "scoring.tasks.rescore_leads",
@@ -54,6 +55,8 @@ def test_every_task_module_registers_under_its_first_release_names():
         "routing.tasks.retry_unassigned",
         "partners.tasks.chase_feedback",
         "loop.tasks.reconcile_task",
+        "webhooks.tasks.deliver",
+        "webhooks.tasks.send_due",
     } <= names
 
 
