@@ -45,6 +45,7 @@ def concrete(route: str, lead_id: int) -> str:
     url = re.sub(r"\\\.\(\?P<format>[^)]*\)/\?", ".json", url)
     url = url.replace("<drf_format_suffix:format>", ".json")
     url = re.sub(r"\(\?P<pk>[^)]*\)|<int:pk>", str(lead_id), url)
+    url = re.sub(r"\(\?P<\w+_id>[^)]*\)", "1", url)  # a second id (a webhook's delivery)
     url = url.replace("<uidb64>/<token>", "MQ/set-password")
     return "/" + url.replace("\\", "")
 
@@ -131,6 +132,12 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "partner-lead-list": (row(401, 403, 403, 403, 403, 200, 200, 403), row(401, 403, 403, 403, 403, 405, 405, 403)),
     "partner-lead-detail": (row(401, 403, 403, 403, 403, 200, 404, 403), row(401, 403, 403, 403, 403, 405, 405, 403)),
     "partner-lead-feedback": (row(401, 403, 403, 403, 403, 405, 405, 403), row(401, 403, 403, 403, 403, 400, 404, 403)),
+    # webhooks: marketing and staff without a role; no subscription has the lead's id (404 for them)
+    "webhook-list": (row(401, 200, 403, 403, 403, 404, 404, 403), row(401, 400, 403, 403, 403, 404, 404, 403)),
+    "webhook-detail": (row(401, 404, 403, 403, 403, 404, 404, 403), row(401, 405, 403, 403, 403, 404, 404, 403)),
+    "webhook-deliveries": (row(401, 404, 403, 403, 403, 404, 404, 403), row(401, 405, 403, 403, 403, 404, 404, 403)),
+    "webhook-replay": (row(401, 405, 403, 403, 403, 404, 404, 403), row(401, 404, 403, 403, 403, 404, 404, 403)),
+    "webhook-resume": (row(401, 405, 403, 403, 403, 404, 404, 403), row(401, 404, 403, 403, 403, 404, 404, 403)),
     "schema": (ALL_200, ALL_405),
     "api-docs": (ALL_200, ALL_405),
 }
