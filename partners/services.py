@@ -169,7 +169,7 @@ def feedback_webhook_data(feedback: PartnerFeedback) -> dict[str, Any]:
         "status": feedback.status,
         "reason": feedback.reason,
         "note": feedback.note,
-        "deal_value": str(feedback.deal_value) if feedback.deal_value is not None else None,
+        "deal_value": f"{feedback.deal_value:.2f}" if feedback.deal_value is not None else None,
         "currency": feedback.currency,
         "external_id": feedback.external_id,
         "at": feedback.at.isoformat(),

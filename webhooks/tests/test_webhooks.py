@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import time
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
@@ -498,3 +499,29 @@ def test_marketing_and_staff_manage_webhooks_others_are_refused(
     assert narrowed.status_code == 403
     assert "scope webhooks" in narrowed.json()["detail"]
     assert api(marketing).delete(f"/api/v1/webhooks/{mine['id']}/").status_code == 204
+
+
+def test_routing_to_a_partner_and_its_feedback_send_assigned_accepted_feedback_and_closed(
+    partner_org_a, partner_org_b, partner_a, django_capture_on_commit_callbacks
+):
+    from partners.services import feedback_record
+    from routing.tests.factories import mql, partner_rule
+
+    partner_rule("Austria → A", [partner_org_a], "AT", priority=10, sla_minutes=60 * 24)
+    WebhookSubscription.objects.create(
+        name="partner events",
+        url="http://127.0.0.1/h",
+        events=["lead.assigned", "lead.accepted", "lead.closed", "partner.feedback"],
+    )
+    lead = mql(django_capture_on_commit_callbacks, country="AT", company="Initech")
+    assigned = WebhookEvent.objects.get(type="lead.assigned").payload
+    assert (assigned["assignment"]["assignee"], assigned["assignment"]["partner_id"]) == ("partner", partner_org_a.pk)
+    assert assigned["lead"]["partner_id"] == partner_org_a.pk
+
+    feedback, _ = feedback_record(lead=lead, user=partner_a, status="won", deal_value=Decimal("1200"), currency="EUR")
+    assert types_sent() == ["lead.assigned", "lead.accepted", "lead.closed", "partner.feedback"]
+    sent = WebhookEvent.objects.get(type="partner.feedback").payload
+    assert (sent["feedback"]["id"], sent["feedback"]["status"], sent["feedback"]["deal_value"]) == (
+        feedback.pk, "won", "1200.00"
+    )
+    assert sent["lead"]["stage"] == "won"
