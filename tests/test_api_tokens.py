@@ -398,7 +398,7 @@ def test_a_session_is_not_limited_by_scopes(marketing):
     ("persona", "scopes"),
     [
         ("integration", ["capture"]),
-        ("marketing", ["capture", "read", "work"]),
+        ("marketing", ["capture", "read", "work", "webhooks"]),
         ("sales_manager", ["read", "work"]),
         ("rep_a", ["read", "work"]),
         ("partner_a", ["partner"]),

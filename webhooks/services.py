@@ -301,16 +301,16 @@ def delivery_record(*, delivery: WebhookDelivery, outcome: transport.Outcome, no
     }
     subscriptions = WebhookSubscription.objects.filter(pk=delivery.subscription_id)
     if outcome.delivered:
-        fields.update(status=D.DELIVERED, delivered_at=now, next_attempt_at=None)
+        fields |= {"status": D.DELIVERED, "delivered_at": now, "next_attempt_at": None}
         WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
         subscriptions.exclude(consecutive_failures=0).update(consecutive_failures=0)
         return
     attempts = delivery.attempts + 1
     gave_up = now - first >= timedelta(hours=settings.WEBHOOK_RETRY_FOR_HOURS)
     if gave_up:
-        fields.update(status=D.FAILED, next_attempt_at=None)
+        fields |= {"status": D.FAILED, "next_attempt_at": None}
     else:
-        fields.update(next_attempt_at=now + timedelta(seconds=backoff(attempts)))
+        fields["next_attempt_at"] = now + timedelta(seconds=backoff(attempts))
     WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields)
     subscriptions.update(consecutive_failures=F("consecutive_failures") + 1)
     failures = subscriptions.values_list("consecutive_failures", flat=True).first() or 0
