@@ -27,9 +27,11 @@ def test_a_real_worker_delivers_retries_and_the_receiver_verifies(api, marketing
         worker_process(queue, broker_url=redis.url, env={"WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8"}) as worker,
         producer(queue, redis.url),
     ):
-        created = api(marketing).post(
-            "/api/v1/webhooks/", {"name": "CRM", "url": hook.url, "events": ["lead.created"]}
-        ).json()
+        created = (
+            api(marketing)
+            .post("/api/v1/webhooks/", {"name": "CRM", "url": hook.url, "events": ["lead.created"]})
+            .json()
+        )
         response = api(integration).post("/api/v1/leads/", {"email": "real.worker@example.org", "company": "Real"})
         assert response.status_code == 201
 

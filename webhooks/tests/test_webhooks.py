@@ -522,6 +522,82 @@ def test_routing_to_a_partner_and_its_feedback_send_assigned_accepted_feedback_a
     assert types_sent() == ["lead.assigned", "lead.accepted", "lead.closed", "partner.feedback"]
     sent = WebhookEvent.objects.get(type="partner.feedback").payload
     assert (sent["feedback"]["id"], sent["feedback"]["status"], sent["feedback"]["deal_value"]) == (
-        feedback.pk, "won", "1200.00"
+        feedback.pk,
+        "won",
+        "1200.00",
     )
     assert sent["lead"]["stage"] == "won"
+
+
+def test_a_changed_url_is_checked_again_and_a_refused_one_changes_nothing(api, marketing):
+    created = subscribe(api, marketing, "http://127.0.0.1/ok")
+    with override_settings(WEBHOOK_ALLOWED_NETWORKS=[]):
+        response = api(marketing).patch(f"/api/v1/webhooks/{created['id']}/", {"url": "http://10.0.0.1/x", "name": "y"})
+    assert response.status_code == 400 and list(response.json()) == ["url"]
+    assert WebhookSubscription.objects.values_list("name", "url").get() == ("CRM", "http://127.0.0.1/ok")
+
+
+def test_the_admin_makes_a_subscription_without_json_shows_the_secret_once_and_resumes(marketing):
+    from leads.tests.factories import client_for
+
+    client = client_for(marketing, apps=["webhooks"])
+    assert client.get("/admin/webhooks/webhooksubscription/add/").status_code == 200
+    form = {
+        "name": "CRM",
+        "url": "http://127.0.0.1/crm",
+        "events": ["lead.created", "lead.mql"],
+        "active": "on",
+        "new_secret": "",
+        "conditions-TOTAL_FORMS": "1",
+        "conditions-INITIAL_FORMS": "0",
+        "conditions-0-field": "country",
+        "conditions-0-operator": "eq",
+        "conditions-0-value": "DE",
+    }
+    response = client.post("/admin/webhooks/webhooksubscription/add/", form, follow=True)
+    assert response.status_code == 200
+    subscription = WebhookSubscription.objects.get()
+    assert subscription.events == ["lead.created", "lead.mql"]
+    assert list(subscription.conditions.values_list("field", "operator", "value")) == [("country", "eq", "DE")]
+    assert subscription.created_by == marketing
+    assert subscription.secret in response.content.decode()  # shown once, in the message …
+    page = client.get(f"/admin/webhooks/webhooksubscription/{subscription.pk}/change/").content.decode()
+    assert subscription.secret not in page  # … and never again
+
+    with override_settings(WEBHOOK_ALLOWED_NETWORKS=[]):
+        refused = client.post(
+            "/admin/webhooks/webhooksubscription/add/", {**form, "name": "meta", "url": "http://169.254.169.254/"}
+        )
+    assert refused.status_code == 200 and "link-local" in refused.content.decode()
+    bad_rule = client.post(
+        "/admin/webhooks/webhooksubscription/add/",
+        {**form, "name": "bad", "conditions-0-field": "company_size", "conditions-0-operator": "contains"},
+    )
+    assert "does not apply to company_size" in bad_rule.content.decode()
+    assert WebhookSubscription.objects.count() == 1
+
+    WebhookSubscription.objects.update(paused_at=timezone.now(), paused_reason="Paused after 20 failed attempts")
+    listing = client.get("/admin/webhooks/webhooksubscription/").content.decode()
+    assert "Paused after 20 failed attempts" in listing
+    client.post(
+        "/admin/webhooks/webhooksubscription/",
+        {"action": "resume", "_selected_action": [subscription.pk]},
+    )
+    subscription.refresh_from_db()
+    assert (subscription.paused_at, subscription.paused_reason) == (None, "")
+
+
+def test_the_admin_lists_deliveries_read_only_and_replays_them(marketing):
+    from leads.tests.factories import client_for
+
+    WebhookSubscription.objects.create(name="CRM", url="http://127.0.0.1/h", events=["lead.created"])
+    lead_services.lead_capture(data={"email": "admin.replay@example.org"})
+    WebhookDelivery.objects.update(status="failed", next_attempt_at=None, attempts=7)
+    delivery = WebhookDelivery.objects.get()
+    client = client_for(marketing, apps=["webhooks"])
+    listing = client.get("/admin/webhooks/webhookdelivery/?status__exact=failed")
+    assert listing.status_code == 200 and str(delivery.event_id) in listing.content.decode()
+    assert client.get("/admin/webhooks/webhookdelivery/add/").status_code == 403
+    client.post("/admin/webhooks/webhookdelivery/", {"action": "replay", "_selected_action": [delivery.pk]})
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == ("pending", 0) and delivery.next_attempt_at is not None
