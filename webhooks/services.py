@@ -111,7 +111,6 @@ def _check(errors: dict) -> None:
         raise WebhookInvalid(errors)
 
 
-@transaction.atomic
 def subscription_create(
     *,
     name: str,
@@ -122,19 +121,20 @@ def subscription_create(
     active: bool = True,
     actor: User | None = None,
 ) -> WebhookSubscription:
-    """A new subscription; its secret is generated unless given (and shown once, by the caller)."""
+    """A new subscription; its secret is generated unless given (and shown once, by the caller).
+    The URL's host is resolved and checked before the transaction opens (no DNS inside one)."""
     _check(subscription_errors(name=name, url=url, events=events, filter=list(filter or [])))
-    subscription = WebhookSubscription(
-        name=name.strip(), url=url, events=_ordered(events), active=active, created_by=actor
-    )
-    if secret:
-        subscription.secret = secret
-    subscription.save()
-    _set_filter(subscription, list(filter or []))
+    with transaction.atomic():
+        subscription = WebhookSubscription(
+            name=name.strip(), url=url, events=_ordered(events), active=active, created_by=actor
+        )
+        if secret:
+            subscription.secret = secret
+        subscription.save()
+        _set_filter(subscription, list(filter or []))
     return subscription
 
 
-@transaction.atomic
 def subscription_update(
     *,
     subscription: WebhookSubscription,
@@ -145,8 +145,21 @@ def subscription_update(
     secret: str | None = None,
     active: bool | None = None,
 ) -> WebhookSubscription:
-    """Change what is given (None: unchanged); a new URL is checked again."""
+    """Change what is given (None: unchanged); a new URL is checked again (before the transaction)."""
     _check(subscription_errors(name=name, url=url, events=events, filter=None if filter is None else list(filter)))
+    with transaction.atomic():
+        return _update(subscription, name, url, events, filter, secret, active)
+
+
+def _update(
+    subscription: WebhookSubscription,
+    name: str | None,
+    url: str | None,
+    events: Sequence[str] | None,
+    filter: Sequence[Mapping[str, Any]] | None,
+    secret: str | None,
+    active: bool | None,
+) -> WebhookSubscription:
     subscription = WebhookSubscription.objects.select_for_update().get(pk=subscription.pk)
     if name is not None:
         subscription.name = name.strip()
