@@ -47,3 +47,26 @@ def on_stage_changing(
 def on_lead_erased(sender, lead_id: int, actor_id: int | None = None, **kwargs) -> None:
     """lead.erased, and this app's copies of the lead's personal data scrubbed (outbox.record_erased)."""
     outbox.record_erased(lead_id=lead_id)
+
+
+def personal_data(sender, lead: Lead, **kwargs) -> dict:
+    """For a data subject's export (leads.erasure.lead_export): the events about the person that
+    webhooks sent, and to which receivers."""
+    from .models import WebhookEvent
+
+    events = WebhookEvent.objects.filter(lead_id=lead.pk).prefetch_related("deliveries__subscription")
+    return {
+        "webhook_events": [
+            {
+                "id": str(event.pk),
+                "type": event.type,
+                "created_at": event.created_at.isoformat(),
+                "payload": event.payload,
+                "sent_to": [
+                    {"subscription": d.subscription.name, "url": d.subscription.url, "status": d.status}
+                    for d in event.deliveries.all()
+                ],
+            }
+            for event in events.order_by("created_at")
+        ]
+    }

@@ -601,3 +601,26 @@ def test_the_admin_lists_deliveries_read_only_and_replays_them(marketing):
     client.post("/admin/webhooks/webhookdelivery/", {"action": "replay", "_selected_action": [delivery.pk]})
     delivery.refresh_from_db()
     assert (delivery.status, delivery.attempts) == ("pending", 0) and delivery.next_attempt_at is not None
+
+
+def test_the_real_erasure_sends_lead_erased_leaves_no_copy_in_webhook_payloads_and_exports_them(marketing):
+    from leads.erasure import lead_erase, lead_export
+
+    WebhookSubscription.objects.create(name="all", url="http://127.0.0.1/h", events=ALL_TYPES)
+    lead, _ = lead_services.lead_capture(
+        data={"email": "greta.gone@example.org", "first_name": "Greta", "last_name": "Gone", "phone": "+49 30 1234"}
+    )
+    exported = lead_export(lead)["webhook_events"]
+    assert [e["type"] for e in exported] == ["lead.created"]
+    assert exported[0]["payload"]["lead"]["email"] == "greta.gone@example.org"
+    assert exported[0]["sent_to"] == [{"subscription": "all", "url": "http://127.0.0.1/h", "status": "pending"}]
+
+    lead_erase(lead=lead, actor=marketing)
+    # The erasure disqualified the new lead (a stage change, recorded before the data went) and erased it.
+    assert types_sent() == ["lead.created", "lead.stage_changed", "lead.erased"]
+    everything = json.dumps(list(WebhookEvent.objects.values_list("payload", flat=True)))
+    for personal in ("greta.gone", "Greta", "Gone", "1234"):
+        assert personal not in everything
+    assert {json.dumps(p) for p in WebhookEvent.objects.values_list("payload", flat=True)} == {
+        json.dumps({"lead": {"id": lead.pk, "erased": True}})
+    }
