@@ -34,6 +34,7 @@ def test_every_beat_job_names_a_registered_task_and_passes_arguments_it_takes():
         "loop-reconcile": "loop.tasks.reconcile_task",
         "loop-reconcile-nightly": "loop.tasks.reconcile_task",
         "webhooks-send-due": "webhooks.tasks.send_due",
+        "webhooks-prune": "webhooks.tasks.prune",
     }
     unknown = sorted(entry["task"] for entry in schedule.values() if entry["task"] not in tasks)
     assert unknown == [], f"beat would send tasks no worker knows: {unknown}"
@@ -57,6 +58,7 @@ def test_every_task_module_registers_under_its_first_release_names():
         "loop.tasks.reconcile_task",
         "webhooks.tasks.deliver",
         "webhooks.tasks.send_due",
+        "webhooks.tasks.prune",
     } <= names
 
 

@@ -85,6 +85,7 @@ class WebhookEvent(models.Model):
 
     class Meta:
         ordering = ["created_at"]
+        indexes = [models.Index(fields=["created_at"], name="webhookevent_created")]  # the daily prune
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"

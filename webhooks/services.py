@@ -30,7 +30,7 @@ from leads.errors import Invalid
 from leads.models import User
 
 from . import guard, transport
-from .models import EventType, WebhookDelivery, WebhookFilterCondition, WebhookSubscription
+from .models import EventType, WebhookDelivery, WebhookEvent, WebhookFilterCondition, WebhookSubscription
 from .outbox import TASK_CHUNK
 from .tasks import deliver_task
 
@@ -354,3 +354,26 @@ def deliveries_due_queue(*, limit: int = DUE_BATCH) -> int:
     ids = due_delivery_ids(limit=limit)
     _ring(ids)
     return len(ids)
+
+
+PRUNE_BATCH = 10_000
+
+
+def events_prune(*, now: datetime | None = None) -> int:
+    """Delete events (with their deliveries) older than WEBHOOK_KEEP_DAYS that have nothing left to
+    send: the delivery log is for looking back a while, not an archive of personal data. In
+    batches of PRUNE_BATCH, one transaction each; returns how many events went."""
+    cutoff = (now or timezone.now()) - timedelta(days=settings.WEBHOOK_KEEP_DAYS)
+    pruned = 0
+    while True:
+        with transaction.atomic():
+            ids = list(
+                WebhookEvent.objects.filter(created_at__lt=cutoff)
+                .exclude(deliveries__status=D.PENDING)
+                .values_list("pk", flat=True)[:PRUNE_BATCH]
+            )
+            if not ids:
+                return pruned
+            WebhookDelivery.objects.filter(event_id__in=ids).delete()
+            WebhookEvent.objects.filter(pk__in=ids).delete()
+        pruned += len(ids)

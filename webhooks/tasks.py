@@ -24,3 +24,11 @@ def send_due_task() -> int:
     from . import services
 
     return services.deliveries_due_queue()
+
+
+@shared_task(name="webhooks.tasks.prune", **RETRY)
+def prune_task() -> int:
+    """Beat, daily: events older than WEBHOOK_KEEP_DAYS with nothing left to send go."""
+    from . import services
+
+    return services.events_prune()

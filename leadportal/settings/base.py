@@ -362,6 +362,8 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("WEBHOOK_SEND_DUE_EVERY", default=15.0),
         "options": {"expires": 12},
     },
+    # Webhook events (and their delivery log) are kept WEBHOOK_KEEP_DAYS, then pruned.
+    "webhooks-prune": {"task": "webhooks.tasks.prune", "schedule": crontab(hour=3, minute=15)},
 }
 # Work older than this (seconds) that is still not done counts as drift and is redone by the reconciler:
 # pending rescoring, an MQL without an assignment, a full run that stopped moving, an unsent e-mail.
@@ -382,6 +384,8 @@ WEBHOOK_PAUSE_AFTER = env.int("WEBHOOK_PAUSE_AFTER", default=20)
 WEBHOOK_ALLOWED_NETWORKS = env.list("WEBHOOK_ALLOWED_NETWORKS", default=[])
 # Seconds a process keeps the subscriptions (another process's change is seen after this at most).
 WEBHOOK_CACHE_SECONDS = env.float("WEBHOOK_CACHE_SECONDS", default=10.0)
+# Days an event and its deliveries are kept once nothing is left to send (daily prune).
+WEBHOOK_KEEP_DAYS = env.int("WEBHOOK_KEEP_DAYS", default=30)
 
 # --- Logs (leadportal/logs.py) ------------------------------------------------
 # One line per event on stderr (production: stdout), JSON (LOG_FORMAT=json, production's default) or text

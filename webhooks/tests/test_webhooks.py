@@ -624,3 +624,21 @@ def test_the_real_erasure_sends_lead_erased_leaves_no_copy_in_webhook_payloads_a
     assert {json.dumps(p) for p in WebhookEvent.objects.values_list("payload", flat=True)} == {
         json.dumps({"lead": {"id": lead.pk, "erased": True}})
     }
+
+
+def test_old_events_with_nothing_left_to_send_are_pruned(marketing):
+    from webhooks.tasks import prune_task
+
+    WebhookSubscription.objects.create(name="all", url="http://127.0.0.1/h", events=["lead.created"])
+    for email in ("old.done@example.org", "old.pending@example.org", "new.done@example.org"):
+        lead_services.lead_capture(data={"email": email})
+    by_email = {e.payload["lead"]["email"]: e for e in WebhookEvent.objects.all()}
+    old = timezone.now() - timedelta(days=31)
+    WebhookEvent.objects.filter(
+        pk__in=[by_email["old.done@example.org"].pk, by_email["old.pending@example.org"].pk]
+    ).update(created_at=old)
+    WebhookDelivery.objects.exclude(event=by_email["old.pending@example.org"]).update(status="delivered")
+    assert prune_task() == 1
+    left = sorted(e.payload["lead"]["email"] for e in WebhookEvent.objects.all())
+    assert left == ["new.done@example.org", "old.pending@example.org"]
+    assert WebhookDelivery.objects.count() == 2
