@@ -155,7 +155,7 @@ def _leads(leads: list[Lead | int]) -> dict[int, Lead]:
 def _write(events: list[WebhookEvent], deliveries: list[WebhookDelivery]) -> list[WebhookEvent]:
     if not events:
         return []
-    with transaction.atomic():  # the caller's transaction (a savepoint), or one of its own
+    with transaction.atomic(savepoint=False):  # the caller's transaction (no savepoint), or one of its own
         WebhookEvent.objects.bulk_create(events)
         created = WebhookDelivery.objects.bulk_create(deliveries)
     ids = [d.pk for d in created]
