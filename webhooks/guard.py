@@ -72,13 +72,14 @@ def resolve(host: str, port: int) -> list[IPAddress]:
     return addresses
 
 
-def checked_address(host: str, port: int) -> IPAddress:
-    """The address to connect to for `host`: the first it resolves to, once every one is allowed."""
+def checked_addresses(host: str, port: int) -> list[IPAddress]:
+    """The addresses to connect to for `host`, in the resolver's order, once every one is allowed
+    (one refused address refuses the host: which one a client would use is not ours to pick)."""
     addresses = resolve(host, port)
     for address in addresses:
         if why := address_refusal(address):
             raise Refused(f"{host} resolves to {address}: {why}" if str(address) != host.strip("[]") else why)
-    return addresses[0]
+    return addresses
 
 
 def check_url(url: str) -> None:
@@ -94,4 +95,4 @@ def check_url(url: str) -> None:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:
         raise Refused("The port of this URL is not a number between 0 and 65535.") from None
-    checked_address(parts.hostname, port)
+    checked_addresses(parts.hostname, port)

@@ -20,6 +20,7 @@ from django.conf import settings
 from requests.adapters import HTTPAdapter
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.exceptions import NewConnectionError
 
 from . import guard
 
@@ -62,15 +63,28 @@ def headers_for(*, event_id: str, type: str, sent_at: datetime, secret: str, bod
 
 
 class _Guarded:
-    """A urllib3 connection that connects only to an address the guard allowed for its host."""
+    """A urllib3 connection that connects only to addresses the guard allowed for its host: the
+    name is resolved and checked once, and the socket is opened to those very addresses (so a DNS
+    answer that changes in between cannot slip through). `host` — the Host header, TLS's SNI and
+    certificate check — stays the name: only the address of the TCP connection is pinned."""
 
     _dns_host: str
     port: int
 
     def _new_conn(self):
-        address = guard.checked_address(self._dns_host, self.port)  # raises guard.Refused
-        self._dns_host = str(address)  # TLS still checks the certificate against the host name
-        return super()._new_conn()  # type: ignore[misc]
+        name = self._dns_host
+        addresses = guard.checked_addresses(name, self.port)  # raises guard.Refused
+        try:
+            for number, address in enumerate(addresses, start=1):
+                self._dns_host = str(address)
+                try:
+                    return super()._new_conn()  # type: ignore[misc]
+                except NewConnectionError:
+                    if number == len(addresses):
+                        raise
+        finally:
+            self._dns_host = name
+        raise AssertionError("unreachable")
 
 
 class _GuardedHTTPConnection(_Guarded, HTTPConnection):

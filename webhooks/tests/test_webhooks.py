@@ -642,3 +642,31 @@ def test_old_events_with_nothing_left_to_send_are_pruned(marketing):
     left = sorted(e.payload["lead"]["email"] for e in WebhookEvent.objects.all())
     assert left == ["new.done@example.org", "old.pending@example.org"]
     assert WebhookDelivery.objects.count() == 2
+
+
+@override_settings(WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8", "::1/128"])
+def test_a_host_name_is_sent_as_the_host_while_the_connection_goes_to_the_checked_address(
+    api, marketing, django_capture_on_commit_callbacks
+):
+    with receiver([200]) as hook:
+        url = hook.url.replace("127.0.0.1", "localhost")
+        subscribe(api, marketing, url)
+        with django_capture_on_commit_callbacks(execute=True):
+            lead_services.lead_capture(data={"email": "named@example.org"})
+        assert WebhookDelivery.objects.get().status == "delivered"
+        assert hook.requests[0].headers["Host"] == url.split("/")[2]  # the name, not the address
+
+
+@override_settings(WEBHOOK_ALLOWED_NETWORKS=["127.0.0.0/8", "::1/128"])
+def test_after_connecting_tls_would_still_check_the_name_not_the_address():
+    from webhooks.transport import _GuardedHTTPSConnection
+
+    with receiver([200]) as hook:
+        port = int(hook.url.split(":")[2].split("/")[0])
+        connection_ = _GuardedHTTPSConnection("localhost", port, timeout=2)
+        sock = connection_._new_conn()  # the TCP connection to a checked address (no TLS here)
+        try:
+            assert sock.getpeername()[0] in ("127.0.0.1", "::1")
+            assert connection_.host == "localhost"  # what SNI and the certificate check use next
+        finally:
+            sock.close()
