@@ -377,3 +377,21 @@ def events_prune(*, now: datetime | None = None) -> int:
             WebhookDelivery.objects.filter(event_id__in=ids).delete()
             WebhookEvent.objects.filter(pk__in=ids).delete()
         pruned += len(ids)
+
+
+PING = "webhook.ping"
+
+
+def subscription_ping(*, subscription: WebhookSubscription) -> transport.Outcome:
+    """Send a signed test event (`webhook.ping`, a fresh id, `data` {"subscription": id}) at once and
+    say what the receiver answered. Nothing is recorded or retried; no transaction is open while it
+    waits (at most the WEBHOOK_TIMEOUT)."""
+    import uuid
+
+    now = timezone.now().replace(microsecond=0)
+    event_id = str(uuid.uuid4())
+    body = transport.body_of(
+        event_id=event_id, type=PING, created_at=now, sent_at=now, data={"subscription": subscription.pk}
+    )
+    headers = transport.headers_for(event_id=event_id, type=PING, sent_at=now, secret=subscription.secret, body=body)
+    return transport.post(url=subscription.url, body=body, headers=headers)

@@ -94,3 +94,9 @@ class DeliverySerializer(serializers.ModelSerializer):
             "created",
         ]
         read_only_fields = fields
+
+
+class PingSerializer(serializers.Serializer):
+    delivered = serializers.BooleanField()
+    response_code = serializers.IntegerField(allow_null=True)
+    error = serializers.CharField(allow_blank=True)

@@ -19,7 +19,7 @@ from leads.models import Scope
 
 from .. import selectors, services
 from ..models import WebhookSubscription
-from .serializers import DeliverySerializer, WebhookCreatedSerializer, WebhookSerializer
+from .serializers import DeliverySerializer, PingSerializer, WebhookCreatedSerializer, WebhookSerializer
 
 
 class CanManageWebhooks(BasePermission):
@@ -105,3 +105,15 @@ class WebhookViewSet(
     def resume(self, request: Request, pk: str | None = None) -> Response:
         subscription = services.subscription_resume(subscription=self.get_object(), actor=signed_in_user(request))
         return Response(WebhookSerializer(selectors.subscriptions().get(pk=subscription.pk)).data)
+
+    @extend_schema(
+        summary="Send a signed test event (webhook.ping) now and show the receiver's answer",
+        request=None,
+        responses=PingSerializer,
+    )
+    @action(detail=True, methods=["post"], url_path="ping")
+    def ping(self, request: Request, pk: str | None = None) -> Response:
+        outcome = services.subscription_ping(subscription=self.get_object())
+        return Response(
+            {"delivered": outcome.delivered, "response_code": outcome.response_code, "error": outcome.error}
+        )

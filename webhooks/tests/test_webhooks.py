@@ -670,3 +670,24 @@ def test_after_connecting_tls_would_still_check_the_name_not_the_address():
             assert connection_.host == "localhost"  # what SNI and the certificate check use next
         finally:
             sock.close()
+
+
+def test_ping_sends_a_signed_test_event_now_and_records_nothing(api, marketing, rep_a):
+    with receiver([500, 204]) as hook:
+        created = subscribe(api, marketing, hook.url)
+        first = api(marketing).post(f"/api/v1/webhooks/{created['id']}/ping/")
+        assert first.status_code == 200
+        assert first.json() == {"delivered": False, "response_code": 500, "error": f"HTTP 500 from {hook.url}"}
+        assert api(marketing).post(f"/api/v1/webhooks/{created['id']}/ping/").json() == {
+            "delivered": True,
+            "response_code": 204,
+            "error": "",
+        }
+        assert api(rep_a).post(f"/api/v1/webhooks/{created['id']}/ping/").status_code == 403
+        assert len(hook.requests) == 2
+        got = hook.requests[1]
+        assert verify(created["secret"], got.headers, got.body)
+        body = json.loads(got.body)
+        assert (body["type"], body["data"]) == ("webhook.ping", {"subscription": created["id"]})
+        assert (WebhookEvent.objects.count(), WebhookDelivery.objects.count()) == (0, 0)
+        assert WebhookSubscription.objects.get().consecutive_failures == 0
