@@ -691,3 +691,17 @@ def test_ping_sends_a_signed_test_event_now_and_records_nothing(api, marketing, 
         assert (body["type"], body["data"]) == ("webhook.ping", {"subscription": created["id"]})
         assert (WebhookEvent.objects.count(), WebhookDelivery.objects.count()) == (0, 0)
         assert WebhookSubscription.objects.get().consecutive_failures == 0
+
+
+def test_an_event_for_an_unknown_email_sends_lead_created_and_known_leads_events_send_nothing(marketing):
+    WebhookSubscription.objects.create(name="all", url="http://127.0.0.1/h", events=ALL_TYPES)
+    known = LeadFactory(email="known@example.org")
+    now = timezone.now()
+    lead_services.events_ingest(
+        events=[
+            {"email": "new.by.event@example.org", "type": "page_view", "occurred_at": now, "source": "web"},
+            {"lead_id": known.pk, "type": "page_view", "occurred_at": now, "source": "web"},
+        ]
+    )
+    [event] = WebhookEvent.objects.all()
+    assert (event.type, event.payload["lead"]["email"]) == ("lead.created", "new.by.event@example.org")
