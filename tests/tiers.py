@@ -49,5 +49,5 @@ SERIAL = (
     "loop/tests/test_transient_worker.py",  # ~8 s
     "scoring/tests/test_real_worker.py",  # ~6 s
     "tests/test_rabbitmq.py",  # real workers on RabbitMQ
-    "webhooks/tests/test_real_worker.py",  # a worker on a private Redis delivering to a real receiver: ~5 s
+    "webhooks/tests/test_real_worker.py",  # a worker on a private Redis delivering to a real receiver: ~15 s
 )
