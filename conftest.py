@@ -102,6 +102,34 @@ def sql_twins(monkeypatch):
     return run
 
 
+@pytest.fixture
+def settled():
+    """`settled()`: wait until the changes feed (leads.changes) serves every lead change committed so
+    far. On PostgreSQL it serves only changes of transactions older than the oldest one running, and a
+    writing transaction anywhere on the server — another database's too, xids are the cluster's —
+    holds that back until it ends; on a shared server that can be a while."""
+    import time
+
+    from django.db import connection
+
+    from leads import sql
+    from leads.models import LeadChange
+
+    def wait(timeout: float = 90.0) -> None:
+        if not sql.postgresql():
+            return
+        newest = LeadChange.objects.order_by("-change_xid").values_list("change_xid", flat=True).first() or 0
+        deadline = time.monotonic() + timeout
+        with connection.cursor() as cursor:
+            while True:
+                cursor.execute("SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint")
+                if cursor.fetchone()[0] > newest or time.monotonic() > deadline:
+                    return
+                time.sleep(0.05)
+
+    return wait
+
+
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {**browser_type_launch_args, "executable_path": CHROMIUM, "args": CHROMIUM_ARGS}
