@@ -84,7 +84,8 @@ def changes_page(*, after: tuple[int, int], limit: int) -> tuple[list[Change], t
 
 
 def is_erased(lead: Lead) -> bool:
-    return getattr(lead, "erased_at", None) is not None
+    """An erased lead (leads.erasure) keeps its row, anonymised; the feed gives only its tombstone."""
+    return lead.erased_at is not None
 
 
 def change_body(change: Change, lead_data: dict[str, Any] | None) -> dict[str, Any]:

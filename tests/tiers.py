@@ -30,6 +30,10 @@ SLOW = (
     # PostgreSQL races (threads on connections of their own, transactional): 1-3 s each with the flush
     "routing/tests/test_pool_races.py",
     "scoring/tests/test_races.py",
+    "leads/tests/test_changes_races.py",  # the changes feed: 6 writers, transactions held open: ~10 s
+    # the changes feed: 40 hypothesis interleavings of 3 connections and a reader: ~20 s (more when
+    # other sessions' transactions on the server hold the feed's horizon)
+    "leads/tests/test_changes_interleavings.py",
     "leads/tests/test_capture.py::test_simultaneous_captures_of_one_email_make_one_lead",
     "scoring/tests/test_workers.py::test_rows_another_worker_holds_are_left_to_it",
     "tests/test_login_throttle.py::test_21_reset_requests_at_once_still_send_exactly_3_emails",

@@ -18,7 +18,7 @@ def drop_triggers(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("leads", "0015_sent_email"),
+        ("leads", "0016_erasure"),
     ]
 
     operations = [

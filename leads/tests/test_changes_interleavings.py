@@ -48,8 +48,8 @@ def _write(cur: psycopg.Cursor, lead_id: int, kind: str) -> tuple[int, int]:
     elif kind == "activity":
         cur.execute("SELECT 1 FROM leads_lead WHERE id = %s FOR NO KEY UPDATE", [lead_id])
         cur.execute(
-            "INSERT INTO leads_activity (lead_id, type, occurred_at, properties, source)"
-            " VALUES (%s, 'note', now(), '{}', '')",
+            "INSERT INTO leads_activity (lead_id, type, occurred_at, properties, source, created_at)"
+            " VALUES (%s, 'note', now(), '{}', '', now())",
             [lead_id],
         )
     else:
