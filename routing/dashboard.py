@@ -5,10 +5,10 @@ Registered from RoutingConfig.ready() through `leads.dashboard`, so `leads` stay
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Min, Q, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -20,8 +20,6 @@ from leads.models import Lead, Role, Stage, StageChange, User
 from . import selectors
 from .forms import ReassignForm, RejectForm
 from .models import Account, Assignment, RepProfile, Team
-
-FUNNEL = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON)
 
 
 def register() -> None:
@@ -151,36 +149,84 @@ def unassigned_queue() -> QuerySet[Assignment]:
     return Assignment.objects.filter(status=Assignment.Status.UNASSIGNED).select_related("lead").order_by("assigned_at")
 
 
-def funnel(member_ids: list[int], days: int, now=None) -> list[dict[str, Any]]:
-    """The team's funnel over the last `days`: leads handed over (MQL) and how many of them moved on
-    to SAL, SQL and won in that period, with the conversion from each step to the next."""
-    since = (now or timezone.now()) - timedelta(days=days)
-    handed = (
-        Assignment.objects.filter(user_id__in=member_ids, assigned_at__gte=since).values("lead_id").distinct().count()
+# The steps after the handover, in order: reaching one counts as having reached those before it
+# (a lead qualified straight from MQL to SQL was accepted too, whatever the history skipped).
+FUNNEL_STEPS = (Stage.SAL, Stage.SQL, Stage.WON)
+PERIODS = (7, 30, 90, 365)
+
+
+def funnel_cohort(teams, since: datetime, until: datetime) -> dict[int, datetime]:
+    """The leads first handed over to these teams (to one of their reps, or into one of their pools)
+    in [since, until]: {lead id: when}. A lead handed over before the period and again in it (a
+    recycled lead, a reassignment) belongs to the period of its first handover, so no lead is
+    counted twice across periods."""
+    members = RepProfile.objects.filter(team__in=teams).values("user_id")
+    return dict(
+        Assignment.objects.filter(Q(user_id__in=members) | Q(pool_team__in=teams))
+        .values("lead_id")
+        .annotate(first=Min("assigned_at"))
+        .filter(first__gte=since, first__lte=until)
+        .values_list("lead_id", "first")
     )
-    moved = dict(
-        StageChange.objects.filter(at__gte=since, lead__owner_id__in=member_ids, to_stage__in=[*FUNNEL, Stage.LOST])
-        .values("to_stage")
-        .annotate(n=Count("lead_id", distinct=True))
-        .values_list("to_stage", "n")
-    )
-    counts = {Stage.MQL: handed, **{stage: moved.get(stage, 0) for stage in FUNNEL[1:]}}
-    top = max(counts.values()) or 1
+
+
+def funnel_steps(cohort: dict[int, datetime], changes: list[tuple[int, str, datetime]]) -> list[dict[str, Any]]:
+    """The funnel of a cohort, from its leads' stage changes (lead id, stage reached, when): for each
+    step, how many of the cohort reached it (at any time since their handover, up to now), with its
+    share of the cohort and of the previous step. Pure: every step is at most the previous one, and
+    every share is between 0 and 100 %. Lost is a side branch: the cohort's leads lost since."""
+    rank = {stage: i + 1 for i, stage in enumerate(FUNNEL_STEPS)}
+    reached: dict[int, int] = dict.fromkeys(cohort, 0)
+    lost: set[int] = set()
+    for lead_id, stage, at in changes:
+        if lead_id not in cohort or at < cohort[lead_id]:
+            continue  # before this team had it: another team's funnel
+        if stage in rank:
+            reached[lead_id] = max(reached[lead_id], rank[stage])
+        elif stage == Stage.LOST:
+            lost.add(lead_id)
+    total = len(cohort)
+    counts = [(Stage.MQL, total)] + [
+        (stage, sum(1 for level in reached.values() if level >= rank[stage])) for stage in FUNNEL_STEPS
+    ]
+
+    def share(n: int, of: int) -> int | None:
+        return round(100 * n / of) if of else None
+
     steps, previous = [], None
-    for stage in FUNNEL:
-        n = counts[stage]
+    for stage, n in counts:
         steps.append(
             {
-                "stage": Stage(stage).label,
+                "stage": "Handed over" if stage == Stage.MQL else Stage(stage).label,
                 "code": stage,
                 "count": n,
-                "width": round(100 * n / top),
-                "conversion": None if previous is None else (round(100 * n / previous) if previous else 0),
+                "width": share(n, total) or 0,
+                "of_cohort": share(n, total),
+                "of_previous": None if previous is None else share(n, previous),
             }
         )
         previous = n
-    lost = moved.get(Stage.LOST, 0)
     steps.append(
-        {"stage": "Lost", "code": Stage.LOST, "count": lost, "width": round(100 * lost / top), "conversion": None}
+        {
+            "stage": Stage.LOST.label,
+            "code": Stage.LOST,
+            "count": len(lost),
+            "width": share(len(lost), total) or 0,
+            "of_cohort": share(len(lost), total),
+            "of_previous": None,
+        }
     )
     return steps
+
+
+def funnel(teams, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
+    """The teams' funnel for the leads first handed over to them in the last `days` (see
+    `funnel_cohort`): how many of those reached SAL, SQL and won by now (`funnel_steps`). Two queries."""
+    now = now or timezone.now()
+    cohort = funnel_cohort(teams, now - timedelta(days=days), now)
+    changes = list(
+        StageChange.objects.filter(lead_id__in=list(cohort), to_stage__in=[*FUNNEL_STEPS, Stage.LOST]).values_list(
+            "lead_id", "to_stage", "at"
+        )
+    )
+    return funnel_steps(cohort, changes)

@@ -196,8 +196,7 @@ def funnel(request: HttpRequest) -> HttpResponse:
     form = FunnelForm(request.GET or None)
     days = (form.cleaned_data.get("days") if form.is_valid() else None) or 30
     teams = dashboard.teams_of(signed_in_user(request))
-    member_ids = [m.user_id for m in dashboard.team_members(teams)]
-    steps = dashboard.funnel(member_ids, days)
+    steps = dashboard.funnel(teams, days)
     return render(
         request, "routing/funnel.html", {"form": form, "steps": steps, "days": days, "teams": teams}
     )

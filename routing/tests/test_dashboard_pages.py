@@ -178,6 +178,12 @@ def test_funnel_counts_and_conversion(team, sales_manager):
 
     page = client_for(sales_manager).get("/app/team/funnel/", {"days": 7})
 
-    steps = [(s["code"], s["count"], s["conversion"]) for s in page.context["steps"]]
-    assert steps == [("mql", 4, None), ("sal", 2, 50), ("sql", 1, 50), ("won", 1, 100), ("lost", 1, None)]
+    steps = [(s["code"], s["count"], s["of_cohort"], s["of_previous"]) for s in page.context["steps"]]
+    assert steps == [
+        ("mql", 4, 100, None),
+        ("sal", 2, 50, 50),
+        ("sql", 1, 25, 50),
+        ("won", 1, 25, 100),
+        ("lost", 1, 25, None),
+    ]
     assert b"Last 7 days" in page.content
