@@ -18,8 +18,10 @@ from django.utils.html import format_html, format_html_join
 from . import erasure, selectors, services, tokens
 from .auth import signed_in_user
 from .errors import AppError
+from .formatting import format_datetime, format_reason
 from .limits import json_object_problem
 from .models import ApiToken, Lead, Scope, Stage, TokenRevokedReason, User
+from .templatetags.dashboard import describe
 
 TIMELINE_LIMIT = 100
 
@@ -212,7 +214,16 @@ class LeadAdmin(admin.ModelAdmin):
         rows = lead.stage_changes.select_related("actor").order_by("at", "pk")
         return html_table(
             ["When", "From", "To", "By", "Reason"],
-            ((f"{c.at:%Y-%m-%d %H:%M}", c.from_stage, c.to_stage, c.actor_label, c.reason) for c in rows),
+            (
+                (
+                    format_datetime(c.at),
+                    c.get_from_stage_display(),
+                    c.get_to_stage_display(),
+                    c.actor_label,
+                    format_reason(c.reason),
+                )
+                for c in rows
+            ),
         )
 
     @admin.display(description=f"Timeline (latest {TIMELINE_LIMIT})")
@@ -222,9 +233,8 @@ class LeadAdmin(admin.ModelAdmin):
             ["When", "What", "Details", "Source", "By"],
             (
                 (
-                    f"{a.occurred_at:%Y-%m-%d %H:%M}",
-                    a.get_type_display(),
-                    ", ".join(f"{k}: {v}" for k, v in a.properties.items()),
+                    format_datetime(a.occurred_at),
+                    *describe(a),  # in words, as on the lead page: no codes, no Python dicts
                     a.source,
                     a.created_by.get_username() if a.created_by else "",
                 )

@@ -10,6 +10,7 @@ values (ISO 8601, decimals as strings, codes): this module is for people only.
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
@@ -48,6 +49,17 @@ def format_money(amount, currency: str = "EUR") -> str:
     if _sign_after():
         return f"{sign}{number}\N{NO-BREAK SPACE}{symbol}"
     return f"{sign}{symbol}{number}" if code in SYMBOLS else f"{sign}{symbol}\N{NO-BREAK SPACE}{number}"
+
+
+# How leads.services.lead_close words a won deal's move ("won 18500.00 EUR"): stored and given to
+# the API as written, shown to people with the amount formatted.
+_WON_REASON = re.compile(r"won (-?\d+(?:\.\d+)?) ([A-Z]{3})")
+
+
+def format_reason(reason: str) -> str:
+    """A stage change's reason for people: "won 18500.00 EUR" → "won €18,500.00"; others as written."""
+    match = _WON_REASON.fullmatch(reason or "")
+    return f"won {format_money(match[1], match[2])}" if match else reason
 
 
 def format_money_totals(totals: dict[str, Decimal]) -> str:

@@ -24,6 +24,7 @@ from django_htmx.middleware import HtmxDetails
 from . import consent, dashboard, selectors, services, sql
 from .auth import signed_in_user
 from .filters import QueueFilter
+from .formatting import format_money
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
 from .models import Lead, Qualification, Role, Stage
 from .pages import shows_errors
@@ -249,7 +250,7 @@ def _qualify(request, lead, form):
 def _won(request, lead, form):
     data = form.cleaned_data
     services.lead_close(lead=lead, won=True, amount=data["amount"], currency=data["currency"], actor=request.user)
-    return f"Closed won: {data['amount']:,.2f} {data['currency']}."
+    return f"Closed won: {format_money(data['amount'], data['currency'])}."
 
 
 def _lost(request, lead, form):

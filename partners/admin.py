@@ -4,6 +4,7 @@ from django.contrib import admin
 from django.utils.html import format_html_join
 
 from leads.admin import RecordAdmin
+from leads.formatting import format_duration, format_money_totals
 from leads.models import PartnerOrganization
 
 from .models import FeedbackReminder, PartnerFeedback
@@ -14,15 +15,9 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{value:.0%}"
 
 
-def _duration(value) -> str:
-    if value is None:
-        return "–"
-    hours = value.total_seconds() / 3600
-    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} days"
-
-
-def _money(values: dict) -> str:
-    return ", ".join(f"{total:,.2f} {currency}" for currency, total in values.items()) or "–"
+# The portal shows the same figures with the same formatters (leads.formatting).
+_duration = format_duration
+_money = format_money_totals
 
 
 @admin.register(PartnerOrganization)

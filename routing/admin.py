@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from leads.admin import RecordAdmin, html_table, register_lead_panel
 from leads.conditions import LEAD_FIELDS
+from leads.formatting import format_datetime
 from leads.forms import ListField
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, User
@@ -140,7 +141,7 @@ class RepProfileAdmin(UserPickers, admin.ModelAdmin):
 
     @admin.display(description="Available")
     def availability(self, profile: RepProfile) -> str:
-        return f"away until {profile.away_until:%Y-%m-%d %H:%M}" if profile.is_away() else "yes"
+        return f"away until {format_datetime(profile.away_until)}" if profile.is_away() else "yes"
 
     @admin.display(description="Open leads / capacity", ordering="open_leads")
     def load(self, profile: WithAnnotations[RepProfile, _ProfileLoad]) -> str:
@@ -345,11 +346,11 @@ def assignments_panel(lead: Lead) -> str:
         ["When", "Status", "Assignee", "Rule", "Due", "Why"],
         (
             (
-                f"{a.assigned_at:%Y-%m-%d %H:%M}",
+                format_datetime(a.assigned_at),
                 a.get_status_display(),
                 a.assignee_label,
                 a.rule.name if a.rule else a.strategy,
-                f"{a.due_at:%H:%M}" if a.due_at else "",
+                format_datetime(a.due_at) if a.due_at else "",
                 render_trace(a.trace),
             )
             for a in rows

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from leads.auth import signed_in_user
+from leads.formatting import format_datetime
 from leads.models import Lead, Role
 from leads.pages import shows_errors
 from leads.views import answer_action, back_to_lead, lead_or_404, leave_lead, render_lead, sales_required
@@ -151,7 +152,7 @@ def availability(request: HttpRequest) -> HttpResponse:
         if form.is_valid() and form.cleaned_data["away_until"]:
             until = form.cleaned_data["away_until"]
             services.rep_set_availability(user=signed_in_user(request), away_until=until)
-            messages.success(request, f"You are away until {until:%d %b %Y, %H:%M} UTC: routing skips you.")
+            messages.success(request, f"You are away until {format_datetime(until)}: routing skips you.")
             return redirect("routing:availability")
         if form.is_valid():
             form.add_error("away_until", "Say until when you are away.")
@@ -197,7 +198,4 @@ def funnel(request: HttpRequest) -> HttpResponse:
     days = (form.cleaned_data.get("days") if form.is_valid() else None) or 30
     teams = dashboard.teams_of(signed_in_user(request))
     steps = dashboard.funnel(teams, days)
-    return render(
-        request, "routing/funnel.html", {"form": form, "steps": steps, "days": days, "teams": teams}
-    )
-
+    return render(request, "routing/funnel.html", {"form": form, "steps": steps, "days": days, "teams": teams})

@@ -57,7 +57,7 @@ def test_partner_accepts_reports_and_wins_and_the_loop_closes(page: Page, live_s
         "won",
     ]
     page.get_by_role("link", name="Feedback & figures").click()
-    expect(page.locator(".stat", has_text="won value")).to_contain_text("18,500 EUR")
+    expect(page.locator(".stat", has_text="won value")).to_contain_text("€18,500.00")
     shot(page, "partner-figures-laptop")
 
     other = browser.new_context(viewport=LAPTOP).new_page()

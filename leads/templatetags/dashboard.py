@@ -8,7 +8,8 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from leads.models import Activity, ActivityType, Stage
+from leads.formatting import format_datetime, format_duration, format_money, format_reason
+from leads.models import Activity, ActivityType, LostReason, Stage
 
 register = template.Library()
 
@@ -16,13 +17,8 @@ SOON = 15 * 60  # seconds: amber from here
 
 
 def _duration(seconds: float) -> str:
-    s = abs(round(seconds))
-    days, hours, minutes, rest = s // 86400, s % 86400 // 3600, s % 3600 // 60, s % 60
-    if days:
-        return f"{days}d {hours}h"
-    if hours:
-        return f"{hours}h {minutes}m"
-    return f"{minutes}m {rest:02d}s"
+    # static/js/app.js ticks the countdown on in the same words (its fmt()).
+    return format_duration(abs(seconds))
 
 
 @register.simple_tag
@@ -34,10 +30,10 @@ def sla(due: datetime | None, now: datetime | None = None):
     state = "overdue" if left < 0 else "soon" if left < SOON else ""
     text = f"overdue {_duration(left)}" if left < 0 else f"{_duration(left)} left"
     return format_html(
-        '<span class="sla {}" data-due="{}" title="Accept by {} UTC">{}</span>',
+        '<span class="sla {}" data-due="{}" title="Accept by {}">{}</span>',
         state,
         due.isoformat(),
-        f"{due:%d %b %H:%M}",
+        format_datetime(due),
         text,
     )
 
@@ -64,6 +60,15 @@ def _stage(code: str) -> str:
         return code or "?"
 
 
+def _words(code: str) -> str:
+    """A stored code in words: a lost reason by its label, any other code ("no_capacity") spelled
+    out ("No capacity") — the partners' labels live above this layer."""
+    try:
+        return str(LostReason(code).label)
+    except ValueError:
+        return code.replace("_", " ").capitalize()
+
+
 def _assignment(p: dict) -> tuple[str, str]:
     event, who = p.get("event", ""), p.get("assignee", "")
     rule = f"rule “{p['rule']}”" if p.get("rule") else ""
@@ -87,7 +92,7 @@ def describe(activity: Activity) -> tuple[str, str]:
     p = activity.properties or {}
     kind = activity.type
     if kind == ActivityType.STAGE_CHANGE:
-        return f"{_stage(p.get('from', ''))} → {_stage(p.get('to', ''))}", p.get("reason", "")
+        return f"{_stage(p.get('from', ''))} → {_stage(p.get('to', ''))}", format_reason(p.get("reason", ""))
     if kind == ActivityType.ASSIGNMENT:
         return _assignment(p)
     if kind == ActivityType.CAPTURED:
@@ -108,10 +113,11 @@ def describe(activity: Activity) -> tuple[str, str]:
         confirmed = sum(1 for name in ("budget", "authority", "need", "timing") if (p.get(name) or {}).get("confirmed"))
         return f"BANT: {confirmed} of 4 confirmed", "\n".join(lines)
     if kind == ActivityType.PARTNER_FEEDBACK:
-        title = f"Partner feedback: {p.get('status', '')}".rstrip(": ")
-        parts = [str(p[key]) for key in ("reason", "text", "note") if p.get(key)]
+        title = f"Partner feedback: {_words(p.get('status', ''))}".rstrip(": ")
+        parts = [_words(p["reason"])] if p.get("reason") else []
+        parts += [str(p[key]) for key in ("text", "note") if p.get(key)]
         if p.get("deal_value"):
-            parts.append(f"{p['deal_value']} {p.get('currency', '')}".strip())
+            parts.append(format_money(p["deal_value"], p.get("currency") or "EUR"))
         return title, " — ".join(parts)
     details = ", ".join(f"{k}: {v}" for k, v in p.items() if v not in ("", None, [], {}) and not isinstance(v, dict))
     return activity.get_type_display(), details
@@ -119,7 +125,7 @@ def describe(activity: Activity) -> tuple[str, str]:
 
 @register.filter
 def duration_hours(value) -> str:
-    """A timedelta as "3h 20m" (or "2d 4h")."""
+    """A timedelta as "3 h 20 min" (or "2 days 4 h"): leads.formatting.format_duration."""
     if value is None:
         return ""
     return _duration(value.total_seconds())

@@ -30,11 +30,11 @@ def test_organisations_show_their_figures_and_policy(manager_client, routed, par
 
     assert listing.status_code == 200
     row = listing.content.decode().split("Alpine Resellers", 1)[1].split("</tr>", 1)[0]
-    assert "50%" in row and "100%" in row and "2,500.00 EUR" in row  # acceptance, win rate, value
+    assert "50%" in row and "100%" in row and "€2,500.00" in row  # acceptance, win rate, value
     assert page.status_code == 200
     html = page.content.decode()
     assert "<strong>Accepted / declined</strong>: 1 / 1 — acceptance 50%" in html
-    assert "<strong>Won value</strong>: 2,500.00 EUR" in html
+    assert "<strong>Won value</strong>: €2,500.00" in html
     for field in ("feedback_deadline_days", "remind_after_days", "remind_every_days", "escalate_after_days"):
         assert f'name="{field}"' in html
 

@@ -20,6 +20,7 @@ from django_countries.fields import Country
 
 from leadportal.celery import enqueue
 from leads import mail
+from leads.formatting import format_points
 from leads.models import Lead, Role, User
 
 from ..models import Assignment, Team
@@ -156,7 +157,7 @@ def _lead_context(lead: Lead) -> dict[str, object]:
         "lead": lead,
         "company": lead.company or lead.company_domain or lead.email,
         "about": _about(lead),
-        "score": f"{lead.score:.0f}",
+        "score": format_points(lead.score),
         "grade": lead.grade or "–",
     }
 

@@ -3,9 +3,12 @@
   function fmt(seconds) {
     var s = Math.abs(Math.round(seconds));
     var d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60), r = s % 60;
-    if (d) return d + "d " + h + "h";
-    if (h) return h + "h " + m + "m";
-    return m + "m " + (r < 10 ? "0" : "") + r + "s";
+    // The words of leads/formatting.py format_duration: "2 days 3 h", "1 h 05 min", "3 min 20 s", "45 s".
+    var pad = function (n) { return (n < 10 ? "0" : "") + n; };
+    if (d) return d + (d === 1 ? " day" : " days") + (h ? " " + h + " h" : "");
+    if (h) return h + " h " + pad(m) + " min";
+    if (m) return m + " min " + pad(r) + " s";
+    return r + " s";
   }
   function tick() {
     var now = Date.now();
