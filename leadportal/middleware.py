@@ -92,7 +92,12 @@ def server_error(request: HttpRequest, template_name: str = "500.html") -> HttpR
     exc = sys.exc_info()[1]
     if exc is not None and is_database_unavailable(exc):
         return unavailable_response(request, exc)
-    return django_server_error(request, template_name=template_name)
+    try:  # with the person's context (their home link, the navigation) …
+        html = loader.render_to_string(template_name, request=request)
+    except Exception:  # … unless that is what fails: then the page alone, as Django renders it
+        log.exception("The 500 page could not be rendered with its context")
+        return django_server_error(request, template_name=template_name)
+    return HttpResponse(html, status=500, content_type="text/html; charset=utf-8")
 
 
 class UnstorableQueryMiddleware:

@@ -17,7 +17,11 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
+from django.shortcuts import resolve_url
+from django.urls import reverse
+from django.utils.translation import gettext
 
 from .models import Lead, Role, User
 
@@ -82,3 +86,17 @@ def is_sales(user: User) -> bool:
 
 # Where a partner user lands (the partner portal, served by the partners app).
 PARTNER_HOME = "/partner/"
+
+
+def home_for(user) -> tuple[str, str]:
+    """Where a person's "home" link goes, and what it says: the page "/" takes them to, or, for
+    whom "/" has nothing (an integration client), the API's documentation; a stranger signs in."""
+    if user is None or not user.is_authenticated:
+        return resolve_url(settings.LOGIN_URL), gettext("Sign in")
+    if is_sales(user):
+        return reverse("leads:queue"), gettext("Back to my queue")
+    if user.role == Role.PARTNER:
+        return PARTNER_HOME, gettext("Back to our leads")
+    if user.is_staff:
+        return reverse("admin:index"), gettext("Back to the administration")
+    return reverse("api-docs"), gettext("Open the API documentation")

@@ -90,6 +90,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     # A service's refusal (AppError) that no page view answered: its message, and back (leads/pages.py).
     "leads.pages.AppErrorMiddleware",
+    # DEBUG's technical 404/500 pages for staff only; everyone else gets the styled ones (leads/pages.py).
+    "leads.pages.FriendlyErrorsMiddleware",
     # Last: turns a login that django-axes refused into the lockout page (429).
     "axes.middleware.AxesMiddleware",
 ]
