@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from . import erasure, selectors, services, tokens
 from .auth import signed_in_user
 from .errors import AppError
-from .formatting import format_datetime, format_reason
+from .formatting import format_code, format_datetime, format_points, format_reason
 from .limits import json_object_problem
 from .models import ApiToken, Lead, Scope, Stage, TokenRevokedReason, User
 from .templatetags.dashboard import describe
@@ -74,11 +74,25 @@ class LeadAdminForm(forms.ModelForm):
         return value
 
 
+class SourceFilter(admin.SimpleListFilter):
+    """The sources leads came from, in words ("Web form", not `web_form`)."""
+
+    title = "source"
+    parameter_name = "source"
+
+    def lookups(self, request, model_admin):
+        sources = Lead.objects.exclude(source="").order_by("source").values_list("source", flat=True).distinct()
+        return [(source, format_code(source)) for source in sources]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(source=self.value()) if self.value() else queryset
+
+
 @admin.register(Lead)
 class LeadAdmin(admin.ModelAdmin):
     form = LeadAdminForm
-    list_display = ["email", "full_name", "company", "country", "stage", "score", "grade", "owner", "updated_at"]
-    list_filter = ["stage", "grade", "country", "source", "consent_status", "marketing_suppressed", "created_at"]
+    list_display = ["email", "full_name", "company", "country", "stage", "points", "grade", "owner", "updated_at"]
+    list_filter = ["stage", "grade", "country", SourceFilter, "consent_status", "marketing_suppressed", "created_at"]
     search_fields = ["email", "first_name", "last_name", "company", "company_domain"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"
@@ -91,6 +105,9 @@ class LeadAdmin(admin.ModelAdmin):
     readonly_fields = [
         "email",
         *services.STATE_FIELDS,
+        "points",  # the scores in whole points (leads.formatting), as every page shows them
+        "fit_points",
+        "engagement_points",
         # Consent is the person's (leads.consent): the confirmation link gives it, withdrawal takes it.
         *services.CONSENT_FIELDS,
         # The latest touch is written by capture only (the first touch stays editable above).
@@ -111,7 +128,7 @@ class LeadAdmin(admin.ModelAdmin):
             {
                 "fields": [
                     "stage",
-                    ("score", "fit_score", "engagement_score", "grade"),
+                    ("points", "fit_points", "engagement_points", "grade"),
                     "owner",
                     "partner",
                     "marketing_suppressed",
@@ -209,6 +226,18 @@ class LeadAdmin(admin.ModelAdmin):
             "", "<h4 class='lp-panel-title'>{}</h4>{}", ((title, render(lead)) for title, render in LEAD_PANELS)
         )
 
+    @admin.display(description="Score", ordering="score")
+    def points(self, lead: Lead) -> str:
+        return format_points(lead.score)
+
+    @admin.display(description="Fit")
+    def fit_points(self, lead: Lead) -> str:
+        return format_points(lead.fit_score)
+
+    @admin.display(description="Engagement")
+    def engagement_points(self, lead: Lead) -> str:
+        return format_points(lead.engagement_score)
+
     @admin.display(description="Stage history")
     def stage_history(self, lead: Lead) -> str:
         rows = lead.stage_changes.select_related("actor").order_by("at", "pk")
@@ -235,7 +264,7 @@ class LeadAdmin(admin.ModelAdmin):
                 (
                     format_datetime(a.occurred_at),
                     *describe(a),  # in words, as on the lead page: no codes, no Python dicts
-                    a.source,
+                    format_code(a.source) if a.source else "",
                     a.created_by.get_username() if a.created_by else "",
                 )
                 for a in rows

@@ -9,6 +9,7 @@ from django import forms
 from django.db.models import F, OrderBy, QuerySet
 from django_countries import countries
 
+from .formatting import format_code
 from .lifecycle import OPEN_STAGES
 from .models import Grade, Lead, Stage
 
@@ -63,7 +64,7 @@ class QueueFilter(django_filters.FilterSet):
                 if value:
                     found[name].add(value)
         for name in CHOICE_FIELDS:
-            label = countries.name if name == "country" else str
+            label = countries.name if name == "country" else format_code if name == "source" else str
             self.filters[name].extra["choices"] = [(v, label(v) or v) for v in sorted(found[name])]
 
     @property

@@ -62,6 +62,11 @@ def format_reason(reason: str) -> str:
     return f"won {format_money(match[1], match[2])}" if match else reason
 
 
+def format_code(code: str) -> str:
+    """A code stored as free text (a lead's source, a field's name) in words: "web_form" → "Web form"."""
+    return (code or "").replace("_", " ").strip().capitalize() or EMPTY
+
+
 def format_money_totals(totals: dict[str, Decimal]) -> str:
     """Sums by currency, e.g. a partner's won value: "€18,500.00, CHF 2,000.00"."""
     return ", ".join(format_money(total, currency) for currency, total in totals.items()) or EMPTY

@@ -15,7 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from leads.admin import RecordAdmin, html_table, register_lead_panel
 from leads.conditions import LEAD_FIELDS
-from leads.formatting import format_datetime
+from leads.formatting import format_code, format_datetime
 from leads.forms import ListField
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, User
@@ -23,7 +23,7 @@ from leads.selectors import lead_facts
 from leads.services import email_domain
 
 from . import selectors, simulate
-from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Team
+from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Strategy, Team
 
 
 def lead_takers() -> QuerySet[User]:
@@ -288,10 +288,22 @@ class SimulateForm(forms.Form):
         return facts
 
 
+class StrategyFilter(admin.SimpleListFilter):
+    title = "strategy"
+    parameter_name = "strategy"
+
+    def lookups(self, request, model_admin):
+        codes = Assignment.objects.exclude(strategy="").order_by("strategy").values_list("strategy", flat=True)
+        return [(code, strategy_label(code)) for code in codes.distinct()]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(strategy=self.value()) if self.value() else queryset
+
+
 @admin.register(Assignment)
 class AssignmentAdmin(RecordAdmin):
-    list_display = ["lead", "status", "assignee", "rule", "strategy", "assigned_at", "due_at", "accepted_at"]
-    list_filter = ["status", "strategy", "rule"]
+    list_display = ["lead", "status", "assignee", "rule", "strategy_words", "assigned_at", "due_at", "accepted_at"]
+    list_filter = ["status", StrategyFilter, "rule"]
     list_select_related = ["lead", "user", "partner", "rule"]
     search_fields = ["lead__email", "user__username"]
     readonly_fields = [
@@ -299,7 +311,7 @@ class AssignmentAdmin(RecordAdmin):
         "user",
         "partner",
         "rule",
-        "strategy",
+        "strategy_words",
         "status",
         "trace_table",
         "assigned_at",
@@ -309,15 +321,29 @@ class AssignmentAdmin(RecordAdmin):
         "note",
         "created_by",
     ]
-    exclude = ["trace"]
+    exclude = ["trace", "strategy"]  # the strategy in words: strategy_words
 
     @admin.display(description="Assignee")
     def assignee(self, assignment: Assignment) -> str:
-        return assignment.assignee_label
+        label = assignment.assignee_label
+        return label if assignment.user_id or assignment.partner_id else label.capitalize()
+
+    @admin.display(description="Strategy", ordering="strategy")
+    def strategy_words(self, assignment: Assignment) -> str:
+        return strategy_label(assignment.strategy)
 
     @admin.display(description="Decision trace")
     def trace_table(self, assignment: Assignment) -> str:
         return render_trace(assignment.trace)
+
+
+def strategy_label(code: str) -> str:
+    """A routing strategy in words ("Weighted round robin"); codes that are no strategy of a rule
+    (a manual reassignment, a pool fallback) spelled out."""
+    try:
+        return str(Strategy(code).label)
+    except ValueError:
+        return format_code(code)
 
 
 def describe_step(step: dict) -> str:
@@ -329,7 +355,7 @@ def describe_step(step: dict) -> str:
     if not step.get("matched"):
         return f"{step['rule']}: conditions not met"
     skipped = "; ".join(f"{s['candidate']} skipped ({s['why']})" for s in step.get("skipped", []))
-    line = f"{step['rule']} ({step.get('strategy', '')}): {step.get('result', '')}"
+    line = f"{step['rule']} ({strategy_label(step.get('strategy', ''))}): {step.get('result', '')}"
     return line + (f" — {skipped}" if skipped else "")
 
 

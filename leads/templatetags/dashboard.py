@@ -8,7 +8,7 @@ from django import template
 from django.utils import timezone
 from django.utils.html import format_html
 
-from leads.formatting import format_datetime, format_duration, format_money, format_reason
+from leads.formatting import format_code, format_datetime, format_duration, format_money, format_reason
 from leads.models import Activity, ActivityType, LostReason, Stage
 
 register = template.Library()
@@ -69,6 +69,13 @@ def _words(code: str) -> str:
         return code.replace("_", " ").capitalize()
 
 
+def _listed(value) -> str:
+    """A property's value in words: a list of field names as "consent at, consent status"."""
+    if isinstance(value, list):
+        return ", ".join(str(item).replace("_", " ") for item in value)
+    return str(value)
+
+
 def _assignment(p: dict) -> tuple[str, str]:
     event, who = p.get("event", ""), p.get("assignee", "")
     rule = f"rule “{p['rule']}”" if p.get("rule") else ""
@@ -98,7 +105,7 @@ def describe(activity: Activity) -> tuple[str, str]:
     if kind == ActivityType.CAPTURED:
         fields = ", ".join(name.replace("_", " ") for name in p.get("fields", []))
         if p.get("created"):
-            return "Captured", f"New lead{' from ' + activity.source if activity.source else ''}"
+            return "Captured", f"New lead{' from ' + format_code(activity.source) if activity.source else ''}"
         return "Captured again", f"Updated: {fields}" if fields else "No new details"
     if kind == ActivityType.NOTE:
         return "Note", p.get("text", "")
@@ -119,7 +126,8 @@ def describe(activity: Activity) -> tuple[str, str]:
         if p.get("deal_value"):
             parts.append(format_money(p["deal_value"], p.get("currency") or "EUR"))
         return title, " — ".join(parts)
-    details = ", ".join(f"{k}: {v}" for k, v in p.items() if v not in ("", None, [], {}) and not isinstance(v, dict))
+    shown = {k: v for k, v in p.items() if v not in ("", None, [], {}) and not isinstance(v, dict)}
+    details = ", ".join(f"{k.replace('_', ' ')}: {_listed(v)}" for k, v in shown.items())
     return activity.get_type_display(), details
 
 

@@ -27,6 +27,11 @@ def money_totals(totals: dict) -> str:
 
 
 @register.filter
+def words(code: str) -> str:
+    return formatting.format_code(code)
+
+
+@register.filter
 def points(score) -> str:
     return formatting.format_points(score)
 

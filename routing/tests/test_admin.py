@@ -69,7 +69,7 @@ def test_the_lead_page_shows_the_assignment_trace(manager_client, setup, django_
     page = manager_client.get(f"/admin/leads/lead/{lead.pk}/change/").content.decode()
     assert "Assignments" in page
     assert "DACH: conditions not met" in page
-    assert "Everyone (round_robin): assigned to Rep0" in page
+    assert "Everyone (Round robin): assigned to Rep0" in page
 
 
 def test_a_rep_cannot_reach_the_routing_admin(setup):
@@ -87,5 +87,5 @@ def test_a_run_of_rules_that_did_not_match_reads_as_one_line(manager_client, set
     simulated = manager_client.get("/admin/routing/routingrule/simulate/", {"country": "fr"}).content.decode()
 
     assert "4 rules (US 0 … DACH): conditions not met" in page
-    assert "Everyone (round_robin): assigned to Rep0" in page
+    assert "Everyone (Round robin): assigned to Rep0" in page
     assert "<strong>4 rules</strong> (US 0 … DACH): conditions not met" in simulated
