@@ -175,7 +175,7 @@ def funnel_steps(cohort: dict[int, datetime], changes: list[tuple[int, str, date
     step, how many of the cohort reached it (at any time since their handover, up to now), with its
     share of the cohort and of the previous step. Pure: every step is at most the previous one, and
     every share is between 0 and 100 %. Lost is a side branch: the cohort's leads lost since."""
-    rank = {stage: i + 1 for i, stage in enumerate(FUNNEL_STEPS)}
+    rank: dict[str, int] = {stage: i + 1 for i, stage in enumerate(FUNNEL_STEPS)}
     reached: dict[int, int] = dict.fromkeys(cohort, 0)
     lost: set[int] = set()
     for lead_id, stage, at in changes:

@@ -108,7 +108,7 @@ def test_the_page_shows_the_period_asked_for_with_both_shares(histories, sales_m
     assert [s["count"] for s in week.context["steps"]] == [3, 2, 1, 1, 0]
     assert [s["count"] for s in year.context["steps"]] == [5, 4, 2, 1, 1]
     text = week.content.decode()
-    assert "of handed over" in text and "of previous step" in text and "Handed over" in text
+    assert "of all" in text and "of previous" in text and "Handed over" in text
     assert "last 7 days" in text
 
 
