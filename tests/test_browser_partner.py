@@ -37,7 +37,7 @@ def test_partner_accepts_reports_and_wins_and_the_loop_closes(page: Page, live_s
     page.get_by_label("Outcome").select_option("meeting")
     page.get_by_label("Note").fill("Workshop on site, they want a quote")
     page.get_by_role("button", name="Send feedback").click()
-    expect(page.locator("#timeline")).to_contain_text("Partner feedback: meeting")
+    expect(page.locator("#timeline")).to_contain_text("Partner feedback: Meeting")
     lead.refresh_from_db()
     assert round(lead.score - score_before) == 15  # the demo model's "Partner: meeting held"
 
@@ -45,7 +45,7 @@ def test_partner_accepts_reports_and_wins_and_the_loop_closes(page: Page, live_s
     page.get_by_label("Deal value").fill("18500")
     page.get_by_role("button", name="Send feedback").click()
     expect(page.locator("#stage")).to_have_text("Won")
-    expect(page.locator("#timeline")).to_contain_text("Partner feedback: won")
+    expect(page.locator("#timeline")).to_contain_text("Partner feedback: Won")
     shot(page, "partner-lead-won-laptop")
 
     lead.refresh_from_db()
