@@ -23,6 +23,7 @@ urlpatterns = [
     path("api/v1/", include("routing.api.urls")),
     path("api/v1/", include("partners.api.urls")),
     path("api/v1/", include("webhooks.api.urls")),
+    path("api/v1/", include("imports.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     # The split view serves Swagger UI's set-up script from a URL of its own (?script): no inline script
     # under the Content-Security-Policy; templates/drf_spectacular/swagger_ui.html drops the inline style.

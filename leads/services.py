@@ -147,15 +147,7 @@ def lead_capture(
     Two simultaneous captures of one e-mail make one lead: the unique constraint refuses the
     second insert, and the retry finds and updates the row the first one committed.
     """
-    email = normalise_email(data["email"])
-    values = {
-        f: data[f]
-        for f in PROFILE_FIELDS
-        if f not in TOUCH_FIELDS and f not in CONSENT_FIELDS and f in data and data[f] not in (None, "")
-    }
-    asked_consent = data.get("consent_status") or None
-    touch = _touch(data)
-    attributes = dict(data.get("attributes") or {})
+    email, values, asked_consent, touch, attributes = capture_input(data)
 
     for attempt in range(CAPTURE_RETRIES):
         try:
@@ -178,21 +170,34 @@ def _touch(data: Mapping[str, Any]) -> dict[str, str] | None:
     return touch
 
 
-def _capture_once(
+def capture_input(data: Mapping[str, Any]) -> tuple[str, dict[str, Any], str | None, dict[str, str] | None, dict]:
+    """A capture's validated data as (email, profile values, asked consent, touch, attributes): the
+    e-mail normalised, empty values dropped (they never erase), the touch as one unit. Shared by
+    lead_capture and lead_capture_many."""
+    email = normalise_email(data["email"])
+    values = {
+        f: data[f]
+        for f in PROFILE_FIELDS
+        if f not in TOUCH_FIELDS and f not in CONSENT_FIELDS and f in data and data[f] not in (None, "")
+    }
+    return email, values, data.get("consent_status") or None, _touch(data), dict(data.get("attributes") or {})
+
+
+def _capture_apply(
+    lead: Lead | None,
     email: str,
     values: dict[str, Any],
     touch: dict[str, str] | None,
     attributes: dict[str, Any],
     default_source: str,
-    actor: User | None,
     asked_consent: str | None,
-    double_opt_in: bool,
-) -> tuple[Lead, bool]:
-    lead = Lead.objects.select_for_update().filter(email=email).first()
+    now: datetime,
+) -> tuple[Lead, bool, list[str], dict[str, Any]]:
+    """One capture's changes, in memory: the lead (a new unsaved one when `lead` is None, else
+    `lead` itself, changed), whether it is new, the fields changed and the `captured` activity's
+    properties. Writes nothing: lead_capture saves one row, lead_capture_many a batch. The one
+    place the capture's rules (consent, first and latest touch, merge) are applied."""
     created = lead is None
-    if created and not double_opt_in and erasure.blocked_emails([email]):
-        raise LeadInvalid({"email": erasure.BLOCKED_MESSAGE})
-    now = timezone.now()
     status = capture_consent(lead.consent_status if lead else ConsentStatus.NONE, asked_consent)
     if status is not None:
         values = {**values, "consent_status": status, "consent_at": now}
@@ -206,7 +211,6 @@ def _capture_once(
         values = {**values, **latest, "latest_touch_at": now}
     if lead is None:
         lead = Lead(**{"company_domain": email_domain(email), **values}, email=email, attributes=attributes)
-        lead.save()
         changed = sorted([*values, *(["attributes"] if attributes else [])])
     else:
         changed = _apply(lead, values)
@@ -217,11 +221,33 @@ def _capture_once(
         if merged != lead.attributes:
             lead.attributes = merged
             changed.append("attributes")
-        if changed:
-            lead.save(update_fields=[*changed, "updated_at"])
     properties: dict[str, Any] = {"created": created, "fields": sorted(changed)}
     if touch is not None:
         properties["touch"] = touch
+    return lead, created, changed, properties
+
+
+def _capture_once(
+    email: str,
+    values: dict[str, Any],
+    touch: dict[str, str] | None,
+    attributes: dict[str, Any],
+    default_source: str,
+    actor: User | None,
+    asked_consent: str | None,
+    double_opt_in: bool,
+) -> tuple[Lead, bool]:
+    found = Lead.objects.select_for_update().filter(email=email).first()
+    if found is None and not double_opt_in and erasure.blocked_emails([email]):
+        raise LeadInvalid({"email": erasure.BLOCKED_MESSAGE})
+    now = timezone.now()
+    lead, created, changed, properties = _capture_apply(
+        found, email, values, touch, attributes, default_source, asked_consent, now
+    )
+    if created:
+        lead.save()
+    elif changed:
+        lead.save(update_fields=[*changed, "updated_at"])
     Activity.objects.create(
         lead=lead,
         type=ActivityType.CAPTURED,
@@ -701,3 +727,104 @@ def _leads_for_emails(events: list[dict[str, Any]]) -> int:
         if not event.get("lead_id"):
             event["lead_id"] = found[normalise_email(event["email"])]
     return len(missing)
+
+
+# --- many captures at once (a CSV import's batch) ------------------------------------------------
+
+# Rows per call the callers aim for: one transaction, a handful of statements.
+CAPTURE_MANY_BATCH = 1000
+
+
+def lead_capture_many(
+    *, rows: Sequence[Mapping[str, Any]], source: str, actor: User | None = None, double_opt_in: bool = False
+) -> list[tuple[int, bool]]:
+    """`lead_capture` for a batch of validated rows (a CSV import's ~1,000): returns (lead id,
+    created) per row, in order. In one transaction (the caller's, as a savepoint, if there is one).
+
+    The same rules, by the same code (`capture_input`, `_capture_apply`): dedup by normalised
+    e-mail, non-empty values fill or overwrite, attributes merge, the first touch stays, a later
+    one goes to `latest_*`, a `captured` activity per row (with `source`), consent per
+    `capture_consent`. Rows of one e-mail are applied in order, as consecutive captures would be.
+    Set-based: the existing leads are locked in one SELECT … FOR UPDATE (in id order, the lock
+    order every writer of score inputs keeps: see score_inputs_changed), new ones bulk-inserted,
+    changed ones bulk-updated, the activities bulk-inserted, one `score_inputs_changed` for all and
+    one `lead_captured` announcement for the new leads and one for the others.
+
+    A concurrent capture that inserts one of the new e-mails first makes our insert fail on the
+    unique constraint: the batch is rolled back and redone, finding that lead (so one lead).
+
+    With `double_opt_in`, leads of the batch whose consent is `none` are sent the confirmation
+    e-mail (a person who withdrew, or has one pending, is not asked again by a list).
+    """
+    prepared = [capture_input(row) for row in rows]
+    if not prepared:
+        return []
+    for attempt in range(CAPTURE_RETRIES):
+        try:
+            with transaction.atomic():
+                return _capture_many_once(prepared, source, actor, double_opt_in)
+        except IntegrityError:
+            # Another capture of one of these e-mails committed between our read and our insert.
+            if attempt == CAPTURE_RETRIES - 1:
+                raise
+    raise AssertionError("unreachable")
+
+
+def _capture_many_once(
+    prepared: list[tuple[str, dict[str, Any], str | None, dict[str, str] | None, dict]],
+    source: str,
+    actor: User | None,
+    double_opt_in: bool,
+) -> list[tuple[int, bool]]:
+    now = timezone.now()
+    emails = sorted({email for email, *_ in prepared})
+    ids = list(Lead.objects.filter(email__in=emails).values_list("pk", flat=True))
+    existing = {lead.email: lead for lead in Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    new: dict[str, Lead] = {}
+    dirty: dict[str, set[str]] = {}
+    captures: list[tuple[str, bool, dict[str, Any]]] = []
+    for email, values, asked, touch, attributes in prepared:
+        found = existing.get(email) or new.get(email)
+        lead, created, changed, properties = _capture_apply(found, email, values, touch, attributes, source, asked, now)
+        if created:
+            new[email] = lead
+        elif email in existing and changed:
+            dirty.setdefault(email, set()).update(changed)
+        captures.append((email, created, properties))
+    if new:
+        Lead.objects.bulk_create(list(new.values()))
+    if dirty:
+        for email in dirty:
+            existing[email].updated_at = now
+        fields = sorted(set().union(*dirty.values()) | {"updated_at"})
+        Lead.objects.bulk_update([existing[email] for email in sorted(dirty)], fields)
+    leads = {**existing, **new}
+    Activity.objects.bulk_create(
+        [
+            Activity(
+                lead=leads[email],
+                type=ActivityType.CAPTURED,
+                occurred_at=now,
+                source=source,
+                properties=properties,
+                created_by=actor,
+            )
+            for email, _created, properties in captures
+        ]
+    )
+    score_inputs_changed([lead.pk for lead in leads.values()])
+    if new:
+        signals.announce(signals.lead_captured, lead_ids=sorted(lead.pk for lead in new.values()), created=True)
+    if existing:
+        signals.announce(signals.lead_captured, lead_ids=sorted(lead.pk for lead in existing.values()), created=False)
+    if double_opt_in:
+        for lead in leads.values():
+            if lead.consent_status == ConsentStatus.NONE:
+                consent.consent_request(lead=lead)
+    opted_in = {
+        lead.pk: (Stage.MAL, "Opt-in confirmed")
+        for lead in leads.values()
+        if lead.stage == Stage.NEW and lead.consent_status == ConsentStatus.CONFIRMED
+    }
+    lead_transition_many(moves=opted_in)
+    return [(leads[email].pk, created) for email, created, _properties in captures]

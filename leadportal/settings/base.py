@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "partners",
     "loop",
     "webhooks",  # outbound webhooks: subscriptions, the outbox, deliveries (WEBHOOK_* below)
+    "imports",  # CSV import of leads (imports/)
     "axes",  # sign-in lockouts (AXES_* below)
     "accounts",  # the lockout page and password-reset limits
     "django_structlog",  # a task's message carries the ids of the request that queued it (LOGGING below)
@@ -353,6 +354,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": env.float("LOOP_RECONCILE_EVERY", default=30.0),
         "options": {"expires": 25},
     },
+    # CSV imports whose worker died (no batch for IMPORT_STALE_AFTER) go on from their cursor.
+    "imports-resume-stalled": {
+        "task": "imports.tasks.import_jobs_resume",
+        "schedule": 30.0,
+        "options": {"expires": 25},
+    },
     "loop-reconcile-nightly": {
         "task": "loop.tasks.reconcile_task",
         "schedule": crontab(hour=3, minute=30),
@@ -367,6 +374,13 @@ CELERY_BEAT_SCHEDULE = {
     # Webhook events (and their delivery log) are kept WEBHOOK_KEEP_DAYS, then pruned.
     "webhooks-prune": {"task": "webhooks.tasks.prune", "schedule": crontab(hour=3, minute=15)},
 }
+# CSV imports (imports/): the largest file and the most rows one upload may have (a clear 400 beyond),
+# the rows per batch (one transaction, and the unit a killed worker redoes), and how long a running
+# import may go without finishing a batch before imports.tasks.import_jobs_resume picks it up.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=50 * 1024 * 1024)
+IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=200_000)
+IMPORT_BATCH = env.int("IMPORT_BATCH", default=1000)
+IMPORT_STALE_AFTER = env.float("IMPORT_STALE_AFTER", default=60.0)
 # Work older than this (seconds) that is still not done counts as drift and is redone by the reconciler:
 # pending rescoring, an MQL without an assignment, a full run that stopped moving, an unsent e-mail.
 LOOP_STALE_AFTER = env.float("LOOP_STALE_AFTER", default=30.0)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from django.http import HttpResponse, StreamingHttpResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
+    OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_view,
@@ -11,11 +15,12 @@ from drf_spectacular.utils import (
 )
 from rest_framework import filters, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from leads import erasure, selectors, services
+from leads import erasure, export, selectors, services
 from leads.auth import signed_in_user
 from leads.models import Lead, Scope
 
@@ -339,6 +344,52 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def activities(self, request: Request, pk: str | None = None, **kwargs) -> Response:
         page = self.paginate_queryset(selectors.lead_timeline(self.get_object()))
         return self.get_paginated_response(ActivitySerializer(page, many=True).data)
+
+    # --- export: the filtered list as a file -------------------------------------------------------
+
+    def perform_content_negotiation(self, request: Request, force: bool = False):
+        # `?format=csv|xlsx` picks the export's file type, not a DRF renderer: its answers are files
+        # (HttpResponse) and its errors JSON.
+        if getattr(self, "action", None) == "list_export":
+            return JSONRenderer(), JSONRenderer.media_type
+        return super().perform_content_negotiation(request, force)
+
+    @extend_schema(
+        summary="Export the lead list as CSV or Excel (the list's filters, search and ordering; what you may see)",
+        description=(
+            "`format=csv` (streamed, UTF-8 with BOM) or `format=xlsx`. Columns: the list's fields, with human "
+            "headers. A text that starts with = + - @, a tab or a carriage return is prefixed with a single "
+            "quote, so no spreadsheet runs it as a formula."
+        ),
+        parameters=[OpenApiParameter("format", str, enum=["csv", "xlsx"], required=True)],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="CSV"),
+            (200, export.XLSX_CONTENT_TYPE): OpenApiResponse(OpenApiTypes.BINARY, description="Excel workbook"),
+            400: FIELD_ERRORS,
+        },
+    )
+    @action(detail=False, methods=["get"], url_path="export", url_name="list-export", pagination_class=None)
+    def list_export(self, request: Request, **kwargs) -> HttpResponse | StreamingHttpResponse | Response:
+        kind = request.query_params.get("format", "")
+        if kind not in ("csv", "xlsx"):
+            return Response({"format": ['One of "csv", "xlsx".']}, status=status.HTTP_400_BAD_REQUEST)
+        leads = self.filter_queryset(self.get_queryset())
+        stamp = timezone.now().strftime("%Y%m%d-%H%M")
+        if kind == "csv":
+            response: HttpResponse | StreamingHttpResponse = StreamingHttpResponse(
+                export.csv_lines(export.lead_rows(leads), export.headers()), content_type="text/csv; charset=utf-8"
+            )
+        else:
+            if leads.count() > export.XLSX_MAX_ROWS:
+                return Response(
+                    {"format": [f"An Excel sheet holds at most {export.XLSX_MAX_ROWS:,} leads: export CSV."]},
+                    status=status.HTTP_400_BAD_REQUEST,
+                )
+            response = HttpResponse(
+                export.xlsx_bytes(export.lead_rows(leads), export.headers()), content_type=export.XLSX_CONTENT_TYPE
+            )
+        response["Content-Disposition"] = f'attachment; filename="leads-{stamp}.{kind}"'
+        return response
 
 
 class EventsView(APIView):

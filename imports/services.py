@@ -1,0 +1,298 @@
+"""CSV imports: preview, start, run in batches, resume, and the rejected rows. One transaction each.
+
+A row is imported as a capture would be (leads.services.lead_capture_many, the rules of
+lead_capture) after the checks of the capture API (its serializer), so a row is rejected for
+exactly what `POST /api/v1/leads/` would refuse, with the field and the message.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from itertools import islice
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from leads.api.serializers import LeadCaptureSerializer
+from leads.errors import Invalid
+from leads.export import safe_text
+from leads.models import User
+from leads.services import lead_capture_many, normalise_email
+
+from . import parsing
+from .models import ImportJob, ImportRejection
+
+log = logging.getLogger("leadportal.imports")
+
+PREVIEW_ROWS = 10
+ERASED = "This person's data was erased at their request."
+
+
+class ImportInvalid(Invalid):
+    """An upload, mapping or defaults that cannot be imported (400, field by field); nothing stored."""
+
+
+def _limits_message() -> str:
+    return _("At most %(mb)s MB and %(rows)s rows per file.") % {
+        "mb": settings.IMPORT_MAX_BYTES // (1024 * 1024),
+        "rows": f"{settings.IMPORT_MAX_ROWS:,}",
+    }
+
+
+def upload_read(raw: bytes) -> tuple[parsing.Parsed, int]:
+    """The file read and its number of data rows; ImportInvalid ({"file": …}) if it is too large,
+    has too many rows or cannot be read as a CSV with a header."""
+    if len(raw) > settings.IMPORT_MAX_BYTES:
+        raise ImportInvalid({"file": _("The file is too large.") + " " + _limits_message()})
+    try:
+        parsed = parsing.parse(raw)
+        total = parsing.count_rows(parsed)
+    except (parsing.ParseError, csv.Error) as exc:
+        raise ImportInvalid({"file": str(exc)}) from exc
+    if total > settings.IMPORT_MAX_ROWS:
+        raise ImportInvalid({"file": _("The file has %(n)s rows.") % {"n": f"{total:,}"} + " " + _limits_message()})
+    if total == 0:
+        raise ImportInvalid({"file": _("The file has a header but no rows.")})
+    return parsed, total
+
+
+def options_errors(mapping: Any, defaults: Any, header: list[str]) -> dict[str, list[str]]:
+    errors = {}
+    if problems := parsing.mapping_errors(mapping, header):
+        errors["mapping"] = problems
+    if problems := parsing.defaults_errors(defaults):
+        errors["defaults"] = problems
+    return errors
+
+
+def row_check(
+    header: list[str], values: list[str], data: dict[str, Any]
+) -> tuple[dict[str, Any], dict[str, list[str]]]:
+    """The row's capture data as the capture API would take it, and its errors by field (empty:
+    fine) — the capture serializer's own rules and messages."""
+    if len(values) > len(header):
+        message = _("This row has %(values)s values; the header has %(columns)s columns.")
+        return {}, {"row": [message % {"values": len(values), "columns": len(header)}]}
+    serializer = LeadCaptureSerializer(data=data)
+    if not serializer.is_valid():
+        return {}, {field: [str(m) for m in messages] for field, messages in _flat(serializer.errors).items()}
+    validated = dict(serializer.validated_data)
+    validated.pop("double_opt_in", None)
+    return validated, {}
+
+
+def _flat(errors: Mapping[str, Any]) -> dict[str, list[str]]:
+    flat: dict[str, list[str]] = {}
+    for field, messages in errors.items():
+        if isinstance(messages, dict):  # attributes' own shape, if any
+            for key, inner in _flat(messages).items():
+                flat[f"{field}.{key}"] = inner
+        else:
+            flat[field] = [str(m) for m in (messages if isinstance(messages, list) else [messages])]
+    return flat
+
+
+def blocked_emails(emails: set[str]) -> set[str]:
+    """E-mails of people erased at their request (leads.erasure.blocked_emails, once it exists).
+
+    TODO(#14, erasure): leads.erasure.blocked_emails has not landed on main yet; until it has, no
+    row is refused as erased. Replace this body with `return erasure.blocked_emails(emails)`."""
+    return set()
+
+
+def import_preview(
+    *, raw: bytes, mapping: Any = None, defaults: Any = None, has_consent: bool = False
+) -> dict[str, Any]:
+    """What an import of this file would do with its first rows: the header, the suggested mapping,
+    the first PREVIEW_ROWS rows as mapped with their errors by line. Writes nothing."""
+    parsed, total = upload_read(raw)
+    suggested = parsing.suggest_mapping(parsed.header)
+    mapping = suggested if mapping is None else mapping
+    defaults = defaults or {}
+    if errors := options_errors(mapping, defaults, parsed.header):
+        raise ImportInvalid(errors)
+    sample = list(islice(parsing.rows(parsed), PREVIEW_ROWS))
+    erased = blocked_emails({normalise_email(v) for _l, v in _emails(parsed.header, sample, mapping)})
+    previewed = []
+    for line, values in sample:
+        data = parsing.row_data(parsed.header, values, mapping, defaults)
+        _validated, errors = row_check(parsed.header, values, data)
+        if not errors and normalise_email(data.get("email", "")) in erased:
+            errors = {"email": [ERASED]}
+        previewed.append({"line": line, "data": data, "errors": errors})
+    return {
+        "encoding": parsed.encoding,
+        "delimiter": parsed.delimiter,
+        "header": parsed.header,
+        "suggested_mapping": suggested,
+        "mapping": mapping,
+        "total_rows": total,
+        "has_consent": has_consent,
+        "rows": previewed,
+    }
+
+
+def _emails(
+    header: list[str], rows: list[tuple[int, list[str]]], mapping: Mapping[str, str]
+) -> Iterator[tuple[int, str]]:
+    column = next((header.index(c) for c, target in mapping.items() if target == "email" and c in header), None)
+    if column is None:
+        return
+    for line, values in rows:
+        if column < len(values) and values[column].strip():
+            yield line, values[column]
+
+
+def import_job_create(
+    *, raw: bytes, filename: str, mapping: Any, defaults: Any = None, has_consent: bool = False, actor: User | None
+) -> ImportJob:
+    """Store the import and queue it (after the commit); ImportInvalid, and nothing stored, for a
+    file, mapping or defaults that cannot be imported."""
+    from .tasks import import_job_run_task
+
+    parsed, total = upload_read(raw)
+    defaults = defaults or {}
+    if errors := options_errors(mapping, defaults, parsed.header):
+        raise ImportInvalid(errors)
+    with transaction.atomic():
+        job = ImportJob.objects.create(
+            filename=filename[:255],
+            text=parsed.text,
+            encoding=parsed.encoding,
+            delimiter=parsed.delimiter,
+            header=parsed.header,
+            mapping={column: mapping.get(column, "") for column in parsed.header},
+            defaults={key: value for key, value in defaults.items() if value},
+            has_consent=has_consent,
+            total_rows=total,
+            created_by=actor,
+        )
+        from leadportal.celery import enqueue
+
+        enqueue(import_job_run_task, job.pk)
+    return job
+
+
+def _claim(job_id: int, token: str, now: datetime) -> ImportJob | None:
+    """Take the job for this run: a queued one, one this run (`token`, the task's id, the same on
+    its retries) holds, or a running one whose holder stopped moving. None: done, or held."""
+    stale = now - timedelta(seconds=settings.IMPORT_STALE_AFTER)
+    with transaction.atomic():
+        job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
+        if job is None or job.finished:
+            return None
+        held = job.status == ImportJob.Status.RUNNING and job.claimed_by != token
+        if held and job.heartbeat_at is not None and job.heartbeat_at >= stale:
+            return None
+        job.status, job.claimed_by, job.heartbeat_at = ImportJob.Status.RUNNING, token, now
+        job.started_at = job.started_at or now
+        job.save(update_fields=["status", "claimed_by", "heartbeat_at", "started_at"])
+        return job
+
+
+def import_job_run(*, job_id: int, token: str) -> ImportJob | None:
+    """Import the job's rows from its cursor, a batch (IMPORT_BATCH rows) per transaction, until
+    done; returns the job, or None when another run holds it. A run that finds the cursor moved
+    by another (a pickup after it was thought dead) stops."""
+    job = _claim(job_id, token, timezone.now())
+    if job is None:
+        return None
+    parsed = parsing.Parsed(text=job.text, encoding=job.encoding, delimiter=job.delimiter, header=job.header)
+    cursor = job.done_rows
+    remaining = parsing.rows(parsed, skip=cursor)
+    size = max(settings.IMPORT_BATCH, 1)
+    while batch := list(islice(remaining, size)):
+        if not import_batch(job=job, cursor=cursor, batch=batch, token=token):
+            return job
+        cursor += len(batch)
+    ImportJob.objects.filter(pk=job.pk, claimed_by=token).update(
+        status=ImportJob.Status.DONE, finished_at=timezone.now(), heartbeat_at=timezone.now()
+    )
+    job.refresh_from_db()
+    return job
+
+
+@transaction.atomic
+def import_batch(*, job: ImportJob, cursor: int, batch: list[tuple[int, list[str]]], token: str) -> bool:
+    """Import one batch (the rows after `cursor`) and move the cursor past it, in one transaction:
+    the leads, their activities, the rejected rows and the counts commit together or not at all.
+    False (nothing done) when the job is no longer this run's or its cursor moved."""
+    locked = ImportJob.objects.select_for_update().filter(pk=job.pk).first()
+    if locked is None or locked.claimed_by != token or locked.done_rows != cursor or locked.finished:
+        return False
+    good: list[dict[str, Any]] = []
+    rejected: list[ImportRejection] = []
+    checked = []
+    for line, values in batch:
+        data = parsing.row_data(job.header, values, job.mapping, job.defaults)
+        validated, errors = row_check(job.header, values, data)
+        checked.append((line, values, validated, errors))
+    erased = blocked_emails({v["email"].strip().lower() for _l, _v, v, e in checked if not e})
+    for line, values, validated, errors in checked:
+        if not errors and validated["email"].strip().lower() in erased:
+            errors = {"email": [ERASED]}
+        if errors:
+            rejected.append(ImportRejection(job=job, line=line, values=values, errors=errors))
+        else:
+            good.append(validated)
+    results = lead_capture_many(rows=good, source="import", actor=job.created_by, double_opt_in=job.has_consent)
+    created = sum(1 for _lead_id, was_created in results if was_created)
+    ImportRejection.objects.bulk_create(rejected)
+    ImportJob.objects.filter(pk=job.pk).update(
+        done_rows=cursor + len(batch),
+        created_count=F("created_count") + created,
+        updated_count=F("updated_count") + len(results) - created,
+        rejected_count=F("rejected_count") + len(rejected),
+        heartbeat_at=timezone.now(),
+    )
+    return True
+
+
+def import_job_fail(*, job_id: int, error: str) -> None:
+    ImportJob.objects.filter(pk=job_id).exclude(status=ImportJob.Status.DONE).update(
+        status=ImportJob.Status.FAILED, error=error[:2000], finished_at=timezone.now()
+    )
+
+
+def import_jobs_stalled(now: datetime | None = None) -> list[int]:
+    """Jobs whose run stopped (no batch for IMPORT_STALE_AFTER: a killed worker) or never began
+    (queued that long: a lost message, the broker was away)."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.IMPORT_STALE_AFTER)
+    return list(
+        ImportJob.objects.filter(
+            Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=stale)
+            | Q(status=ImportJob.Status.QUEUED, created_at__lt=stale)
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+
+
+def rejected_csv(job: ImportJob) -> Iterator[str]:
+    """The rejected rows as CSV: the file's own columns, then `line` and `error` ("field: message";
+    several joined by " | "). Text that a spreadsheet would run as a formula is quoted
+    (leads.export.safe_text); an import strips that quote again, so the fixed file goes back in."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+
+    def line(values: list[Any]) -> str:
+        buffer.seek(0)
+        buffer.truncate()
+        writer.writerow(values)
+        return buffer.getvalue()
+
+    yield "\ufeff" + line([safe_text(name) for name in [*job.header, "line", "error"]])
+    for rejection in job.rejections.order_by("line").iterator(chunk_size=2000):
+        # The file's columns (a row with more values than the header is cut to its columns).
+        values = [*rejection.values, *[""] * len(job.header)][: len(job.header)]
+        message = " | ".join(f"{field}: {text}" for field, texts in rejection.errors.items() for text in texts)
+        yield line([*(safe_text(v) for v in values), rejection.line, safe_text(message)])
