@@ -782,15 +782,16 @@ def _capture_many_once(
     existing = {lead.email: lead for lead in Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
     new: dict[str, Lead] = {}
     dirty: dict[str, set[str]] = {}
-    captures: list[tuple[str, bool, dict[str, Any]]] = []
+    captures: list[tuple[str, bool, dict[str, Any], datetime]] = []
     for email, values, asked, touch, attributes in prepared:
         found = existing.get(email) or new.get(email)
-        lead, created, changed, properties = _capture_apply(found, email, values, touch, attributes, source, asked, now)
+        at = timezone.now()  # each row its own instant, as consecutive captures have
+        lead, created, changed, properties = _capture_apply(found, email, values, touch, attributes, source, asked, at)
         if created:
             new[email] = lead
         elif email in existing and changed:
             dirty.setdefault(email, set()).update(changed)
-        captures.append((email, created, properties))
+        captures.append((email, created, properties, at))
     if new:
         Lead.objects.bulk_create(list(new.values()))
     if dirty:
@@ -804,12 +805,12 @@ def _capture_many_once(
             Activity(
                 lead=leads[email],
                 type=ActivityType.CAPTURED,
-                occurred_at=now,
+                occurred_at=at,
                 source=source,
                 properties=properties,
                 created_by=actor,
             )
-            for email, _created, properties in captures
+            for email, _created, properties, at in captures
         ]
     )
     score_inputs_changed([lead.pk for lead in leads.values()])
@@ -827,4 +828,4 @@ def _capture_many_once(
         if lead.stage == Stage.NEW and lead.consent_status == ConsentStatus.CONFIRMED
     }
     lead_transition_many(moves=opted_in)
-    return [(leads[email].pk, created) for email, created, _properties in captures]
+    return [(leads[email].pk, created) for email, created, *_rest in captures]
