@@ -10,10 +10,12 @@ from .models import ImportJob, SavedMapping
 
 
 def can_import(user: User) -> bool:
-    """Staff, marketing managers and integration clients (through the API, token scope `capture`)."""
-    return user.is_authenticated and (
-        user.is_superuser or user.is_staff or user.role in {Role.MARKETING, Role.INTEGRATION}
-    )
+    """Marketing managers, integration clients (through the API, token scope `capture`) and staff
+    without a role (administrators). A sales manager, staff for the admin's tuning screens, exports
+    but does not import."""
+    if not user.is_authenticated:
+        return False
+    return user.is_superuser or user.role in {Role.MARKETING, Role.INTEGRATION} or (user.is_staff and not user.role)
 
 
 def imports_visible_to(user: User) -> QuerySet[ImportJob]:
@@ -21,7 +23,7 @@ def imports_visible_to(user: User) -> QuerySet[ImportJob]:
     jobs = ImportJob.objects.select_related("created_by")
     if not can_import(user):
         return jobs.none()
-    if user.is_superuser or user.is_staff or user.role == Role.MARKETING:
+    if user.role != Role.INTEGRATION:
         return jobs
     return jobs.filter(created_by=user)
 

@@ -271,7 +271,7 @@ def _capture_once(
 
 CONSENT_FIELDS = ("consent_status", "consent_at")
 CONSENT_CONFIRMED_BY_CAPTURE = (
-    "A capture cannot confirm consent: send \"double_opt_in\": true and the lead confirms through the e-mail's link."
+    'A capture cannot confirm consent: send "double_opt_in": true and the lead confirms through the e-mail\'s link.'
 )
 
 
@@ -601,9 +601,7 @@ def lead_contact_log(
         elif occurred_at > now + CLOCK_SKEW:
             errors["occurred_at"] = "This time lies in the future: log a call or meeting once it has taken place."
         elif occurred_at < lead.created_at - CLOCK_SKEW:
-            errors["occurred_at"] = (
-                f"This time is before the lead was created ({lead.created_at:%Y-%m-%d %H:%M} UTC)."
-            )
+            errors["occurred_at"] = f"This time is before the lead was created ({lead.created_at:%Y-%m-%d %H:%M} UTC)."
     if errors:
         raise LeadInvalid(errors)
     return activity_record(

@@ -189,11 +189,7 @@ def render_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, sta
 def _bant_initial(qualification: Qualification | None) -> dict:
     if qualification is None:
         return {}
-    return {
-        field: getattr(qualification, field)
-        for name in Qualification.CRITERIA
-        for field in (name, f"{name}_note")
-    }
+    return {field: getattr(qualification, field) for name in Qualification.CRITERIA for field in (name, f"{name}_note")}
 
 
 def answer_action(

@@ -31,6 +31,7 @@ def test_every_beat_job_names_a_registered_task_and_passes_arguments_it_takes():
         "routing-retry-unassigned": "routing.tasks.retry_unassigned",
         "partners-chase-feedback": "partners.tasks.chase_feedback",
         "leads-prune-sent-emails": "leads.tasks.prune_sent_emails",
+        "imports-resume-stalled": "imports.tasks.import_jobs_resume",
         "loop-reconcile": "loop.tasks.reconcile_task",
         "loop-reconcile-nightly": "loop.tasks.reconcile_task",
         "webhooks-send-due": "webhooks.tasks.send_due",
@@ -46,7 +47,7 @@ def test_every_beat_job_names_a_registered_task_and_passes_arguments_it_takes():
 
 def test_every_task_module_registers_under_its_first_release_names():
     """Renaming a task function must not rename the task: queued messages and beat carry the name."""
-    ours = {"leads", "scoring", "routing", "partners", "loop", "webhooks"}
+    ours = {"leads", "scoring", "routing", "partners", "loop", "webhooks", "imports"}
     names = {name for name in registered_tasks() if name.split(".")[0] in ours}
     assert {
         "scoring.tasks.rescore_leads",
@@ -59,6 +60,8 @@ def test_every_task_module_registers_under_its_first_release_names():
         "webhooks.tasks.deliver",
         "webhooks.tasks.send_due",
         "webhooks.tasks.prune",
+        "imports.tasks.import_job_run",
+        "imports.tasks.import_jobs_resume",
     } <= names
 
 

@@ -35,6 +35,7 @@ SLOW = (
     # other sessions' transactions on the server hold the feed's horizon)
     "leads/tests/test_changes_interleavings.py",
     "leads/tests/test_capture.py::test_simultaneous_captures_of_one_email_make_one_lead",
+    "leads/tests/test_capture_many.py::test_a_concurrent_capture_of_an_email_in_the_batch_makes_one_lead",
     "scoring/tests/test_workers.py::test_rows_another_worker_holds_are_left_to_it",
     "tests/test_login_throttle.py::test_21_reset_requests_at_once_still_send_exactly_3_emails",
     "tests/test_login_throttle.py::test_8_parallel_guessers_get_at_most_a_few_guesses_past_the_limit",
@@ -54,4 +55,5 @@ SERIAL = (
     "scoring/tests/test_real_worker.py",  # ~6 s
     "tests/test_rabbitmq.py",  # real workers on RabbitMQ
     "webhooks/tests/test_real_worker.py",  # a worker on a private Redis delivering to a real receiver: ~15 s
+    "imports/tests/test_workers.py",  # a real worker imports; another is killed mid-import: ~20 s
 )

@@ -23,7 +23,7 @@ GOOD_AND_BAD = (
     "KNOWN@acme.example,Karl,,,AT,,Halle 1\n"  # line 4: updates the existing lead
     "carl@gamma.example,Carl,C,Gamma,XX,,\n"  # line 5: rejected (country)
     "\n"  # line 6: blank, no row
-    "dora@delta.example,Dora,D,\"Delta, Inc.\",US,,Stand 9\n"  # line 7: new
+    'dora@delta.example,Dora,D,"Delta, Inc.",US,,Stand 9\n'  # line 7: new
 )
 MAPPING = {
     "E-Mail": "email",
@@ -57,7 +57,9 @@ def test_an_import_creates_updates_and_rejects_rows_by_line(api, marketing, uplo
     assert response.status_code == 201, response.json()
     job = ImportJob.objects.get()
     body = client.get(f"/api/v1/imports/{job.pk}/").json()
-    assert {k: body[k] for k in ("status", "total_rows", "done_rows", "created_count", "updated_count", "rejected_count")} == {
+    assert {
+        k: body[k] for k in ("status", "total_rows", "done_rows", "created_count", "updated_count", "rejected_count")
+    } == {
         "status": "done",
         "total_rows": 5,
         "done_rows": 5,
@@ -68,7 +70,12 @@ def test_an_import_creates_updates_and_rejects_rows_by_line(api, marketing, uplo
     assert list(ImportRejection.objects.values_list("line", flat=True)) == [3, 5]
     assert Lead.objects.count() == 3
     anna = Lead.objects.get(email="anna@alpha.example")
-    assert (anna.first_name, anna.company, str(anna.country.code), anna.industry) == ("Anna", "Alpha GmbH", "DE", "Software")
+    assert (anna.first_name, anna.company, str(anna.country.code), anna.industry) == (
+        "Anna",
+        "Alpha GmbH",
+        "DE",
+        "Software",
+    )
     assert anna.attributes == {"booth": "Halle 3"}
     assert (anna.source, anna.campaign, anna.consent_status, anna.stage) == ("fair", "expo-2026", "none", "new")
     assert Lead.objects.get(email="dora@delta.example").company == "Delta, Inc."
@@ -109,7 +116,12 @@ def test_a_row_is_rejected_for_what_the_capture_api_rejects_with_its_message(api
         "/api/v1/leads/", {"email": "big@x.example", "company_size": "many", "first_name": "x" * 300}
     )
     assert api_answer.status_code == 400
-    start(api(marketing), upload, rows, mapping={"email": "email", "company_size": "company_size", "first_name": "first_name"})
+    start(
+        api(marketing),
+        upload,
+        rows,
+        mapping={"email": "email", "company_size": "company_size", "first_name": "first_name"},
+    )
     rejection = ImportRejection.objects.get()
     assert rejection.errors == api_answer.json()
     assert Lead.objects.count() == 0
@@ -184,7 +196,12 @@ def test_the_preview_maps_the_first_rows_and_changes_nothing(api, marketing, upl
 @pytest.mark.parametrize(
     ("mapping", "defaults", "field", "message"),
     [
-        ({"Vorname": "first_name"}, {}, "mapping", "Map one column to email: the e-mail address is how a lead is found."),
+        (
+            {"Vorname": "first_name"},
+            {},
+            "mapping",
+            "Map one column to email: the e-mail address is how a lead is found.",
+        ),
         ({"E-Mail": "email", "Vorname": "stage"}, {}, "mapping", '"stage" is not a lead field'),
         ({"E-Mail": "email", "Vorname": "email"}, {}, "mapping", "Each field takes one column; more than one: email."),
         ({"E-Mail": "email", "Nope": "company"}, {}, "mapping", "Columns not in the file: Nope."),
@@ -235,7 +252,9 @@ def test_without_consent_the_leads_stay_without_and_no_mail_goes_out(
 
 
 def test_a_value_our_export_quoted_is_imported_as_its_text(api, marketing, upload):
-    start(api(marketing), upload, "email,phone\nq@x.example,'+49 30 1234\n", mapping={"email": "email", "phone": "phone"})
+    start(
+        api(marketing), upload, "email,phone\nq@x.example,'+49 30 1234\n", mapping={"email": "email", "phone": "phone"}
+    )
     assert Lead.objects.get().phone == "+49 30 1234"
 
 
