@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from leadportal.celery import send, transient_retry
 
@@ -13,7 +13,7 @@ log = logging.getLogger("leadportal.imports")
 
 
 @shared_task(name="imports.tasks.import_job_run", bind=True, acks_late=True, **RETRY)
-def import_job_run_task(self, job_id: int) -> int | None:
+def import_job_run_task(self: Task, job_id: int) -> int | None:
     """Import a job's rows from its cursor to the end (a batch per transaction). A second message
     for a job that a live run holds does nothing; a retry of this task (same id) goes on."""
     from leadportal.celery import TRANSIENT_ERRORS

@@ -58,8 +58,16 @@ class UploadSerializer(serializers.Serializer):
 
 class PreviewRowSerializer(serializers.Serializer):
     line = serializers.IntegerField()
-    data = serializers.DictField()
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+    def get_fields(self):
+        fields = super().get_fields()
+        # Names a Serializer has as attributes of its own, so declared here.
+        fields["data"] = serializers.DictField(help_text="The row as capture data, as mapped (with the defaults)")
+        fields["errors"] = serializers.DictField(
+            child=serializers.ListField(child=serializers.CharField()),
+            help_text="Field → messages, as the capture API answers them; empty: the row is fine",
+        )
+        return fields
 
 
 class PreviewSerializer(serializers.Serializer):

@@ -3,8 +3,6 @@ rejected-rows file, first touch kept, attributes, German Excel files, and who ma
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 
 import pytest

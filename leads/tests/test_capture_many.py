@@ -48,7 +48,7 @@ CAPTURES = [
 def state(email: str) -> tuple:
     lead = Lead.objects.get(email=email)
     activities = [
-        (a.source, {k: v for k, v in a.properties.items()})
+        (a.source, dict(a.properties.items()))
         for a in Activity.objects.filter(lead=lead, type=ActivityType.CAPTURED).order_by("pk")
     ]
     return tuple(str(getattr(lead, f)) for f in COMPARED), activities
