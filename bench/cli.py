@@ -15,6 +15,7 @@ from bench import (
     database,
     environment,
     foundation_suite,
+    imports_suite,
     loop_suite,
     report,
     routing_suite,
@@ -28,10 +29,11 @@ SUITES = {
     "routing": routing_suite,
     "dashboard": dashboard_suite,
     "loop": loop_suite,
+    "imports": imports_suite,
 }
 # Without suites named (`make bench`): all but the loop suite, whose 1,000,000-lead setup (a full
 # rescoring included) takes 6 minutes on a quiet machine; `python -m bench loop` or `all` runs it.
-DEFAULT_SUITES = ("foundation", "scoring", "routing", "dashboard")
+DEFAULT_SUITES = ("foundation", "scoring", "routing", "dashboard", "imports")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -6,6 +6,7 @@ under test (and by `manage.py` for migrations), never imported by the bench proc
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -19,7 +20,8 @@ from psycopg.types.json import Jsonb
 HOST = "127.0.0.1"
 PORT = 5432
 USER = "postgres"
-BENCH_DB = "leadportal_bench"
+# LEADPORTAL_BENCH_DB: another database for a suite run beside one on the default (two at once).
+BENCH_DB = os.environ.get("LEADPORTAL_BENCH_DB", "") or "leadportal_bench"
 # Databases the bench must never drop or write to (the project's own and pytest's).
 PROTECTED_PREFIXES = ("test_",)
 PROTECTED_NAMES = {"leadportal", "postgres", "template0", "template1"}

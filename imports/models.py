@@ -23,6 +23,7 @@ class ImportJob(models.Model):
     """
 
     class Status(models.TextChoices):
+        DRAFT = "draft", _("Uploaded, not started")  # the admin's mapping step
         QUEUED = "queued", _("Queued")
         RUNNING = "running", _("Running")
         DONE = "done", _("Done")

@@ -16,16 +16,19 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import EmailValidator
 from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from leads.api.serializers import LeadCaptureSerializer
+from leads.api.serializers import COUNTRY_CODES, LANGUAGE_CODES, LeadCaptureSerializer
 from leads.errors import Invalid
 from leads.export import safe_text
+from leads.limits import json_object_problem
 from leads.models import User
-from leads.services import lead_capture_many, normalise_email
+from leads.services import UNSTORABLE, lead_capture_many, normalise_email
 
 from . import parsing
 from .models import ImportJob, ImportRejection
@@ -77,16 +80,80 @@ def row_check(
     header: list[str], values: list[str], data: dict[str, Any]
 ) -> tuple[dict[str, Any], dict[str, list[str]]]:
     """The row's capture data as the capture API would take it, and its errors by field (empty:
-    fine) — the capture serializer's own rules and messages."""
+    fine) — the capture serializer's own rules and messages. A plain row (text fields, e-mail,
+    country, language, text attributes) is checked by `fast_row`, which accepts only what the
+    serializer accepts (imports/tests/test_fast_row.py); anything else, and every row that the
+    fast check does not accept, goes through the serializer itself, whose messages are the answer."""
     if len(values) > len(header):
         message = _("This row has %(values)s values; the header has %(columns)s columns.")
         return {}, {"row": [message % {"values": len(values), "columns": len(header)}]}
+    fast = fast_row(data)
+    if fast is not None:
+        return fast, {}
     serializer = LeadCaptureSerializer(data=data)
     if not serializer.is_valid():
         return {}, {field: [str(m) for m in messages] for field, messages in _flat(serializer.errors).items()}
     validated = dict(serializer.validated_data)
     validated.pop("double_opt_in", None)
     return validated, {}
+
+
+def _text_limits() -> dict[str, int]:
+    from leads.models import Lead
+
+    limits = {}
+    for name in ("email", *parsing.TARGET_FIELDS):
+        field = Lead._meta.get_field(name)
+        if field.get_internal_type() == "CharField" and name not in ("country", "language"):
+            limits[name] = field.max_length or 0
+    return limits
+
+
+_TEXT_LIMITS: dict[str, int] = {}
+_email_valid = EmailValidator()
+
+
+def fast_row(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The serializer's answer for a plain, valid row, about twenty times faster (a DRF serializer
+    costs ~1 ms a row: 100,000 rows would take its time alone past the minute); None when the row
+    is not plain or not valid — the serializer then decides, and says why."""
+    if not _TEXT_LIMITS:
+        _TEXT_LIMITS.update(_text_limits())
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if key == "attributes":
+            if not all(
+                isinstance(v, str) and not UNSTORABLE.search(v) and not UNSTORABLE.search(k) for k, v in value.items()
+            ):
+                return None
+            if json_object_problem(value) is not None:
+                return None
+            out[key] = value
+            continue
+        if not isinstance(value, str) or value != value.strip() or not value or UNSTORABLE.search(value):
+            return None
+        if key == "country":
+            value = value.upper()
+            if value not in COUNTRY_CODES:
+                return None
+        elif key == "language":
+            value = value.lower()
+            if value not in LANGUAGE_CODES:
+                return None
+        elif key in _TEXT_LIMITS:
+            if len(value) > _TEXT_LIMITS[key]:
+                return None
+            if key == "email":
+                try:
+                    _email_valid(value)
+                except ValidationError:
+                    return None
+            elif key == "company_domain":
+                value = value.lower()
+        else:
+            return None  # numbers (company_size, annual_revenue) and anything else: the serializer
+        out[key] = value
+    return out if "email" in out else None
 
 
 def _flat(errors: Mapping[str, Any]) -> dict[str, list[str]]:
@@ -114,6 +181,12 @@ def import_preview(
     """What an import of this file would do with its first rows: the header, the suggested mapping,
     the first PREVIEW_ROWS rows as mapped with their errors by line. Writes nothing."""
     parsed, total = upload_read(raw)
+    return preview_of(parsed, total, mapping=mapping, defaults=defaults, has_consent=has_consent)
+
+
+def preview_of(
+    parsed: parsing.Parsed, total: int, *, mapping: Any = None, defaults: Any = None, has_consent: bool = False
+) -> dict[str, Any]:
     suggested = parsing.suggest_mapping(parsed.header)
     mapping = suggested if mapping is None else mapping
     defaults = defaults or {}
@@ -127,7 +200,7 @@ def import_preview(
         _validated, errors = row_check(parsed.header, values, data)
         if not errors and normalise_email(data.get("email", "")) in erased:
             errors = {"email": [ERASED]}
-        previewed.append({"line": line, "data": data, "errors": errors})
+        previewed.append({"line": line, "values": values, "data": data, "errors": errors})
     return {
         "encoding": parsed.encoding,
         "delimiter": parsed.delimiter,
@@ -138,6 +211,56 @@ def import_preview(
         "has_consent": has_consent,
         "rows": previewed,
     }
+
+
+def parsed_of(job: ImportJob) -> parsing.Parsed:
+    return parsing.Parsed(text=job.text, encoding=job.encoding, delimiter=job.delimiter, header=job.header)
+
+
+def import_draft_create(
+    *, raw: bytes, filename: str, actor: User | None, mapping: Mapping[str, str] | None = None, defaults: Any = None
+) -> ImportJob:
+    """The admin's first step: store the file as a draft (not imported until started), with the
+    suggested mapping or a saved one (its columns that the file has)."""
+    parsed, total = upload_read(raw)
+    suggested = parsing.suggest_mapping(parsed.header)
+    if mapping is not None:
+        suggested = {column: mapping.get(column, "") for column in parsed.header}
+    return ImportJob.objects.create(
+        filename=filename[:255],
+        text=parsed.text,
+        encoding=parsed.encoding,
+        delimiter=parsed.delimiter,
+        header=parsed.header,
+        mapping=suggested,
+        defaults=dict(defaults or {}),
+        total_rows=total,
+        status=ImportJob.Status.DRAFT,
+        created_by=actor,
+    )
+
+
+def import_job_start(*, job: ImportJob, mapping: Any, defaults: Any, has_consent: bool) -> ImportJob:
+    """The admin's last step: the draft with this mapping is queued; ImportInvalid (and the draft
+    unchanged) for a mapping or defaults that cannot be imported."""
+    from leadportal.celery import enqueue
+
+    from .tasks import import_job_run_task
+
+    defaults = defaults or {}
+    if errors := options_errors(mapping, defaults, job.header):
+        raise ImportInvalid(errors)
+    with transaction.atomic():
+        started = ImportJob.objects.filter(pk=job.pk, status=ImportJob.Status.DRAFT).update(
+            mapping={column: mapping.get(column, "") for column in job.header},
+            defaults={key: value for key, value in defaults.items() if value},
+            has_consent=has_consent,
+            status=ImportJob.Status.QUEUED,
+        )
+        if started:
+            enqueue(import_job_run_task, job.pk)
+    job.refresh_from_db()
+    return job
 
 
 def _emails(
@@ -187,7 +310,7 @@ def _claim(job_id: int, token: str, now: datetime) -> ImportJob | None:
     stale = now - timedelta(seconds=settings.IMPORT_STALE_AFTER)
     with transaction.atomic():
         job = ImportJob.objects.select_for_update().filter(pk=job_id).first()
-        if job is None or job.finished:
+        if job is None or job.finished or job.status == ImportJob.Status.DRAFT:
             return None
         held = job.status == ImportJob.Status.RUNNING and job.claimed_by != token
         if held and job.heartbeat_at is not None and job.heartbeat_at >= stale:
@@ -205,7 +328,7 @@ def import_job_run(*, job_id: int, token: str) -> ImportJob | None:
     job = _claim(job_id, token, timezone.now())
     if job is None:
         return None
-    parsed = parsing.Parsed(text=job.text, encoding=job.encoding, delimiter=job.delimiter, header=job.header)
+    parsed = parsed_of(job)
     cursor = job.done_rows
     remaining = parsing.rows(parsed, skip=cursor)
     size = max(settings.IMPORT_BATCH, 1)

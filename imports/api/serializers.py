@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from imports.models import ImportJob, SavedMapping
 
 
+@extend_schema_field({"type": "string", "description": "A JSON object, as text (a multipart form's field)"})
 class JSONObjectField(serializers.Field):
     """An object sent as a JSON text (a multipart form's field) or, in a JSON body, as an object."""
 
-    default_error_messages = {"invalid": 'Send a JSON object, e.g. {"E-Mail": "email"}.'}
+    default_error_messages = {"invalid": 'Send a JSON object, e.g. {{"E-Mail": "email"}}.'}
 
     def to_internal_value(self, data: Any) -> dict:
         if isinstance(data, str):
@@ -58,6 +60,7 @@ class UploadSerializer(serializers.Serializer):
 
 class PreviewRowSerializer(serializers.Serializer):
     line = serializers.IntegerField()
+    values = serializers.ListField(child=serializers.CharField(allow_blank=True), help_text="The row as in the file")
 
     def get_fields(self):
         fields = super().get_fields()
