@@ -798,18 +798,14 @@ def _capture_many_once(
         fields = sorted(set().union(*dirty.values()) | {"updated_at"})
         Lead.objects.bulk_update([existing[email] for email in sorted(dirty)], fields)
     leads = {**existing, **new}
-    Activity.objects.bulk_create(
+    # The `captured` activities in one statement (leads.sql.activities_insert; no external ids).
+    sql.activities_insert(
         [
-            Activity(
-                lead=leads[email],
-                type=ActivityType.CAPTURED,
-                occurred_at=at,
-                source=source,
-                properties=properties,
-                created_by=actor,
-            )
-            for email, _created, properties, at in captures
-        ]
+            (leads[email].pk, ActivityType.CAPTURED, at, properties, source, None)
+            for email, _c, properties, at in captures
+        ],
+        actor_id=actor.pk if actor else None,
+        now=now,
     )
     score_inputs_changed([lead.pk for lead in leads.values()])
     if new:

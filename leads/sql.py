@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from .models import Activity, Lead, LeadChange
 
 # (lead_id, type, occurred_at, properties, source, external_id)
-ActivityRow = tuple[int, str, datetime, dict[str, Any], str, str]
+ActivityRow = tuple[int, str, datetime, dict[str, Any], str, str | None]
 
 
 def postgresql() -> bool:
