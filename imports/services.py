@@ -23,6 +23,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from leads import erasure
 from leads.api.serializers import COUNTRY_CODES, LANGUAGE_CODES, LeadCaptureSerializer
 from leads.errors import Invalid
 from leads.export import safe_text
@@ -36,7 +37,7 @@ from .models import ImportJob, ImportRejection
 log = logging.getLogger("leadportal.imports")
 
 PREVIEW_ROWS = 10
-ERASED = "This person's data was erased at their request."
+ERASED = "This person's data was erased at their request."  # the row's error (its e-mail)
 
 
 class ImportInvalid(Invalid):
@@ -168,11 +169,9 @@ def _flat(errors: Mapping[str, Any]) -> dict[str, list[str]]:
 
 
 def blocked_emails(emails: set[str]) -> set[str]:
-    """E-mails of people erased at their request (leads.erasure.blocked_emails, once it exists).
-
-    TODO(#14, erasure): leads.erasure.blocked_emails has not landed on main yet; until it has, no
-    row is refused as erased. Replace this body with `return erasure.blocked_emails(emails)`."""
-    return set()
+    """E-mails of people erased at their request (leads.erasure): their rows are rejected, whatever
+    the list says — a list is not the person's new consent."""
+    return erasure.blocked_emails(emails)
 
 
 def import_preview(

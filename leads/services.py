@@ -751,6 +751,10 @@ def lead_capture_many(
     A concurrent capture that inserts one of the new e-mails first makes our insert fail on the
     unique constraint: the batch is rolled back and redone, finding that lead (so one lead).
 
+    As in lead_capture, a new lead for the e-mail of a person erased at their request is refused
+    (LeadInvalid, the whole batch) unless `double_opt_in`: callers leave such rows out first
+    (leads.erasure.blocked_emails), as the CSV import does.
+
     With `double_opt_in`, leads of the batch whose consent is `none` are sent the confirmation
     e-mail (a person who withdrew, or has one pending, is not asked again by a list).
     """
@@ -778,6 +782,9 @@ def _capture_many_once(
     emails = sorted({email for email, *_ in prepared})
     ids = list(Lead.objects.filter(email__in=emails).values_list("pk", flat=True))
     existing = {lead.email: lead for lead in Lead.objects.select_for_update().filter(pk__in=ids).order_by("pk")}
+    # lead_capture's rule: an erased person is not captured again without a double opt-in.
+    if not double_opt_in and (blocked := erasure.blocked_emails(set(emails) - existing.keys())):
+        raise LeadInvalid({"email": f"{erasure.BLOCKED_MESSAGE} ({len(blocked)} of the batch's addresses)"})
     new: dict[str, Lead] = {}
     dirty: dict[str, set[str]] = {}
     captures: list[tuple[str, bool, dict[str, Any], datetime]] = []

@@ -141,7 +141,7 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "webhook-resume": (row(401, 405, 403, 403, 403, 404, 404, 403), row(401, 404, 403, 403, 403, 404, 404, 403)),
     "webhook-ping": (row(401, 405, 403, 403, 403, 404, 404, 403), row(401, 404, 403, 403, 403, 404, 404, 403)),
     # the filtered lead list as a file: whoever may read the list (a rep: their own); no format is a 400
-    "lead-export": (row(401, 400, 400, 400, 400, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
+    "lead-list-export": (row(401, 400, 400, 400, 400, 404, 404, 403), row(401, 405, 405, 405, 405, 404, 404, 403)),
     # CSV imports: staff, marketing and integration clients (their own jobs); sales 403, partners 404.
     # The id in play is the lead's: no such import, so a 404 for those who may import.
     "import-list": (row(401, 200, 403, 403, 403, 404, 404, 200), row(401, 400, 403, 403, 403, 404, 404, 400)),

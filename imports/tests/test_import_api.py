@@ -271,3 +271,27 @@ def test_who_may_import(api, marketing, integration, sales_manager, rep_a, partn
     assert api(marketing).get(f"/api/v1/imports/{own}/").status_code == 200
     assert api(partner_a).get(f"/api/v1/imports/{own}/").status_code == 404
     assert api(marketing, scopes=["read"]).get(f"/api/v1/imports/{own}/").status_code == 403
+
+
+def test_a_row_of_a_person_erased_at_their_request_is_rejected(api, marketing, upload):
+    from leads import erasure
+
+    erased = LeadFactory(email="gone@acme.example")
+    erasure.lead_erase(lead=erased, actor=marketing)
+    rows = "email,first_name\ngone@acme.example,Gone\nstays@acme.example,Stays\n"
+    for has_consent in ("false", "true"):  # a list is not the person's new consent
+        start(
+            api(marketing),
+            upload,
+            rows,
+            mapping={"email": "email", "first_name": "first_name"},
+            has_consent=has_consent,
+        )
+    assert list(ImportRejection.objects.values_list("line", "errors")) == [
+        (2, {"email": ["This person's data was erased at their request."]}),
+        (2, {"email": ["This person's data was erased at their request."]}),
+    ]
+    assert not Lead.objects.filter(email="gone@acme.example").exists()
+    assert Lead.objects.filter(email="stays@acme.example").count() == 1
+    preview = api(marketing).post("/api/v1/imports/preview/", {"file": upload(rows)}, format="multipart").json()
+    assert preview["rows"][0]["errors"] == {"email": ["This person's data was erased at their request."]}

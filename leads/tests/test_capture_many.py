@@ -130,3 +130,15 @@ def test_a_concurrent_capture_of_an_email_in_the_batch_makes_one_lead(monkeypatc
     assert results == [(race.pk, False), (Lead.objects.get(email="other@acme.example").pk, True)]
     assert (race.first_name, race.company, race.source) == ("Api", "Batch", "api")
     assert Activity.objects.filter(lead=race, type=ActivityType.CAPTURED).count() == 2
+
+
+def test_an_erased_person_is_not_captured_again_without_a_double_opt_in(marketing):
+    from leads import erasure
+    from leads.services import LeadInvalid
+
+    erasure.lead_erase(lead=LeadFactory(email="gone@acme.example"), actor=marketing)
+    before = Lead.objects.count()
+    with pytest.raises(LeadInvalid) as refused:
+        lead_capture_many(rows=[{"email": "new@acme.example"}, {"email": "Gone@acme.example"}], source="import")
+    assert refused.value.errors == {"email": [f"{erasure.BLOCKED_MESSAGE} (1 of the batch's addresses)"]}
+    assert Lead.objects.count() == before
