@@ -224,9 +224,7 @@ def lead_erase(*, lead: Lead, actor: User | None) -> Lead:
             changed.append(activity)
     Activity.objects.bulk_update(changed, ["properties"], batch_size=500)
     StageChange.objects.filter(lead=lead).exclude(reason="").update(reason="")
-    Qualification.objects.filter(lead=lead).update(
-        budget_note="", authority_note="", need_note="", timing_note=""
-    )
+    Qualification.objects.filter(lead=lead).update(budget_note="", authority_note="", need_note="", timing_note="")
     if lead.stage in UNTAKEN_STAGES:
         lead = lead_transition(lead=lead, to_stage=Stage.DISQUALIFIED, reason=ERASED_REASON, actor=actor)
 

@@ -798,7 +798,7 @@ def _capture_many_once(
             dirty.setdefault(email, set()).update(changed)
         captures.append((email, created, properties, at))
     if new:
-        Lead.objects.bulk_create(list(new.values()))
+        sql.leads_insert(list(new.values()), now=now)
     if dirty:
         for email in dirty:
             existing[email].updated_at = now

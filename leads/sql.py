@@ -323,3 +323,67 @@ def changes_after(xid: int, seq: int, *, limit: int) -> list[ChangeRow]:
             [xid, seq, limit],
         )
         return [(x, s, pk, bool(deleted)) for x, s, pk, deleted in cursor.fetchall()]
+
+
+def leads_insert(leads: Sequence[Lead], *, now: datetime) -> None:
+    """Insert these new (unsaved) leads and set their ids; `created_at`/`updated_at` are `now`.
+    An e-mail stored meanwhile by another transaction raises IntegrityError, as bulk_create does.
+
+    PostgreSQL: ids drawn from the table's sequence in one statement, then COPY of every column
+    (psycopg writes the rows in C; Django's bulk_create spends ~2 ms a lead preparing and quoting
+    its fifty columns on the client, which made a CSV import of 100,000 rows take minutes).
+    Portable: bulk_create."""
+    if not leads:
+        return
+    for lead in leads:
+        lead.created_at = lead.updated_at = now
+    if postgresql():
+        _leads_insert_pg(leads)
+    else:
+        Lead.objects.bulk_create(leads, batch_size=500)
+        # bulk_create stamps auto_now fields with its own clock: the batch's instant, as on PostgreSQL.
+        Lead.objects.filter(pk__in=[lead.pk for lead in leads]).update(created_at=now, updated_at=now)
+    for lead in leads:
+        lead._state.adding = False
+
+
+def _as_json(value: Any) -> Any:
+    from psycopg.types.json import Jsonb
+
+    return Jsonb(value)
+
+
+def _as_code(value: Any) -> Any:
+    return None if value is None else str(getattr(value, "code", value))
+
+
+def _copy_converters(fields: Sequence[Any]) -> list[Any]:
+    """Per column, what turns the model's value into what COPY writes (None: as it is)."""
+    return [
+        _as_json if f.get_internal_type() == "JSONField" else _as_code if f.name == "country" else None for f in fields
+    ]
+
+
+def _leads_insert_pg(leads: Sequence[Lead]) -> None:
+    import psycopg
+    from django.db import IntegrityError
+
+    fields = [f for f in Lead._meta.concrete_fields]
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    table = Lead._meta.db_table
+    connection.ensure_connection()
+    raw = connection.connection
+    try:
+        with psycopg.Cursor(raw) as cursor:  # server-side binding: no client-side quoting
+            cursor.execute(
+                "SELECT nextval(pg_get_serial_sequence(%s, 'id')) FROM generate_series(1, %s)", [table, len(leads)]
+            )
+            for lead, (pk,) in zip(leads, cursor.fetchall(), strict=True):
+                lead.pk = pk
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - our table
+                pairs = list(zip([f.attname for f in fields], _copy_converters(fields), strict=True))
+                for lead in leads:
+                    values = lead.__dict__
+                    copy.write_row([convert(values[name]) if convert else values[name] for name, convert in pairs])
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError(*exc.args) from exc

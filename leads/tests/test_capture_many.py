@@ -7,6 +7,7 @@ import threading
 import pytest
 from django.db import connection
 
+from leads import sql
 from leads.models import Activity, ActivityType, ConsentStatus, Lead
 from leads.services import lead_capture, lead_capture_many
 from leads.tests.factories import LeadFactory
@@ -96,14 +97,14 @@ def test_a_concurrent_capture_of_an_email_in_the_batch_makes_one_lead(monkeypatc
     lead. (Without the retry: an IntegrityError; without the constraint: two leads.)"""
     read, committed = threading.Event(), threading.Event()
     errors, inserts = [], []
-    bulk_create = Lead.objects.bulk_create
+    leads_insert = sql.leads_insert
 
     def insert_late(objs, *args, **kwargs):
         inserts.append([lead.email for lead in objs])
         if len(inserts) == 1:
             read.set()
             committed.wait(10)
-        return bulk_create(objs, *args, **kwargs)
+        return leads_insert(objs, *args, **kwargs)
 
     def capture():
         try:
@@ -115,7 +116,7 @@ def test_a_concurrent_capture_of_an_email_in_the_batch_makes_one_lead(monkeypatc
             committed.set()
             connection.close()
 
-    monkeypatch.setattr(Lead.objects, "bulk_create", insert_late)
+    monkeypatch.setattr(sql, "leads_insert", insert_late)
     thread = threading.Thread(target=capture)
     thread.start()
     results = lead_capture_many(

@@ -140,11 +140,9 @@ def test_an_unsubscribe_event_withdraws_consent_and_a_capture_does_not_give_it_b
         assert client.post("/api/v1/leads/", {"email": "u@acme.example", "consent_status": status}).status_code == 200
     refused = client.post("/api/v1/leads/", {"email": "u@acme.example", "consent_status": "confirmed"})
     assert refused.status_code == 400
-    assert refused.json() == {
-        "consent_status": [
-            'A capture cannot confirm consent: send "double_opt_in": true and the lead confirms through the e-mail\'s link.'
-        ]
-    }
+    assert refused.json() == {"consent_status": [
+        'A capture cannot confirm consent: send "double_opt_in": true and the lead confirms through the e-mail\'s link.'
+    ]}
     lead.refresh_from_db()
     assert (lead.consent_status, lead.consent_at) == (ConsentStatus.WITHDRAWN, withdrawn_at)
     assert Lead.objects.get(pk=control.pk).consent_status == ConsentStatus.NONE

@@ -71,3 +71,43 @@ def test_health_probe_reads_the_same_lead_both_ways_and_leaves_the_timeouts(sql_
     assert pg[2][:2] == ["SET LOCAL lock_timeout = 1000", "SET LOCAL statement_timeout = 2000"]
     assert not any(q.startswith("SET") for q in portable[2])
     assert before != "1s" and lock_timeout() == before  # SET LOCAL ended with the probe's savepoint
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_leads_insert_stores_the_same_leads_both_ways(sql_twins):
+    from django.db import IntegrityError, transaction
+
+    from leads.models import Lead
+
+    LeadFactory(email="taken@acme.example")
+
+    def act():
+        made = [
+            Lead(
+                email="a@acme.example",
+                company_domain="acme.example",
+                first_name="Ä",
+                country="DE",
+                attributes={"k": [1]},
+            ),
+            Lead(email="b@acme.example", company_domain="acme.example", source="import", consent_status="pending"),
+        ]
+        sql.leads_insert(made, now=AT)
+        assert all(lead.pk for lead in made)
+        return [lead.email for lead in made]
+
+    def stored():
+        fields = [f.attname for f in Lead._meta.concrete_fields if f.name != "id"]
+        return [
+            tuple(str(v) for v in row)
+            for row in Lead.objects.exclude(email="taken@acme.example").order_by("email").values_list(*fields)
+        ]
+
+    pg, portable = sql_twins(sql, act, stored)
+    assert pg[:2] == portable[:2]
+    assert len(pg[1]) == 2 and ("Ä" in pg[1][0]) and str(AT) in pg[1][0]
+    # An e-mail stored already is an IntegrityError either way (the batch is redone by its caller).
+    for _ in range(2):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            sql.leads_insert([Lead(email="taken@acme.example")], now=AT)
