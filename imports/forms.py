@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django import forms
 from django.utils.text import slugify
 from django.utils.translation import gettext_lazy as _
@@ -70,7 +72,7 @@ class MappingForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.header = header
         for index, column in enumerate(header):
-            choices = [("", _("— skip —"))]
+            choices: list[tuple[str, Any]] = [("", _("— skip —"))]
             choices += [(field, FIELD_LABELS.get(field, field)) for field in parsing.TARGET_FIELDS]
             choices += [
                 (attribute_target(column), _("Custom attribute “%(key)s”") % {"key": attribute_target(column)[11:]})

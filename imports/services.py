@@ -18,7 +18,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import EmailValidator
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -105,7 +105,7 @@ def _text_limits() -> dict[str, int]:
     limits = {}
     for name in ("email", *parsing.TARGET_FIELDS):
         field = Lead._meta.get_field(name)
-        if field.get_internal_type() == "CharField" and name not in ("country", "language"):
+        if isinstance(field, models.CharField) and name not in ("country", "language"):
             limits[name] = field.max_length or 0
     return limits
 

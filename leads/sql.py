@@ -368,8 +368,8 @@ def _leads_insert_pg(leads: Sequence[Lead]) -> None:
     import psycopg
     from django.db import IntegrityError
 
-    fields = [f for f in Lead._meta.concrete_fields]
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    fields = list(Lead._meta.concrete_fields)
+    columns = ", ".join(connection.ops.quote_name(f.column or f.name) for f in fields)
     table = Lead._meta.db_table
     connection.ensure_connection()
     raw = connection.connection
@@ -380,7 +380,7 @@ def _leads_insert_pg(leads: Sequence[Lead]) -> None:
             )
             for lead, (pk,) in zip(leads, cursor.fetchall(), strict=True):
                 lead.pk = pk
-            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:  # noqa: S608 - our table
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
                 pairs = list(zip([f.attname for f in fields], _copy_converters(fields), strict=True))
                 for lead in leads:
                     values = lead.__dict__
