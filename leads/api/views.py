@@ -355,6 +355,7 @@ class LeadViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return super().perform_content_negotiation(request, force)
 
     @extend_schema(
+        operation_id="v1_leads_list_export",
         summary="Export the lead list as CSV or Excel (the list's filters, search and ordering; what you may see)",
         description=(
             "`format=csv` (streamed, UTF-8 with BOM) or `format=xlsx`. Columns: the list's fields, with human "
