@@ -77,6 +77,9 @@ def notes(records: list[dict[str, Any]]) -> list[str]:
     lines = [
         f"import: {d['created']:,} created, {d['updated']:,} updated, {d['rejected']:,} rejected, "
         f"status {d['status']}; batches of {d['batch']:,}; active scoring models: {d['active_scoring_models']}",
+        f"import: {d['total_s']:.1f} s wall, of which {d['job_cpu_s']:.1f} s CPU in the importing process "
+        f"({d['rows'] / max(d['job_cpu_s'], 0.001):,.0f} rows per CPU second); the rest is PostgreSQL and waiting "
+        f"for a CPU (machine busy {main['cpu'].get('machine_busy_share_before', 0):.0%} before the run)",
     ]
     for r in records[1:]:
         share = r["details"]["import_vs_floor"]

@@ -347,8 +347,9 @@ def import_batch(*, job: ImportJob, cursor: int, batch: list[tuple[int, list[str
     """Import one batch (the rows after `cursor`) and move the cursor past it, in one transaction:
     the leads, their activities, the rejected rows and the counts commit together or not at all.
     False (nothing done) when the job is no longer this run's or its cursor moved."""
-    locked = ImportJob.objects.select_for_update().filter(pk=job.pk).first()
-    if locked is None or locked.claimed_by != token or locked.done_rows != cursor or locked.finished:
+    # The job's row, locked, without its file (megabytes a batch would otherwise read again).
+    locked = ImportJob.objects.select_for_update().filter(pk=job.pk).values_list("claimed_by", "done_rows", "status")
+    if list(locked) != [(token, cursor, ImportJob.Status.RUNNING)]:
         return False
     good: list[dict[str, Any]] = []
     rejected: list[ImportRejection] = []
