@@ -803,7 +803,7 @@ def _capture_many_once(
         for email in dirty:
             existing[email].updated_at = now
         fields = sorted(set().union(*dirty.values()) | {"updated_at"})
-        Lead.objects.bulk_update([existing[email] for email in sorted(dirty)], fields)
+        sql.leads_update([existing[email] for email in sorted(dirty)], fields)
     leads = {**existing, **new}
     # The `captured` activities in one statement (leads.sql.activities_insert; no external ids).
     sql.activities_insert(

@@ -387,3 +387,46 @@ def _leads_insert_pg(leads: Sequence[Lead]) -> None:
                     copy.write_row([convert(values[name]) if convert else values[name] for name, convert in pairs])
     except psycopg.IntegrityError as exc:
         raise IntegrityError(*exc.args) from exc
+
+
+def leads_update(leads: Sequence[Lead], fields: Sequence[str]) -> None:
+    """Write these fields of these (locked, changed) leads back, each lead its own values.
+
+    PostgreSQL: one UPDATE … FROM unnest(arrays), the arrays bound on the server (Django's
+    bulk_update builds a CASE WHEN per lead and field: ~8 ms a lead for a capture batch's ten fields).
+    Portable: bulk_update."""
+    if not leads or not fields:
+        return
+    if postgresql():
+        _leads_update_pg(leads, fields)
+    else:
+        Lead.objects.bulk_update(leads, list(fields), batch_size=500)
+
+
+def _leads_update_pg(leads: Sequence[Lead], names: Sequence[str]) -> None:
+    import psycopg
+    from django.db import IntegrityError
+
+    fields: list[Any] = [Lead._meta.get_field(name) for name in names]
+    quote = connection.ops.quote_name
+    table = Lead._meta.db_table
+    columns = [quote(f.column) for f in fields]
+    types = [f.db_type(connection) for f in fields]
+    converters = _copy_converters(fields)
+    arrays: list[list[Any]] = [[lead.pk for lead in leads]]
+    for field, convert in zip(fields, converters, strict=True):
+        values = [lead.__dict__[field.attname] for lead in leads]
+        arrays.append([convert(v) if convert else v for v in values])
+    assignments = ", ".join(f"{column} = v.{column}" for column in columns)
+    unnest = ", ".join(["%s::bigint[]", *(f"%s::{db_type}[]" for db_type in types)])
+    names_sql = ", ".join(["id", *columns])
+    statement = (
+        f"UPDATE {table} AS l SET {assignments} "  # noqa: S608 - our table and columns; values are parameters
+        f"FROM unnest({unnest}) AS v({names_sql}) WHERE l.id = v.id"
+    )
+    connection.ensure_connection()
+    try:
+        with psycopg.Cursor(connection.connection) as cursor:
+            cursor.execute(statement, arrays)
+    except psycopg.IntegrityError as exc:
+        raise IntegrityError(*exc.args) from exc

@@ -111,3 +111,37 @@ def test_leads_insert_stores_the_same_leads_both_ways(sql_twins):
     for _ in range(2):
         with pytest.raises(IntegrityError), transaction.atomic():
             sql.leads_insert([Lead(email="taken@acme.example")], now=AT)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_leads_update_writes_the_same_values_both_ways(sql_twins):
+    from decimal import Decimal
+
+    from leads.models import Lead
+
+    first = LeadFactory(email="one@acme.example", attributes={"a": 1})
+    second = LeadFactory(email="two@acme.example", country="AT")
+    untouched = LeadFactory(email="three@acme.example", first_name="Same")
+    fields = ["first_name", "country", "attributes", "annual_revenue", "latest_touch_at", "updated_at"]
+
+    def act():
+        one, two = Lead.objects.get(pk=first.pk), Lead.objects.get(pk=second.pk)
+        one.first_name, one.country, one.attributes, one.annual_revenue = (
+            "Ünal",
+            "CH",
+            {"a": 2, "b": [1]},
+            Decimal("12.50"),
+        )
+        two.first_name, two.latest_touch_at, two.updated_at = "Two", AT, AT
+        sql.leads_update([one, two], fields)
+
+    def stored():
+        return [tuple(str(v) for v in row) for row in Lead.objects.order_by("email").values_list("email", *fields)]
+
+    pg, portable = sql_twins(sql, act, stored)
+    assert pg[1] == portable[1]
+    by_email = {row[0]: row for row in pg[1]}
+    assert by_email["one@acme.example"][1:5] == ("Ünal", "CH", "{'a': 2, 'b': [1]}", "12.50")
+    assert by_email["two@acme.example"][5] == str(AT)
+    assert by_email["three@acme.example"][1] == untouched.first_name
