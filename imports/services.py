@@ -335,11 +335,38 @@ def import_job_run(*, job_id: int, token: str) -> ImportJob | None:
         if not import_batch(job=job, cursor=cursor, batch=batch, token=token):
             return job
         cursor += len(batch)
+    # Done: the file goes (the people in it are leads now, or rejected rows kept with their errors),
+    # so a copy of their data does not outlive the import (and an erasure has one place less to clean).
     ImportJob.objects.filter(pk=job.pk, claimed_by=token).update(
-        status=ImportJob.Status.DONE, finished_at=timezone.now(), heartbeat_at=timezone.now()
+        status=ImportJob.Status.DONE, finished_at=timezone.now(), heartbeat_at=timezone.now(), text=""
     )
     job.refresh_from_db()
     return job
+
+
+def on_lead_erased(sender: object, email: str, **kwargs: Any) -> None:
+    """In the erasure's transaction (leads.erasure): the imports' copies of the person — rejected rows
+    naming the address, and the file of an import not yet done — lose it. A file keeps its lines (the
+    cursor counts them): the address is blanked, so that row is rejected, the others unchanged."""
+    address = email.strip().lower()
+    for rejection in ImportRejection.objects.filter(values__icontains=address):
+        if any(address in str(value).lower() for value in rejection.values):
+            rejection.delete()
+    for job in ImportJob.objects.filter(text__icontains=address).exclude(status=ImportJob.Status.DONE):
+        ImportJob.objects.filter(pk=job.pk).update(text=_without(job, address))
+
+
+ERASED_ROW = "(erased)"
+
+
+def _without(job: ImportJob, address: str) -> str:
+    """The job's file with every row that names `address` replaced by one value, ERASED_ROW: still a
+    row (the cursor counts rows; the import rejects it for its missing e-mail), nothing of the person."""
+    out = io.StringIO(newline="")
+    writer = csv.writer(out, delimiter=job.delimiter, lineterminator="\n")
+    for values in csv.reader(io.StringIO(job.text, newline=""), delimiter=job.delimiter):
+        writer.writerow([ERASED_ROW] if any(address in value.lower() for value in values) else values)
+    return out.getvalue()
 
 
 @transaction.atomic

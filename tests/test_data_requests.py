@@ -281,3 +281,32 @@ def test_the_admin_offers_both_to_marketing_only(person, marketing, sales_manage
     assert done.status_code == 302
     assert Lead.objects.get(pk=person.pk).erased_by == marketing
     assert found(everything_in_the_database()) == []
+
+
+def test_erasure_reaches_the_imports_copies_and_a_finished_import_keeps_no_file(api, marketing, person):
+    from imports.models import ImportJob, ImportRejection
+
+    header = ["E-Mail", "Vorname"]
+    running = ImportJob.objects.create(
+        filename="fair.csv",
+        text=f"E-Mail;Vorname\nother@fair.example;Otto\n{EMAIL.upper()};{PERSON['first name']}\n",
+        encoding="utf-8",
+        delimiter=";",
+        header=header,
+        mapping={"E-Mail": "email"},
+        status=ImportJob.Status.RUNNING,
+        total_rows=2,
+    )
+    done = ImportJob.objects.create(
+        filename="old.csv", text="", encoding="utf-8", delimiter=";", header=header, status=ImportJob.Status.DONE
+    )
+    ImportRejection.objects.create(job=done, line=7, values=[EMAIL, "x"], errors={"phone": ["Too long."]})
+    ImportRejection.objects.create(job=done, line=8, values=["someone@else.example", "y"], errors={"phone": ["Bad."]})
+
+    api(marketing).post(f"/api/v1/leads/{person.pk}/erase/", {"confirm": True}, format="json")
+
+    assert found(everything_in_the_database()) == []
+    running.refresh_from_db()
+    assert running.text == "E-Mail;Vorname\nother@fair.example;Otto\n(erased)\n"  # still two rows: the cursor holds
+    done.refresh_from_db()
+    assert list(ImportRejection.objects.values_list("line", flat=True)) == [8]

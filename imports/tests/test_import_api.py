@@ -66,6 +66,7 @@ def test_an_import_creates_updates_and_rejects_rows_by_line(api, marketing, uplo
         "rejected_count": 2,
     }
     assert list(ImportRejection.objects.values_list("line", flat=True)) == [3, 5]
+    assert ImportJob.objects.get().text == ""  # done: the file is not kept (its people are leads or rejections)
     assert Lead.objects.count() == 3
     anna = Lead.objects.get(email="anna@alpha.example")
     assert (anna.first_name, anna.company, str(anna.country.code), anna.industry) == (
