@@ -344,11 +344,13 @@ def import_job_run(*, job_id: int, token: str) -> ImportJob | None:
     return job
 
 
-def on_lead_erased(sender: object, email: str, **kwargs: Any) -> None:
+def on_lead_erased(sender: object, email: str = "", **kwargs: Any) -> None:
     """In the erasure's transaction (leads.erasure): the imports' copies of the person — rejected rows
     naming the address, and the file of an import not yet done — lose it. A file keeps its lines (the
     cursor counts them): the address is blanked, so that row is rejected, the others unchanged."""
     address = email.strip().lower()
+    if not address:
+        return
     for rejection in ImportRejection.objects.filter(values__icontains=address):
         if any(address in str(value).lower() for value in rejection.values):
             rejection.delete()

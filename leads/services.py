@@ -815,6 +815,23 @@ def _capture_many_once(
         now=now,
     )
     score_inputs_changed([lead.pk for lead in leads.values()])
+    # lead_capture's in-transaction announcement (webhooks: lead.created / lead.updated), set-wise.
+    if new:
+        created_leads = sorted(new.values(), key=lambda lead: lead.pk)
+        signals.lead_saved_in_transaction.send(
+            sender="leads", lead_ids=[lead.pk for lead in created_leads], created=True, fields=[], leads=created_leads
+        )
+    by_fields: dict[tuple[str, ...], list[Lead]] = {}
+    for email in sorted(dirty):
+        by_fields.setdefault(tuple(sorted(dirty[email])), []).append(existing[email])
+    for changed_fields, changed_leads in by_fields.items():
+        signals.lead_saved_in_transaction.send(
+            sender="leads",
+            lead_ids=[lead.pk for lead in changed_leads],
+            created=False,
+            fields=list(changed_fields),
+            leads=changed_leads,
+        )
     if new:
         signals.announce(signals.lead_captured, lead_ids=sorted(lead.pk for lead in new.values()), created=True)
     if existing:

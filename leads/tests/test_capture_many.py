@@ -82,7 +82,8 @@ def test_a_batch_of_new_and_existing_leads_in_few_statements(django_assert_max_n
     LeadFactory.create_batch(20)
     rows = [{"email": lead.email, "job_title": "CEO"} for lead in Lead.objects.all()]
     rows += [{"email": f"new{n}@acme.example", "company": "New"} for n in range(80)]
-    with django_assert_max_num_queries(14):
+    # 14 for the batch, whatever its size; +2 on a cold cache: the webhook subscriptions, read once per process.
+    with django_assert_max_num_queries(16):
         results = lead_capture_many(rows=rows, source="import")
     assert sum(created for _id, created in results) == 80
     assert Lead.objects.filter(job_title="CEO").count() == 20

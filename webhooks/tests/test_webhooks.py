@@ -366,6 +366,33 @@ def test_a_new_subscription_is_seen_by_the_next_capture_in_this_process(marketin
     assert WebhookEvent.objects.filter(type="lead.created").count() == 1
 
 
+def test_an_import_batch_sends_what_the_same_captures_one_by_one_send(marketing):
+    """lead_capture_many (a CSV import's batch) announces like lead_capture: lead.created for each new
+    lead, lead.updated with the changed fields for each known one that changed, nothing for the rest."""
+    WebhookSubscription.objects.create(name="all", url="http://127.0.0.1/h", events=["lead.created", "lead.updated"])
+    known, _ = lead_services.lead_capture(data={"email": "known@example.org", "company": "Old"}, source="api")
+    same, _ = lead_services.lead_capture(data={"email": "same@example.org", "company": "Same"}, source="api")
+    WebhookEvent.objects.all().delete()
+
+    rows = [
+        {"email": "new1@example.org", "company": "N1"},
+        {"email": "known@example.org", "company": "New name"},
+        {"email": "same@example.org", "company": "Same"},
+        {"email": "new2@example.org"},
+    ]
+    results = lead_services.lead_capture_many(rows=rows, source="import")
+
+    ids = {row["email"]: lead_id for row, (lead_id, _created) in zip(rows, results, strict=True)}
+    sent = sorted((e.type, e.lead_id, e.payload.get("changed")) for e in WebhookEvent.objects.all())
+    assert sent == sorted(
+        [
+            ("lead.created", ids["new1@example.org"], []),
+            ("lead.created", ids["new2@example.org"], []),
+            ("lead.updated", known.pk, ["company"]),
+        ]
+    )
+
+
 def types_sent() -> list[str]:
     return list(WebhookEvent.objects.order_by("created_at").values_list("type", flat=True))
 
