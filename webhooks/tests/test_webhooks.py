@@ -371,7 +371,7 @@ def test_an_import_batch_sends_what_the_same_captures_one_by_one_send(marketing)
     lead, lead.updated with the changed fields for each known one that changed, nothing for the rest."""
     WebhookSubscription.objects.create(name="all", url="http://127.0.0.1/h", events=["lead.created", "lead.updated"])
     known, _ = lead_services.lead_capture(data={"email": "known@example.org", "company": "Old"}, source="api")
-    same, _ = lead_services.lead_capture(data={"email": "same@example.org", "company": "Same"}, source="api")
+    lead_services.lead_capture(data={"email": "same@example.org", "company": "Same"}, source="api")
     WebhookEvent.objects.all().delete()
 
     rows = [
