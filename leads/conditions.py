@@ -52,8 +52,31 @@ OPERATORS: dict[str, str] = {
     "domain_in": "has a domain in",
     "exists": "is filled in",
 }
+# What a person calls each field: the forms' dropdown and the sentences of `describe`.
+FIELD_LABELS: dict[str, str] = {
+    "email": "E-mail",
+    "company": "Company",
+    "company_domain": "Company domain",
+    "job_title": "Job title",
+    "industry": "Industry",
+    "company_size": "Company size",
+    "annual_revenue": "Annual revenue",
+    "country": "Country",
+    "language": "Language",
+    "product_interest": "Product interest",
+    "source": "Source",
+    "campaign": "Campaign",
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "consent_status": "Consent",
+    "score": "Score",
+    "fit_score": "Fit score",
+    "engagement_score": "Engagement score",
+    "grade": "Grade",
+}
 # For forms: a dropdown of fields and one of operators.
-FIELD_CHOICES = [(name, name.replace("_", " ")) for name in LEAD_FIELDS]
+FIELD_CHOICES = [(name, FIELD_LABELS[name]) for name in LEAD_FIELDS]
 OPERATOR_CHOICES = list(OPERATORS.items())
 
 TEXT_OPERATORS = {"eq", "in", "contains", "startswith", "domain_in", "exists"}
@@ -123,7 +146,7 @@ def _number(raw: Any) -> float:
 def lead_condition(field: str, op: str, raw: Any) -> Condition:
     """A validated condition on a lead field; ConditionError says what is wrong, in words."""
     if field not in LEAD_FIELDS:
-        raise ConditionError(f"{field} is not a field of a lead.")
+        raise ConditionError(f"{field!r} is not a field of a lead.")
     kind = LEAD_FIELDS[field]
     return _checked(field, op, raw, kind)
 
@@ -142,9 +165,9 @@ def _checked(field: str, op: str, raw: Any, kind: str) -> Condition:
         raise ConditionError(f"{op} is not an operator (use one of {', '.join(OPERATORS)}).")
     allowed = TEXT_OPERATORS if kind == TEXT else NUMBER_OPERATORS
     if op not in allowed:
-        raise ConditionError(f"'{OPERATORS[op]}' does not apply to {field}, which is a {kind}.")
+        raise ConditionError(f"'{OPERATORS[op]}' does not apply to {field_label(field)}, which is a {kind}.")
     if op == "domain_in" and field not in {"email", "company_domain"}:
-        raise ConditionError("'has a domain in' applies to email and company_domain only.")
+        raise ConditionError("'has a domain in' applies to E-mail and Company domain only.")
     return Condition(field, op, parse_value(op, kind, raw))
 
 
@@ -241,3 +264,96 @@ def _any(qs) -> Q:
     for q in qs:
         combined |= q
     return combined
+
+
+# --- in words ------------------------------------------------------------------
+# The admin's lists, the routing simulator and the scoring preview show a condition as a sentence
+# ("Country is one of Germany, Austria", "Company size is at most 3,000"): the field's label, the
+# operator in words, and the value as typed, with a choice field's values by their labels.
+
+
+def field_label(field: str) -> str:
+    return FIELD_LABELS.get(field, field.replace("_", " ").capitalize())
+
+
+def _value_labels(field: str) -> dict[str, str]:
+    """Labels of the values of a lead field with choices (country names, languages, consent)."""
+    if field == "country":
+        from django_countries import countries
+
+        return {code: str(name) for code, name in countries}
+    if field == "language":
+        from django.conf import global_settings, settings
+
+        return {code: str(name) for code, name in (getattr(settings, "LANGUAGES", None) or global_settings.LANGUAGES)}
+    if field == "consent_status":
+        from .models import ConsentStatus  # leads.models imports this module: import when asked
+
+        return {code: str(label) for code, label in ConsentStatus.choices}
+    return {}
+
+
+def _number_text(raw: Any) -> str:
+    try:
+        value = _number(raw)
+    except ConditionError:
+        return str(raw).strip()
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.2f}".rstrip("0")
+
+
+def _items(raw: Any) -> list[str]:
+    items = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return [str(i).strip() for i in items if str(i).strip()]
+
+
+def describe(condition: Any, raw: Any = None) -> str:
+    """A condition as a sentence, for people. `condition` is a Condition, or a row with `field`,
+    `operator` and `value` (the value as typed, e.g. a ConditionRow); a value that does not parse
+    is shown as typed, so that a broken row still reads."""
+    field = getattr(condition, "field", "")
+    op = str(getattr(condition, "op", None) or getattr(condition, "operator", ""))
+    value = getattr(condition, "value", "") if raw is None else raw
+    return _sentence(field_label(field), field, op, value, LEAD_FIELDS.get(field, TEXT))
+
+
+def describe_property(key: str, op: str, value: Any) -> str:
+    """A condition on an activity's property ("url contains '/pricing'"): the key as it is named."""
+    return _sentence(key, "", op, value, TEXT)
+
+
+def _sentence(label: str, field: str, op: str, value: Any, kind: str) -> str:
+    labels = _value_labels(field)
+
+    def shown(item: Any) -> str:
+        if kind == NUMBER:
+            return _number_text(item)
+        text = str(item).strip()
+        if labels:
+            return labels.get(text.upper() if field == "country" else text.lower(), text)
+        return text
+
+    if op == "exists":
+        try:
+            known = parse_value("exists", kind, value)
+        except ConditionError:
+            known = True
+        return f"{label} is {'known' if known else 'unknown'}"
+    if op == "domain_in":
+        base = "E-mail domain" if field == "email" else label
+        return f"{base} is one of {', '.join(i.lstrip('@.') for i in _items(value))}"
+    if op == "in":
+        return f"{label} is one of {', '.join(shown(i) for i in _items(value))}"
+    if op == "between":
+        parts = _items(value)
+        if len(parts) == 2:
+            return f"{label} is between {_number_text(parts[0])} and {_number_text(parts[1])}"
+        return f"{label} is between {', '.join(parts)}"
+    if op in {"gte", "lte"}:
+        return f"{label} {OPERATORS[op]} {_number_text(value)}"
+    if op == "eq":
+        if kind == NUMBER or labels or field == "grade":
+            return f"{label} is {shown(value).upper() if field == 'grade' else shown(value)}"
+        return f"{label} is '{str(value).strip()}'"
+    if op in {"contains", "startswith"}:
+        return f"{label} {OPERATORS[op]} '{str(value).strip()}'"
+    return f"{label} {OPERATORS.get(op, op)} {value}".strip()

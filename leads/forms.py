@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from django import forms
+from django.conf import global_settings
+from django_countries import countries
 
 from .models import LostReason
 from .services import (
@@ -37,6 +39,66 @@ class ListField(forms.Field):
             items = ("" if value in self.empty_values else str(value)).split(",")
         items = [i.strip() for i in items if i.strip()]
         return [i.upper() for i in items] if self.upper else items
+
+
+class CountryListField(ListField):
+    """Countries as ISO codes, typed "SE, NO, DK" and stored as ["SE", "NO", "DK"]; also the region
+    names given (DACH, NORDICS …). A code that is no country is refused in words, and the help text
+    under the field names the countries saved."""
+
+    def __init__(self, *args: Any, regions: dict[str, list[str]] | None = None, **kwargs: Any) -> None:
+        self.regions = regions or {}
+        kwargs.setdefault("help_text", "ISO country codes, comma-separated: SE, NO, DK")
+        super().__init__(*args, upper=True, **kwargs)
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        wrong = [item for item in value if item not in self.regions and item not in countries]
+        if wrong:
+            regions = f" or a region ({', '.join(self.regions)})" if self.regions else ""
+            listed = ", ".join(f"“{w}”" for w in wrong)
+            raise forms.ValidationError(
+                f"{listed} {'is' if len(wrong) == 1 else 'are'} not a country code{regions}."
+                " Use two-letter codes such as DE for Germany, SE for Sweden."
+            )
+
+
+def country_names(codes: list[str], regions: dict[str, list[str]] | None = None) -> str:
+    """["SE", "DACH"] → "Sweden, DACH (Germany, Austria, Switzerland)": a territory list for people."""
+    regions = regions or {}
+
+    def name(code: str) -> str:
+        return str(countries.name(code)) or code
+
+    parts = [
+        f"{code} ({', '.join(name(c) for c in regions[code])})" if code in regions else name(code)
+        for code in (str(c).upper() for c in codes)
+    ]
+    return ", ".join(parts) or "—"
+
+
+LANGUAGE_NAMES = dict(global_settings.LANGUAGES)
+
+
+class LanguageListField(ListField):
+    """Languages as codes ("de, en"), stored lower case; a code Django does not know is refused."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("help_text", "Language codes, comma-separated: de, en")
+        super().__init__(*args, **kwargs)
+
+    def to_python(self, value: Any) -> list[str]:
+        return [item.lower() for item in super().to_python(value)]
+
+    def validate(self, value: list[str]) -> None:
+        super().validate(value)
+        wrong = [item for item in value if item not in LANGUAGE_NAMES]
+        if wrong:
+            listed = ", ".join(f"“{w}”" for w in wrong)
+            raise forms.ValidationError(
+                f"{listed} {'is' if len(wrong) == 1 else 'are'} not a language code. Use codes such as de"
+                " for German, en for English."
+            )
 
 
 # --- rep dashboard: one small form per action ------------------------------------------------------

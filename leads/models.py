@@ -14,7 +14,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django_countries.fields import CountryField
 
-from .conditions import FIELD_CHOICES, OPERATOR_CHOICES, ConditionError, lead_condition
+from .conditions import FIELD_CHOICES, OPERATOR_CHOICES, ConditionError, describe, lead_condition
 
 
 class Role(models.TextChoices):
@@ -383,7 +383,7 @@ class ConditionRow(models.Model):
         abstract = True
 
     def __str__(self) -> str:
-        return f"{self.field} {self.operator} {self.value}"
+        return describe(self)  # "Country is one of Germany, Austria": what the admin's lists show
 
     def condition(self):
         return lead_condition(self.field, self.operator, self.value)

@@ -49,6 +49,9 @@ stage_changed_in_transaction = Signal()  # in the transaction; see above
 lead_erased_in_transaction = Signal()  # in the transaction; see above
 personal_data_requested = Signal()  # answered synchronously; see above
 lead_saved_in_transaction = Signal()  # in the transaction; see above
+# Answered synchronously too: scoring's preview asks who would be handed leads that became MQL now
+# (leads: list of (Lead, facts to route by)); routing answers with rows {"assignee", "leads"}.
+handover_forecast_requested = Signal()
 
 
 def announce_stage_change(**kwargs: Any) -> None:

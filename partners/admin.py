@@ -5,8 +5,11 @@ from django.utils.html import format_html_join
 
 from leads.admin import RecordAdmin
 from leads.formatting import format_duration, format_money_totals
+from leads.forms import country_names
 from leads.models import PartnerOrganization
+from routing.models import REGIONS
 
+from .forms import PartnerOrganizationForm
 from .models import FeedbackReminder, PartnerFeedback
 from .selectors import PartnerPerformance, partner_performance
 
@@ -22,12 +25,11 @@ _money = format_money_totals
 
 @admin.register(PartnerOrganization)
 class PartnerOrganizationAdmin(admin.ModelAdmin):
+    # Fits 1366 px: who, where, and how they perform; the policy's days are on the change page.
     list_display = [
         "name",
         "active",
-        "capacity",
-        "feedback_deadline_days",
-        "escalate_after_days",
+        "territory_list",
         "acceptance",
         "first_response",
         "compliance",
@@ -37,9 +39,10 @@ class PartnerOrganizationAdmin(admin.ModelAdmin):
     list_filter = ["active"]
     search_fields = ["name"]
     autocomplete_fields = ["channel_manager"]
-    readonly_fields = ["created_at", "performance"]
+    form = PartnerOrganizationForm
+    readonly_fields = ["created_at", "performance", "territory_names"]
     fieldsets = [
-        (None, {"fields": ["name", "active", "territories", "products", "capacity"]}),
+        (None, {"fields": ["name", "active", "territories", "territory_names", "products", "capacity"]}),
         (
             "Feedback policy",
             {
@@ -67,6 +70,15 @@ class PartnerOrganizationAdmin(admin.ModelAdmin):
         if figures is None or obj.pk not in figures:
             return partner_performance(obj)[obj.pk]
         return figures[obj.pk]
+
+    @admin.display(description="Territories")
+    def territory_list(self, obj: PartnerOrganization) -> str:
+        names = [code if code in REGIONS else country_names([code]) for code in obj.territories] or ["anywhere"]
+        return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
+
+    @admin.display(description="Countries covered")
+    def territory_names(self, obj: PartnerOrganization) -> str:
+        return country_names(obj.territories, REGIONS) if obj.pk else "—"
 
     @admin.display(description="Acceptance")
     def acceptance(self, obj) -> str:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from django import forms
 
-from leads.forms import CURRENCIES
+from leads.forms import CURRENCIES, CountryListField, ListField
+from leads.models import PartnerOrganization
+from routing.models import REGIONS
 
 from .models import REASONS_FOR, FeedbackReason, FeedbackStatus
 
@@ -43,3 +45,38 @@ class FeedbackForm(forms.Form):
     )
     currency = forms.ChoiceField(choices=CURRENCIES, initial="EUR")
     note = forms.CharField(required=False, max_length=2000, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+# --- the admin's partner organisation form ---------------------------------------------------
+
+
+class PartnerOrganizationForm(forms.ModelForm):
+    """Territories and products as comma-separated text ("SE, NO, DK"), stored as the same JSON
+    lists routing reads; the feedback policy's days with labels that say what they count."""
+
+    territories = CountryListField(
+        regions=REGIONS, help_text="ISO country codes or regions, comma-separated: SE, NO, DK"
+    )
+    products = ListField(help_text="Comma-separated: Cloud, Analytics")
+
+    class Meta:
+        model = PartnerOrganization
+        fields = [
+            "name",
+            "active",
+            "territories",
+            "products",
+            "capacity",
+            "feedback_deadline_days",
+            "remind_after_days",
+            "remind_every_days",
+            "escalate_after_days",
+            "channel_manager",
+        ]
+        labels = {
+            "capacity": "Capacity (open leads)",
+            "feedback_deadline_days": "Feedback deadline (days)",
+            "remind_after_days": "First reminder after (days)",
+            "remind_every_days": "Then remind every (days)",
+            "escalate_after_days": "Take back after (days)",
+        }

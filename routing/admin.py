@@ -14,16 +14,17 @@ from django.urls import path
 from django.utils.html import format_html, format_html_join
 
 from leads.admin import RecordAdmin, html_table, register_lead_panel
-from leads.conditions import LEAD_FIELDS
+from leads.conditions import FIELD_LABEL_CHOICES, LEAD_FIELDS, describe, field_label
 from leads.formatting import format_code, format_datetime
-from leads.forms import ListField
+from leads.forms import CountryListField, LanguageListField, ListField, country_names
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, User
 from leads.selectors import lead_facts
 from leads.services import email_domain
 
 from . import selectors, simulate
-from .models import Account, Assignment, RepProfile, RoutingRule, RuleCondition, Strategy, Team
+from .forms import RoutingRuleForm
+from .models import REGIONS, Account, Assignment, RepProfile, RoutingRule, RuleCondition, Strategy, Team
 
 
 def lead_takers() -> QuerySet[User]:
@@ -73,10 +74,12 @@ class UserPickers(_AdminBase):
 
 
 class RepProfileForm(forms.ModelForm):
-    territories = ListField(upper=True, help_text="Countries or regions: DACH, NORDICS, BENELUX, UKI, NA, SOUTH")
-    languages = ListField(help_text="e.g. de, en")
-    products = ListField()
-    industries = ListField()
+    territories = CountryListField(
+        regions=REGIONS, help_text="Country codes or regions, comma-separated: SE, NO, DK or DACH, NORDICS, BENELUX"
+    )
+    languages = LanguageListField()
+    products = ListField(help_text="Comma-separated: Cloud, Analytics")
+    industries = ListField(help_text="Comma-separated: Software, Retail")
 
     class Meta:
         model = RepProfile
@@ -130,7 +133,7 @@ class TeamAdmin(UserPickers, admin.ModelAdmin):
 class RepProfileAdmin(UserPickers, admin.ModelAdmin):
     form = RepProfileForm
     user_pickers = {"user": (lead_takers, TAKER_ONLY)}
-    list_display = ["__str__", "team", "active", "availability", "load", "weight", "seniority"]
+    list_display = ["__str__", "team", "active", "availability", "load", "covers"]
     list_filter = ["team", "active", "seniority"]
     list_select_related = ["user", "team"]
     search_fields = ["user__username", "user__first_name", "user__last_name"]
@@ -142,6 +145,17 @@ class RepProfileAdmin(UserPickers, admin.ModelAdmin):
     @admin.display(description="Available")
     def availability(self, profile: RepProfile) -> str:
         return f"away until {format_datetime(profile.away_until)}" if profile.is_away() else "yes"
+
+    @admin.display(description="Territories")
+    def covers(self, profile: RepProfile) -> str:
+        return ", ".join(profile.territories) or "anywhere"
+
+    def get_readonly_fields(self, request, obj=None):
+        return [*super().get_readonly_fields(request, obj), "territory_names"]
+
+    @admin.display(description="Countries covered")
+    def territory_names(self, profile: RepProfile) -> str:
+        return country_names(profile.territories, REGIONS) if profile.territories else "anywhere"
 
     @admin.display(description="Open leads / capacity", ordering="open_leads")
     def load(self, profile: WithAnnotations[RepProfile, _ProfileLoad]) -> str:
@@ -160,34 +174,44 @@ class RuleConditionInline(admin.TabularInline):
     model = RuleCondition
     fields = ["field", "operator", "value"]
     extra = 0
-    verbose_name = "condition (all must hold)"
+    verbose_name = "condition"
+    verbose_name_plural = "conditions (all must hold)"
 
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
+    """The rule list names each rule's target in words; the form shows the fields of the chosen
+    target only (static/js/admin_rule_form.js shows and hides the fieldsets marked `lp-for-…`;
+    without the script every fieldset shows, and the form says which field a target needs)."""
+
+    form = RoutingRuleForm
     user_pickers = {"rep": (lead_takers, TAKER_ONLY)}
-    list_display = ["priority", "name", "status", "target", "strategy", "conditions_text", "sla_minutes"]
+    list_display = ["priority", "name", "status", "target_text", "conditions_text", "sla"]
     list_display_links = ["name"]
     list_editable = ["priority", "status"]
-    list_filter = ["status", "strategy", "target"]
+    list_filter = ["status", "target", "strategy"]
     filter_horizontal = ["partners"]
     inlines = [RuleConditionInline]
     fieldsets = [
         (None, {"fields": [("name", "priority", "status")]}),
+        ("Who gets it", {"fields": ["target"], "classes": ["lp-target-choice"]}),
+        ("A rep", {"fields": ["rep"], "classes": ["lp-target", "lp-for-rep"]}),
         (
-            "Who gets it",
+            "The team",
             {
-                "fields": [
-                    "target",
-                    "strategy",
-                    "rep",
-                    "team",
-                    "partners",
-                    "pool_mode",
-                    "pool_size",
-                    "match_profile",
-                    "min_seniority",
-                ]
+                "fields": ["team"],
+                "classes": ["lp-target", "lp-for-team", "lp-for-pool", "lp-for-rep"],
+                "description": "For a rep: only for a fallback to the team's pool.",
+            },
+        ),
+        ("Partners", {"fields": ["partners"], "classes": ["lp-target", "lp-for-partners"]}),
+        ("How", {"fields": ["strategy"], "classes": ["lp-target", "lp-for-rep", "lp-for-team", "lp-for-partners"]}),
+        ("The pool", {"fields": [("pool_mode", "pool_size")], "classes": ["lp-target", "lp-for-pool"]}),
+        (
+            "Who may take it",
+            {
+                "fields": [("match_profile", "min_seniority")],
+                "classes": ["lp-target", "lp-for-team", "lp-for-pool", "lp-for-partners"],
             },
         ),
         (
@@ -201,12 +225,23 @@ class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
     ]
     change_list_template = "admin/routing/routingrule/change_list.html"
 
+    class Media:
+        js = ["js/admin_rule_form.js"]
+
     def get_queryset(self, request):
-        return super().get_queryset(request).prefetch_related("conditions")
+        return super().get_queryset(request).select_related("rep", "team").prefetch_related("conditions", "partners")
+
+    @admin.display(description="Goes to", ordering="target")
+    def target_text(self, rule: RoutingRule) -> str:
+        return target_text(rule)
 
     @admin.display(description="Conditions")
     def conditions_text(self, rule: RoutingRule) -> str:
-        return " and ".join(str(c) for c in rule.conditions.all()) or "every lead"
+        return conditions_text(rule)
+
+    @admin.display(description="SLA", ordering="sla_minutes")
+    def sla(self, rule: RoutingRule) -> str:
+        return minutes_text(rule.sla_minutes)
 
     def get_urls(self):
         return [
@@ -229,8 +264,11 @@ class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
             context["decision"] = simulate.simulate(
                 facts, include_drafts=form.cleaned_data["include_drafts"], lead=lead
             )
-            context["facts"] = {k: v for k, v in facts.items() if v not in (None, "")}
+            context["facts"] = facts_in_words(facts)
             context["summary"] = next(s["result"] for s in reversed(context["decision"].trace) if "result" in s)
+            rule = RoutingRule.objects.filter(pk=context["decision"].rule_id).prefetch_related("conditions").first()
+            if rule is not None:
+                context["rule_words"] = f"{rule.name}: {conditions_text(rule)} → {target_text(rule)}"
         context["form"] = form
         return TemplateResponse(request, "admin/routing/simulate.html", context)
 
@@ -243,6 +281,71 @@ class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):
         context["n"] = n
         context["replay"] = simulate.replay(n)
         return TemplateResponse(request, "admin/routing/replay.html", context)
+
+
+POOL_MODE_WORDS = {
+    RoutingRule.PoolMode.CHERRY_PICK: "cherry-pick",
+    RoutingRule.PoolMode.SHARK_TANK: "shark tank",
+    RoutingRule.PoolMode.BLIND: "blind pull",
+    RoutingRule.PoolMode.HYBRID: "hybrid",
+}
+
+
+def strategy_text(code: str) -> str:
+    """A strategy code in words ("weighted_round_robin" → "weighted round robin"); unknown: as is."""
+    try:
+        label = Strategy(code).label
+    except ValueError:
+        return code.replace("_", " ")
+    return label[0].lower() + label[1:]
+
+
+def target_text(rule: RoutingRule) -> str:
+    """Whom a rule hands its leads to, in words: "Team Inside sales, round robin", "Rep Rita Meyer",
+    "Partners Alpine Resellers, Nordic Channel", "Pool of Inside sales (shark tank)"."""
+    team = rule.team.name if rule.team else "no team"
+    if rule.target == RoutingRule.Target.REP:
+        if rule.rep is None:
+            return "Rep: none chosen"
+        name = rule.rep.get_full_name() or rule.rep.get_username()
+        return f"Rep {name}" + (", account owner first" if rule.strategy == Strategy.ACCOUNT_OWNER else "")
+    if rule.target == RoutingRule.Target.TEAM:
+        return f"Team {team}, {strategy_text(rule.strategy)}"
+    if rule.target == RoutingRule.Target.PARTNERS:
+        names = ", ".join(p.name for p in rule.partners.all()) or "none chosen"
+        return f"Partners {names}" + ("" if rule.strategy == Strategy.DIRECT else f", {strategy_text(rule.strategy)}")
+    mode = POOL_MODE_WORDS.get(RoutingRule.PoolMode(rule.pool_mode), rule.pool_mode)
+    size = f", offered to {rule.pool_size}" if rule.is_hybrid_pool else ""
+    return f"Pool of {team} ({mode}{size})"
+
+
+def conditions_text(rule: RoutingRule) -> str:
+    return " and ".join(describe(c) for c in rule.conditions.all()) or "Every lead"
+
+
+def facts_in_words(facts: dict) -> dict[str, str]:
+    """The lead's facts the simulator used, by their labels, countries by name: {"Country": "Germany"}."""
+    shown = {}
+    for key, value in facts.items():
+        if value in (None, ""):
+            continue
+        if key == "country":
+            value = country_names([value])
+        elif isinstance(value, float):
+            value = f"{value:,.0f}" if value == int(value) else f"{value:,.2f}"
+        elif isinstance(value, int):
+            value = f"{value:,}"
+        shown[field_label(key)] = str(value)
+    return shown
+
+
+def minutes_text(minutes: int) -> str:
+    if minutes % 1440 == 0:
+        return f"{minutes // 1440} day{'s' if minutes != 1440 else ''}"
+    if minutes >= 60:
+        hours, rest = divmod(minutes, 60)
+        return f"{hours} h" + (f" {rest:02d} min" if rest else "")
+    return f"{minutes} min"
 
 
 class SimulateForm(forms.Form):

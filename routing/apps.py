@@ -17,3 +17,4 @@ class RoutingConfig(AppConfig):
         signals.stage_changed_in_transaction.connect(receivers.on_stage_changing, dispatch_uid="routing.stage_tx")
         signals.lead_erased_in_transaction.connect(receivers.on_lead_erased, dispatch_uid="routing.erased")
         signals.personal_data_requested.connect(receivers.personal_data, dispatch_uid="routing.personal_data")
+        signals.handover_forecast_requested.connect(receivers.handover_forecast, dispatch_uid="routing.forecast")

@@ -9,6 +9,8 @@ from django.utils import timezone
 
 from leads.models import Role, User
 
+from .models import TARGET_NEEDS, RoutingRule, Strategy
+
 
 class RejectForm(forms.Form):
     reason = forms.CharField(
@@ -62,3 +64,26 @@ class FunnelForm(forms.Form):
     PERIODS = [("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("365", "Last 12 months")]
 
     days = forms.TypedChoiceField(choices=PERIODS, coerce=int, initial=30, required=False)
+
+
+# --- the admin's routing rule form -------------------------------------------------------------
+
+
+class RoutingRuleForm(forms.ModelForm):
+    """A rule's target decides which fields count (static/js/admin_rule_form.js shows only those).
+    A pool takes the pool strategy by itself; what a target lacks is said in words, at its field."""
+
+    class Meta:
+        model = RoutingRule
+        exclude: list[str] = []  # every field; the admin's fieldsets arrange them
+
+    def clean(self) -> dict[str, Any]:
+        super().clean()
+        data = self.cleaned_data
+        target = data.get("target")
+        if target == RoutingRule.Target.POOL:
+            data["strategy"] = Strategy.POOL  # the only strategy of a pool; its field is hidden
+            self.instance.strategy = Strategy.POOL
+        if target == RoutingRule.Target.PARTNERS and "partners" in self.fields and not data.get("partners"):
+            self.add_error("partners", TARGET_NEEDS[target][1])  # the model's clean checks rep and team
+        return data

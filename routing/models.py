@@ -152,22 +152,30 @@ class RoutingRule(models.Model):
         help_text="Hybrid pools: how many of the best-fitting available reps a lead is offered to",
     )
     match_profile = models.BooleanField(
+        "match the lead to profiles",
         default=False, help_text="Only candidates whose territories, languages, products … fit the lead"
     )
-    min_seniority = models.PositiveSmallIntegerField(choices=Seniority.choices, null=True, blank=True)
+    min_seniority = models.PositiveSmallIntegerField(
+        "minimum seniority", choices=Seniority.choices, null=True, blank=True
+    )
     sla_minutes = models.PositiveIntegerField(
+        "SLA (minutes)",
         default=60,
         validators=[MinValueValidator(1)],
         help_text="Minutes to accept (or, in a pool, to be claimed)",
     )
-    on_sla_breach = models.CharField(max_length=10, choices=OnBreach.choices, default=OnBreach.REASSIGN)
+    on_sla_breach = models.CharField(
+        "when the SLA is missed", max_length=10, choices=OnBreach.choices, default=OnBreach.REASSIGN
+    )
     fallback = models.CharField(
         max_length=10,
         choices=Fallback.choices,
         default=Fallback.MANAGER,
         help_text="Where a lead goes when nobody else can take it after a missed SLA (the manager is told)",
     )
-    on_reject = models.CharField(max_length=15, choices=OnReject.choices, default=OnReject.TO_MARKETING)
+    on_reject = models.CharField(
+        "when rejected", max_length=15, choices=OnReject.choices, default=OnReject.TO_MARKETING
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -183,16 +191,31 @@ class RoutingRule(models.Model):
     def clean(self) -> None:
         if self.strategy == Strategy.PERFORMANCE and self.target != self.Target.PARTNERS:
             raise ValidationError({"strategy": "Performance-weighted routing chooses among partners."})
-        needs: dict[str, str] = {self.Target.REP: "rep", self.Target.TEAM: "team", self.Target.POOL: "team"}
-        field = needs.get(self.target)
+        field, message = TARGET_NEEDS.get(self.target, ("", ""))
         if field and not getattr(self, f"{field}_id"):
-            raise ValidationError({field: f"A rule that targets {self.get_target_display().lower()} needs a {field}."})
+            raise ValidationError({field: message})
         if (self.target == self.Target.POOL) != (self.strategy == Strategy.POOL):
             raise ValidationError({"strategy": "A pool target goes with the pool strategy, and only it."})
         if self.fallback == self.Fallback.POOL and not self.team_id:
             raise ValidationError({"fallback": "A fallback to the team's pool needs a team."})
         if self.target == self.Target.REP and self.strategy not in (Strategy.DIRECT, Strategy.ACCOUNT_OWNER):
             raise ValidationError({"strategy": "A single rep is routed to directly."})
+
+
+# The field each target needs, and what the form says when it is missing (partners, a many-to-many
+# field, are checked by the admin's form: routing.forms.RoutingRuleForm).
+TARGET_NEEDS: dict[str, tuple[str, str]] = {
+    RoutingRule.Target.REP: ("rep", "A rule that goes to a rep needs the rep: pick one under “A rep”."),
+    RoutingRule.Target.TEAM: ("team", "A rule that goes to a team needs the team: pick one under “The team”."),
+    RoutingRule.Target.POOL: (
+        "team",
+        "A pool belongs to a team: pick the team whose reps claim its leads under “The team”.",
+    ),
+    RoutingRule.Target.PARTNERS: (
+        "partners",
+        "A rule that goes to partners needs at least one partner: choose them under “Partners”.",
+    ),
+}
 
 
 class RuleCondition(ConditionRow):

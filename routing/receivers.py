@@ -46,3 +46,10 @@ def personal_data(sender, lead, **kwargs) -> dict:
             for a in assignments
         ]
     }
+
+
+def handover_forecast(sender, leads, **kwargs):
+    """Scoring's preview asks who would get these leads if they became MQL now (leads.signals)."""
+    from .simulate import forecast
+
+    return forecast(leads)

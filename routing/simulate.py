@@ -55,27 +55,9 @@ def replay(n: int = 100) -> Replay:
     recent = StageChange.objects.filter(to_stage=Stage.MQL).order_by("-at", "-pk").values_list("lead_id", flat=True)
     lead_ids = list(dict.fromkeys(reversed(list(recent[:n]))))  # oldest first, each lead once
     by_id = Lead.objects.in_bulk(lead_ids)
-    leads = [by_id[pk] for pk in lead_ids if pk in by_id]
-    owners = selectors.account_owners(leads)
-    tallies = []
+    leads = [(by_id[pk], lead_facts(by_id[pk])) for pk in lead_ids if pk in by_id]
     names: dict[Any, str] = {}
-    for statuses in (ACTIVE, WITH_DRAFTS):
-        rules, keys = _setup(statuses)
-        ruleset = engine.compile_rules(rules)
-        candidates = dict(selectors.candidates(keys | set(owners.values())))
-        names.update({k: c.name for k, c in candidates.items()})
-        counters: Counter = Counter(selectors.counters(r.id for r in rules))
-        tally: Counter = Counter()
-        for lead in leads:
-            decision = engine.decide(lead_facts(lead), ruleset, candidates, counters, account_owner=owners.get(lead.pk))
-            if decision.assignee:
-                counters[(decision.rule_id, decision.assignee)] += 1
-                placed = candidates[decision.assignee]
-                candidates[decision.assignee] = replace(placed, open_leads=placed.open_leads + 1)
-                tally[decision.assignee] += 1
-            else:
-                tally["pool" if decision.pooled else "unassigned"] += 1
-        tallies.append(tally)
+    tallies = [_distribute(leads, statuses, names) for statuses in (ACTIVE, WITH_DRAFTS)]
     keys = sorted(set(tallies[0]) | set(tallies[1]), key=lambda k: names.get(k, str(k)))
     rows = [
         {
@@ -87,3 +69,38 @@ def replay(n: int = 100) -> Replay:
         for k in keys
     ]
     return Replay(len(leads), rows)
+
+
+def forecast(leads: list[tuple[Lead, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Who would get these leads if they became MQL now, in this order, under the active rules:
+    [{"assignee": "Rita Meyer", "leads": 3}, {"assignee": "pool", …}, {"assignee": "nobody", …}],
+    most leads first. `leads` pairs each lead with the facts to route it by (a scoring preview
+    passes the draft's score and grade). Registered with scoring's preview (routing.apps)."""
+    names: dict[Any, str] = {}
+    tally = _distribute(leads, ACTIVE, names)
+    words = {"pool": "a pool (reps claim)", "unassigned": "nobody (no rule places it)"}
+    rows = [{"assignee": words.get(k) or names.get(k, str(k)), "leads": count} for k, count in tally.items()]
+    return sorted(rows, key=lambda row: (-row["leads"], row["assignee"]))
+
+
+def _distribute(leads: list[tuple[Lead, dict[str, Any]]], statuses, names: dict[Any, str]) -> Counter:
+    """Route `leads` one after the other under the rules of `statuses`, each placed lead counting
+    against its assignee's capacity and the round robin for the next; a tally per assignee key
+    ("pool", "unassigned"). Fills `names` with the candidates' names."""
+    owners = selectors.account_owners([lead for lead, _ in leads])
+    rules, keys = _setup(statuses)
+    ruleset = engine.compile_rules(rules)
+    candidates = dict(selectors.candidates(keys | set(owners.values())))
+    names.update({k: c.name for k, c in candidates.items()})
+    counters: Counter = Counter(selectors.counters(r.id for r in rules))
+    tally: Counter = Counter()
+    for lead, facts in leads:
+        decision = engine.decide(facts, ruleset, candidates, counters, account_owner=owners.get(lead.pk))
+        if decision.assignee:
+            counters[(decision.rule_id, decision.assignee)] += 1
+            placed = candidates[decision.assignee]
+            candidates[decision.assignee] = replace(placed, open_leads=placed.open_leads + 1)
+            tally[decision.assignee] += 1
+        else:
+            tally["pool" if decision.pooled else "unassigned"] += 1
+    return tally

@@ -11,7 +11,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 
-from leads.conditions import OPERATOR_CHOICES, ConditionError, property_condition
+from leads.conditions import OPERATOR_CHOICES, ConditionError, describe, describe_property, property_condition
 from leads.models import ActivityType, ConditionRow, Grade, Lead
 
 
@@ -25,16 +25,20 @@ class ScoringModel(models.Model):
 
     name = models.CharField(max_length=120)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.DRAFT, editable=False)
-    mql_threshold = models.FloatField(default=60, help_text="A lead with at least this score becomes an MQL")
+    mql_threshold = models.FloatField(
+        "MQL threshold", default=60, help_text="A lead with at least this score becomes an MQL"
+    )
     min_grade = models.CharField(
+        "minimum grade",
         max_length=1, choices=Grade.choices, default=Grade.C, help_text="…and at least this grade (A is best)"
     )
     half_life_days = models.FloatField(
+        "half-life (days)",
         default=30, validators=[MinValueValidator(0.5)], help_text="Engagement points halve every so many days"
     )
-    grade_a_min = models.FloatField(default=40, help_text="Fit score for grade A")
-    grade_b_min = models.FloatField(default=25, help_text="Fit score for grade B")
-    grade_c_min = models.FloatField(default=10, help_text="Fit score for grade C; below is D")
+    grade_a_min = models.FloatField("grade A from", default=40, help_text="Fit score for grade A")
+    grade_b_min = models.FloatField("grade B from", default=25, help_text="Fit score for grade B")
+    grade_c_min = models.FloatField("grade C from", default=10, help_text="Fit score for grade C; below is D")
     notes = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.ForeignKey(
@@ -56,8 +60,13 @@ class ScoringModel(models.Model):
             models.CheckConstraint(
                 name="grade_bands_descend",
                 condition=Q(grade_a_min__gte=F("grade_b_min")) & Q(grade_b_min__gte=F("grade_c_min")),
+                violation_error_message="Grade bands must go down: A above B above C above D.",
             ),
-            models.CheckConstraint(name="half_life_positive", condition=Q(half_life_days__gt=0)),
+            models.CheckConstraint(
+                name="half_life_positive",
+                condition=Q(half_life_days__gt=0),
+                violation_error_message="The half-life must be more than 0 days.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -207,7 +216,7 @@ class FitRule(_ConditionRule):
         default_related_name = "fit_rules"
 
     def __str__(self) -> str:
-        return self.label or f"{self.field} {self.operator} {self.value}"
+        return self.label or describe(self)
 
 
 class ExclusionRule(_ConditionRule):
@@ -233,7 +242,7 @@ class ExclusionRule(_ConditionRule):
         default_related_name = "exclusion_rules"
 
     def __str__(self) -> str:
-        return self.label or f"{self.get_category_display()}: {self.field} {self.operator} {self.value}"
+        return self.label or f"{self.get_category_display()}: {describe(self)}"
 
 
 class BehaviorRule(models.Model):
@@ -246,9 +255,11 @@ class BehaviorRule(models.Model):
     value = models.CharField(max_length=1000, blank=True)
     points = models.FloatField()
     max_points = models.FloatField(
+        "max points",
         null=True, blank=True, validators=[MinValueValidator(0)], help_text="Cap on this rule's points per lead"
     )
     max_occurrences = models.PositiveIntegerField(
+        "at most (times)",
         null=True, blank=True, validators=[MinValueValidator(1)], help_text="Count at most the latest N"
     )
     label = models.CharField(max_length=120, blank=True)
@@ -258,8 +269,12 @@ class BehaviorRule(models.Model):
         default_related_name = "behavior_rules"
 
     def __str__(self) -> str:
-        suffix = f" where {self.property} {self.operator} {self.value}" if self.property else ""
-        return self.label or f"{self.activity_type}{suffix}"
+        return self.label or self.describe()
+
+    def describe(self) -> str:
+        """"Page view where url contains '/pricing'": the activity by its label, the condition in words."""
+        where = f" where {describe_property(self.property, self.operator, self.value)}" if self.property else ""
+        return f"{self.get_activity_type_display()}{where}"
 
     def condition(self):
         if not self.property and not self.operator:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import cast
 
 from django.db.models import Max
 from django.utils import timezone
 
+from leads import signals
 from leads.models import Lead, Stage
+from leads.selectors import lead_facts
 
 from . import bulk, engine, selectors
 from .models import ScoringModel
@@ -15,7 +18,11 @@ from .models import ScoringModel
 PREVIEW_MAX_LEADS = 50_000
 BATCH = 10_000
 BINS = 12
+HANDOVER_MAX = 2_000  # leads the hand-over forecast routes one by one
 
+# Who would be handed the leads that become MQL: routing knows, and scoring must not import it (nor
+# routing scoring), so the preview asks through leads.signals.handover_forecast_requested, which
+# routing answers (routing.apps, routing.receivers).
 
 @dataclass
 class Preview:
@@ -27,6 +34,9 @@ class Preview:
     newly_disqualified: int
     histogram: list[dict] = field(default_factory=list)  # bins with active and draft counts
     samples: list[dict] = field(default_factory=list)  # biggest movers
+    # Who would get the new MQLs now (None: no forecast registered); how many leads it covers.
+    handover: list[dict] | None = None
+    handover_leads: int = 0
 
 
 def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Preview:
@@ -50,15 +60,18 @@ def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Previ
         grade_changes=0,
         newly_disqualified=0,
     )
+    new_mqls = []
     for old, new in rows:
         if new.stage == Stage.MAL and engine.qualifies_for_mql(new_spec, new.total, new.grade, new.disqualified):
             result.new_mql += 1
+            new_mqls.append(new)
         if old and old_spec and old.total >= old_spec.mql_threshold and new.total < new_spec.mql_threshold:
             result.drop_below += 1
         if old and old.grade != new.grade:
             result.grade_changes += 1
         if new.disqualified and not (old and old.disqualified):
             result.newly_disqualified += 1
+    result.handover, result.handover_leads = _handover(new_mqls)
     result.histogram = _histogram([o.total for o, _ in rows if o], [n.total for _, n in rows])
     movers = sorted(rows, key=lambda r: abs(r[1].total - (r[0].total if r[0] else 0.0)), reverse=True)[:20]
     emails = dict(Lead.objects.filter(pk__in=[n.lead_id for _, n in movers]).values_list("pk", "email"))
@@ -66,7 +79,7 @@ def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Previ
         {
             "lead_id": new.lead_id,
             "email": emails.get(new.lead_id, ""),
-            "stage": new.stage,
+            "stage": Stage(new.stage).label,
             "old_score": old.total if old else None,
             "old_grade": old.grade if old else "",
             "new_score": new.total,
@@ -76,6 +89,24 @@ def preview(draft: ScoringModel, active: ScoringModel | None, now=None) -> Previ
         for old, new in movers
     ]
     return result
+
+
+def _handover(new_mqls: list) -> tuple[list[dict] | None, int]:
+    """Route the leads that would become MQL (the first HANDOVER_MAX, oldest first) with the
+    forecast routing answers, with the draft's score and grade: to whom, how many each."""
+    if not signals.handover_forecast_requested.has_listeners():
+        return None, 0
+    scores = {s.lead_id: s for s in sorted(new_mqls, key=lambda s: s.lead_id)[:HANDOVER_MAX]}
+    leads = Lead.objects.in_bulk(list(scores))
+    pairs = []
+    for pk in sorted(leads):
+        facts = lead_facts(leads[pk])
+        score = scores[pk]
+        facts.update(score=score.total, fit_score=score.fit, engagement_score=score.engagement, grade=score.grade)
+        pairs.append((leads[pk], facts))
+    answers = signals.handover_forecast_requested.send(sender="scoring", leads=pairs)
+    rows: list[dict] = [row for _, answer in answers for row in cast(list[dict], answer)]
+    return rows, len(pairs)
 
 
 def _histogram(old: list[float], new: list[float]) -> list[dict]:

@@ -18,7 +18,7 @@ from leads.models import Lead, Stage, User
 from leads.selectors import lead_facts
 from leads.services import lead_transition_many
 
-from . import bulk, engine, selectors, sql
+from . import audit, bulk, engine, selectors, sql
 from .models import PendingRescore, RescoreRun, ScoringModel, ScoringModelChange
 
 log = logging.getLogger(__name__)
@@ -62,9 +62,14 @@ def scoring_model_activate(*, model: ScoringModel, actor: User | None = None) ->
     """Make `model` the active version (the previous one is archived) and start rescoring every lead."""
     model = ScoringModel.objects.select_for_update().get(pk=model.pk)
     if model.status != ScoringModel.Status.DRAFT:
-        raise ActivationRefused(f"Only a draft can be activated; v{model.pk} is {model.status}.", code="not_a_draft")
+        raise ActivationRefused(
+            f"Only a draft can be activated; v{model.pk} is {model.get_status_display().lower()}.", code="not_a_draft"
+        )
     selectors.engine_model(model)  # refuses a model whose rules do not parse
     previous = ScoringModel.objects.select_for_update().filter(status=ScoringModel.Status.ACTIVE).first()
+    # What changes for the leads, in words, for the audit trail: this version against the one it replaces.
+    changed = audit.diff(audit.snapshot(previous), audit.snapshot(model)) if previous else []
+    note = "\n".join([f"Replaces v{previous.pk}", *(changed or ["Same settings and rules"])]) if previous else ""
     if previous:
         previous.status = ScoringModel.Status.ARCHIVED
         previous.save(update_fields=["status", "updated_at"])
@@ -73,7 +78,7 @@ def scoring_model_activate(*, model: ScoringModel, actor: User | None = None) ->
     model.activated_at = timezone.now()
     model.activated_by = actor
     model.save(update_fields=["status", "activated_at", "activated_by", "updated_at"])
-    ScoringModelChange.objects.create(model=model, action="activated", actor=actor)
+    ScoringModelChange.objects.create(model=model, action="activated", actor=actor, note=note)
     return rescore_run_start(model=model, kind=RescoreRun.Kind.ACTIVATION, actor=actor)
 
 

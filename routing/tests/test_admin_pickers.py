@@ -135,7 +135,7 @@ def test_the_simulator_takes_the_domain_of_a_typed_email_as_capture_does(manager
     page = manager_client.get(SIMULATE, {"email": "cto@granitesoft.example"}).content.decode()
 
     assert "<strong>Assigned to rita</strong>" in page
-    assert "company_domain: <code>granitesoft.example</code>" in page
+    assert "Company domain: <strong>granitesoft.example</strong>" in page
 
 
 def test_a_typed_domain_without_an_account_still_has_no_owner(manager_client, named_accounts):

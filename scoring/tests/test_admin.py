@@ -14,7 +14,7 @@ def test_a_bad_rule_is_refused_in_words_and_nothing_is_saved(marketing_client):
     response = marketing_client.post(url, inline_post(draft, field="company_size", operator="contains", value="x"))
 
     assert response.status_code == 200
-    assert "does not apply to company_size, which is a number" in response.content.decode()
+    assert "does not apply to Company size, which is a number" in response.content.decode()
     assert FitRule.objects.filter(model=draft).count() == 1
     response = marketing_client.post(url, inline_post(draft, field="company_size", operator="between", value="500"))
     assert "takes two numbers: low, high" in response.content.decode()
