@@ -33,8 +33,7 @@ class PartnerOrganizationAdmin(admin.ModelAdmin):
         "acceptance",
         "first_response",
         "compliance",
-        "win_rate",
-        "won_value",
+        "won",
     ]
     list_filter = ["active"]
     search_fields = ["name"]
@@ -84,11 +83,11 @@ class PartnerOrganizationAdmin(admin.ModelAdmin):
     def acceptance(self, obj) -> str:
         return _percent(self._of(obj).acceptance_rate)
 
-    @admin.display(description="Median first response")
+    @admin.display(description="First reply (median)")
     def first_response(self, obj) -> str:
         return _duration(self._of(obj).median_first_response)
 
-    @admin.display(description="Feedback in time")
+    @admin.display(description="Feedback on time")
     def compliance(self, obj) -> str:
         return _percent(self._of(obj).feedback_compliance)
 
@@ -99,6 +98,13 @@ class PartnerOrganizationAdmin(admin.ModelAdmin):
     @admin.display(description="Won value")
     def won_value(self, obj) -> str:
         return _money(self._of(obj).won_value)
+
+    @admin.display(description="Won (rate, value)")
+    def won(self, obj) -> str:
+        figures = self._of(obj)
+        if figures.win_rate is None:
+            return "–"
+        return f"{_percent(figures.win_rate)}, {_money(figures.won_value)}"
 
     @admin.display(description="Outcomes")
     def performance(self, obj) -> str:

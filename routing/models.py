@@ -192,7 +192,7 @@ class RoutingRule(models.Model):
         if self.strategy == Strategy.PERFORMANCE and self.target != self.Target.PARTNERS:
             raise ValidationError({"strategy": "Performance-weighted routing chooses among partners."})
         field, message = TARGET_NEEDS.get(self.target, ("", ""))
-        if field and not getattr(self, f"{field}_id"):
+        if field in ("rep", "team") and not getattr(self, f"{field}_id"):  # partners: the form checks them
             raise ValidationError({field: message})
         if (self.target == self.Target.POOL) != (self.strategy == Strategy.POOL):
             raise ValidationError({"strategy": "A pool target goes with the pool strategy, and only it."})
