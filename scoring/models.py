@@ -330,7 +330,7 @@ class RescoreRun(models.Model):
     done = models.PositiveIntegerField(default=0)
     cursor = models.BigIntegerField(default=0)
     batch_size = models.PositiveIntegerField(default=20_000)
-    became_mql = models.PositiveIntegerField(default=0)
+    became_mql = models.PositiveIntegerField("became MQL", default=0)
     started_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -270,7 +270,7 @@ def test_a_rule_explains_what_it_misses(db):
     from django.core.exceptions import ValidationError
 
     rule = RoutingRule(name="x", target="team", strategy="round_robin")
-    with pytest.raises(ValidationError, match="needs a team"):
+    with pytest.raises(ValidationError, match="needs the team"):
         rule.clean()
 
 
