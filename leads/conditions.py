@@ -75,8 +75,10 @@ FIELD_LABELS: dict[str, str] = {
     "engagement_score": "Engagement score",
     "grade": "Grade",
 }
-# For forms: a dropdown of fields and one of operators.
-FIELD_CHOICES = [(name, FIELD_LABELS[name]) for name in LEAD_FIELDS]
+# The models' choices (kept as they were: every app's migrations hold them), and the dropdown the
+# admin's forms show, by label (`labelled_field_choices`).
+FIELD_CHOICES = [(name, name.replace("_", " ")) for name in LEAD_FIELDS]
+FIELD_LABEL_CHOICES = [(name, FIELD_LABELS[name]) for name in LEAD_FIELDS]
 OPERATOR_CHOICES = list(OPERATORS.items())
 
 TEXT_OPERATORS = {"eq", "in", "contains", "startswith", "domain_in", "exists"}

@@ -177,6 +177,11 @@ class RuleConditionInline(admin.TabularInline):
     verbose_name = "condition"
     verbose_name_plural = "conditions (all must hold)"
 
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "field":  # the lead fields by their labels ("Company size")
+            kwargs["choices"] = [("", "---------"), *FIELD_LABEL_CHOICES]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
+
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(UserPickers, admin.ModelAdmin):

@@ -13,7 +13,7 @@ from django.utils.html import format_html, format_html_join
 
 from leads.admin import RecordAdmin, html_table, register_lead_panel
 from leads.auth import signed_in_user
-from leads.conditions import describe
+from leads.conditions import FIELD_LABEL_CHOICES, describe
 from leads.models import Lead
 
 from . import audit, preview, selectors, services
@@ -46,6 +46,11 @@ class DraftOnlyInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self._editable(obj) and super().has_delete_permission(request, obj)
+
+    def formfield_for_choice_field(self, db_field, request, **kwargs):
+        if db_field.name == "field":  # the lead fields by their labels ("Company size")
+            kwargs["choices"] = [("", "---------"), *FIELD_LABEL_CHOICES]
+        return super().formfield_for_choice_field(db_field, request, **kwargs)
 
 
 class FitRuleInline(DraftOnlyInline):

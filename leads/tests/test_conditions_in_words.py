@@ -83,20 +83,3 @@ def test_a_parsed_condition_reads_too_and_a_broken_row_still_reads():
 def test_a_condition_on_an_activity_property_keeps_the_property_name():
     assert describe_property("url", "contains", "/pricing") == "url contains '/pricing'"
     assert describe_property("asset", "in", "whitepaper, ebook") == "asset is one of whitepaper, ebook"
-
-
-def test_the_admin_rows_of_scoring_and_routing_print_as_sentences(db):
-    from routing.models import RoutingRule, RuleCondition
-    from scoring.models import BehaviorRule, FitRule, ScoringModel
-
-    model = ScoringModel.objects.create(name="m")
-    fit = FitRule.objects.create(model=model, field="company_size", operator="lte", value="3000", points=5)
-    behaviour = BehaviorRule.objects.create(
-        model=model, activity_type="page_view", property="url", operator="contains", value="/pricing", points=2
-    )
-    rule = RoutingRule.objects.create(name="r")
-    condition = RuleCondition.objects.create(rule=rule, field="country", operator="in", value="SE, NO, DK")
-
-    assert str(fit) == "Company size is at most 3,000"
-    assert str(behaviour) == "Page viewed where url contains '/pricing'"
-    assert str(condition) == "Country is one of Sweden, Norway, Denmark"

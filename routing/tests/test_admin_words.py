@@ -22,7 +22,9 @@ def rules(db):
     nordic = PartnerOrganization.objects.create(name="Nordic Channel")
     return {
         "team": make_rule("DACH", team=team, conditions=[("country", "in", "DE, AT, CH"), ("grade", "eq", "A")]),
-        "rep": make_rule("CTOs", target="rep", rep=rita, strategy="direct", conditions=[("job_title", "contains", "CTO")]),
+        "rep": make_rule(
+            "CTOs", target="rep", rep=rita, strategy="direct", conditions=[("job_title", "contains", "CTO")]
+        ),
         "partners": make_rule("Nordics", target="partners", partners=[alpine, nordic], strategy="direct"),
         "pool": make_rule(
             "Big", target="pool", team=team, strategy="pool", pool_mode="shark_tank",
@@ -59,6 +61,7 @@ def test_the_rule_form_marks_each_fieldset_with_its_targets_and_loads_its_script
     assert re.search(r'<fieldset class="[^"]*lp-target lp-for-pool"', page)
     assert "SLA (minutes)" in page and "Sla minutes" not in page
     assert "When the SLA is missed" in page
+    assert '<option value="job_title">Job title</option>' in page  # the conditions' field dropdown
 
 
 def _post(rule: RoutingRule, **changes) -> dict:
