@@ -319,6 +319,13 @@ class RescoreRunAdmin(RecordAdmin):
         status = self.admin_site.admin_view(self.status_view)
         return [path("<int:pk>/status/", status, name="scoring_rescorerun_status"), *super().get_urls()]
 
+    # On a run's page these are in the self-refreshing box at the top (templates/admin/scoring/_run_status.html):
+    # shown twice, the static copy would go stale while the box moves on.
+    LIVE = {"status", "progress", "rate_display", "eta", "total", "done", "cursor", "became_mql", "finished_at"}
+
+    def get_fields(self, request, obj=None):
+        return [f for f in super().get_fields(request, obj) if obj is None or f not in self.LIVE]
+
     def change_view(self, request, object_id, form_url="", extra_context=None):
         run = RescoreRun.objects.filter(pk=object_id).select_related("model").first()
         extra = {**(extra_context or {}), "run_status": run_status(run) if run else None}

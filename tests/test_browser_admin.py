@@ -216,5 +216,6 @@ def test_a_running_rescoring_page_refreshes_itself_until_done(browser: Browser, 
     expect(status).to_contain_text(f"Done: 20 leads rescored with v{model.pk} in 2.0 s.", timeout=6000)
     expect(status).to_contain_text("3 leads became MQL and went to routing")
     assert status.get_attribute("hx-trigger") is None  # the finished fragment stops the polling
+    expect(page.locator("#content")).not_to_contain_text("Running")  # no stale copy of the progress
     shot(page, "admin-run-done-1366-en")
     page.context.close()

@@ -76,7 +76,7 @@ def test_preview_shows_the_effect_then_activation_needs_confirmation(marketing_c
     assert response.status_code == 302 and response["Location"] == f"/admin/scoring/rescorerun/{run.pk}/change/"
     assert (draft.status, draft.activated_by, active.status) == ("active", marketing, "archived")
     progress = marketing_client.get(response["Location"]).content.decode()
-    assert "Done / total" in progress
+    assert f"Rescoring with v{draft.pk}: 0 of 5 leads (0 %)." in progress  # queued, not done: no worker ran
 
 
 def test_the_lead_page_explains_the_score(marketing_client):
