@@ -110,7 +110,15 @@ class LeadAdmin(admin.ModelAdmin):
     form = LeadAdminForm
     # Fits 1366 px (and scrolls sideways on a phone): who, where in the funnel, how hot, whose.
     list_display = ["email", "full_name", "company", "stage", "points", "grade", "owner"]
-    list_filter = ["stage", "grade", CountryFilter, SourceFilter, "consent_status", "marketing_suppressed", "created_at"]
+    list_filter = [
+        "stage",
+        "grade",
+        CountryFilter,
+        SourceFilter,
+        "consent_status",
+        "marketing_suppressed",
+        "created_at",
+    ]
     search_fields = ["email", "first_name", "last_name", "company", "company_domain"]
     list_select_related = ["owner"]
     date_hierarchy = "created_at"

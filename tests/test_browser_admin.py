@@ -145,7 +145,7 @@ def test_the_admin_lists_and_the_rule_editor_fit_a_laptop_and_show_words(browser
     header = page.locator("#result_list thead")
     expect(header).to_contain_text("Score")
     expect(header).to_contain_text("Owner")
-    assert page.locator("#result_list th.column-score_points").bounding_box()["x"] < 1366
+    assert page.locator("#result_list th.column-points").bounding_box()["x"] < 1366
     assert page.locator("#result_list th.column-owner").bounding_box()["x"] < 1366
     countries = page.locator("#changelist-filter").get_by_role("link").all_inner_texts()
     assert "Germany" in countries and "Afghanistan" not in countries
