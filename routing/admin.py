@@ -297,12 +297,9 @@ POOL_MODE_WORDS = {
 
 
 def strategy_text(code: str) -> str:
-    """A strategy code in words ("weighted_round_robin" → "weighted round robin"); unknown: as is."""
-    try:
-        label = Strategy(code).label
-    except ValueError:
-        return code.replace("_", " ")
-    return label[0].lower() + label[1:]
+    """`strategy_label` in the middle of a sentence ("Team Inside sales, weighted round robin")."""
+    label = strategy_label(code)
+    return label[:1].lower() + label[1:]
 
 
 def target_text(rule: RoutingRule) -> str:

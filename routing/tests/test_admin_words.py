@@ -173,7 +173,7 @@ def test_assignments_show_the_strategy_by_its_label(manager_client, rules):
         lead=lead, user=rules["rita"], status="active", strategy="weighted_round_robin", rule=rules["weighted"]
     )
     page = manager_client.get("/admin/routing/assignment/").content.decode()
-    assert '<td class="field-strategy_words">weighted round robin</td>' in page
+    assert '<td class="field-strategy_words">Weighted round robin</td>' in page
     assert "?strategy=weighted_round_robin" in page and ">Weighted round robin</a>" in page
     assert ">weighted_round_robin<" not in page
     filtered = manager_client.get("/admin/routing/assignment/", {"strategy": "direct"}).content.decode()
