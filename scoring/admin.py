@@ -14,6 +14,7 @@ from django.utils.html import format_html, format_html_join
 from leads.admin import RecordAdmin, html_table, register_lead_panel
 from leads.auth import signed_in_user
 from leads.conditions import FIELD_LABEL_CHOICES, describe
+from leads.formatting import format_duration
 from leads.models import Lead
 
 from . import audit, preview, selectors, services
@@ -366,12 +367,12 @@ def run_status(run: RescoreRun) -> dict:
     percent = 100 * run.done / run.total if run.total else 100
     took = (run.finished_at - run.started_at).total_seconds() if run.finished_at else None
     if running:
-        left = f", about {run.seconds_left:,.0f} s left" if run.seconds_left is not None else ""
+        left = f", about {format_duration(run.seconds_left)} left" if run.seconds_left is not None else ""
         rate = f" at {run.rate:,.0f} leads/s" if run.rate else ""
         headline = f"Rescoring with v{run.model_id}: {run.done:,} of {run.total:,} leads ({percent:.0f} %){rate}{left}."
         result = f"{run.became_mql:,} became MQL so far." if run.became_mql else "No lead became MQL so far."
     elif run.status == RescoreRun.Status.DONE:
-        seconds = f" in {took:,.1f} s" if took is not None else ""
+        seconds = f" in {format_duration(took)}" if took is not None else ""
         headline = f"Done: {run.done:,} leads rescored with v{run.model_id}{seconds}."
         result = (
             f"{run.became_mql:,} lead{'s' if run.became_mql != 1 else ''} became MQL and went to routing,"

@@ -213,7 +213,7 @@ def test_a_running_rescoring_page_refreshes_itself_until_done(browser: Browser, 
         done=20, status="done", became_mql=3, finished_at=run.started_at + timedelta(seconds=2)
     )
 
-    expect(status).to_contain_text(f"Done: 20 leads rescored with v{model.pk} in 2.0 s.", timeout=6000)
+    expect(status).to_contain_text(f"Done: 20 leads rescored with v{model.pk} in 2 s.", timeout=6000)
     expect(status).to_contain_text("3 leads became MQL and went to routing")
     assert status.get_attribute("hx-trigger") is None  # the finished fragment stops the polling
     expect(page.locator("#content")).not_to_contain_text("Running")  # no stale copy of the progress

@@ -110,7 +110,7 @@ def test_a_running_run_page_polls_and_its_fragment_stops_when_done(marketing_cli
     RescoreRun.objects.filter(pk=run.pk).update(status="done", done=2, became_mql=1, finished_at=run.started_at)
     fragment = marketing_client.get(f"/admin/scoring/rescorerun/{run.pk}/status/").content.decode()
 
-    assert f"Done: 2 leads rescored with v{draft.pk} in 0.0 s." in fragment
+    assert f"Done: 2 leads rescored with v{draft.pk} in 0 s." in fragment
     assert "1 lead became MQL and went to routing" in fragment
     assert "hx-trigger" not in fragment
     assert model.pk != draft.pk
