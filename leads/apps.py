@@ -21,3 +21,8 @@ class LeadsConfig(AppConfig):
 
     def ready(self) -> None:
         post_migrate.connect(_change_triggers_refresh, sender=self, dispatch_uid="leads_change_triggers")
+        from . import dashboard
+        from .models import Role
+
+        # Marketing's own pages of the dashboard (the rest of the navigation comes from routing).
+        dashboard.register_nav("Leads", "leads:list", roles=[Role.MARKETING], order=15)

@@ -1,4 +1,4 @@
-"""The rep's queue: filters and sort orders of the dashboard list."""
+"""The dashboard's lead lists: the filters of the rep's queue and of marketing's lead list, the queue's sort menu."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import F, OrderBy, QuerySet
+from django.db.models import QuerySet
 from django_countries import countries
 
 from .formatting import format_code
@@ -15,12 +15,24 @@ from .models import Grade, Lead, Stage
 
 CHOICE_FIELDS = ("country", "product_interest", "source")  # filters whose choices come from the rep's leads
 
-SORTS: dict[str, tuple[str, list[str | OrderBy]]] = {
-    "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
-    "sla": ("SLA due first", [F("respond_by").asc(nulls_last=True), "-pk"]),
-    "score": ("Highest score", ["-score", "-pk"]),
-    "age": ("Oldest lead first", ["created_at", "pk"]),
-}
+# The sort menu of the queue (the same `sort` values as its column headers, leads.listing).
+SORT_CHOICES = [
+    ("-handover", "Newest handover"),
+    ("sla", "SLA due first"),
+    ("-score", "Highest score"),
+    ("created", "Oldest lead first"),
+    ("handover", "Oldest handover"),
+    ("-sla", "SLA due last"),
+    ("score", "Lowest score"),
+    ("-created", "Newest lead first"),
+    ("lead", "Company A–Z"),
+    ("-lead", "Company Z–A"),
+    ("stage", "Stage"),
+    ("country", "Country A–Z"),
+    ("product", "Product A–Z"),
+]
+# A sort value of before the column headers (bookmarks), read as its new spelling.
+LEGACY_SORTS = {"age": "created"}
 
 
 def _select(**attrs) -> forms.Select:
@@ -40,20 +52,12 @@ class QueueFilter(django_filters.FilterSet):
     country = django_filters.ChoiceFilter(empty_label="Any country", widget=_select())
     product_interest = django_filters.ChoiceFilter(label="Product", empty_label="Any product", widget=_select())
     source = django_filters.ChoiceFilter(empty_label="Any source", widget=_select())
-    sort = django_filters.ChoiceFilter(
-        choices=[(key, label) for key, (label, _) in SORTS.items()],
-        empty_label=None,
-        method="filter_sort",
-        widget=_select(),
-    )
 
     class Meta:
         model = Lead
         fields = ["stage", "grade", "country", "product_interest", "source"]
 
     def __init__(self, data: Any = None, *, queryset: QuerySet[Lead], **kwargs: Any) -> None:
-        data = data.copy() if data is not None else {}
-        data.setdefault("sort", "handover")
         super().__init__(data, queryset=queryset, **kwargs)
         # The choices are what this person's leads actually have. One query for the three lists:
         # each list alone reads every one of the rep's leads (thousands of scattered rows), so
@@ -72,12 +76,19 @@ class QueueFilter(django_filters.FilterSet):
         queryset = super().qs
         if not self.form.cleaned_data.get("stage"):
             queryset = queryset.filter(stage__in=OPEN_STAGES)
-        if not self.form.cleaned_data.get("sort"):
-            queryset = queryset.order_by(*SORTS["handover"][1])
         return queryset
 
     def filter_stage(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
         return queryset if value == "all" else queryset.filter(stage=value)
 
-    def filter_sort(self, queryset: QuerySet[Lead], name: str, value: str) -> QuerySet[Lead]:
-        return queryset.order_by(*SORTS[value][1])
+
+class LeadListFilter(QueueFilter):
+    """Marketing's list: the queue's filters over every lead, every stage unless one is chosen."""
+
+    stage = django_filters.ChoiceFilter(
+        choices=Stage.choices, empty_label="All stages", widget=_select(**{"aria-label": "Stage"})
+    )
+
+    @property
+    def qs(self) -> QuerySet[Lead]:
+        return super(QueueFilter, self).qs

@@ -501,3 +501,36 @@ class ErasedEmail(models.Model):
 
     def __str__(self) -> str:
         return f"erased address {self.digest[:12]}…"
+
+
+class Notification(models.Model):
+    """An in-app notice for one person (the dashboard's bell): a lead handed to them, an SLA about to
+    run out, a partner's feedback overdue, a lead taken back. Written by leads.notifications in the
+    transaction of what it tells; `key` names the event, so one event makes one notice (a second
+    run of a job, a retried task find theirs)."""
+
+    class Kind(models.TextChoices):
+        ASSIGNED = "assigned", "New lead for you"
+        SLA_SOON = "sla_soon", "SLA soon due"
+        FEEDBACK_OVERDUE = "feedback_overdue", "Feedback overdue"
+        TAKEN_BACK = "taken_back", "Lead taken back"
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    lead = models.ForeignKey(Lead, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    text = models.CharField(max_length=500)
+    url = models.CharField(max_length=500, blank=True)
+    key = models.CharField(max_length=120, help_text="The event told (one notice per person and event).")
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "kind", "key"], name="notification_once_per_event")]
+        indexes = [
+            # The badge: a person's unread count; the list: theirs, newest first.
+            models.Index(fields=["user", "-created_at"], name="notification_user_recent"),
+            models.Index(fields=["user"], condition=Q(read_at__isnull=True), name="notification_unread"),
+        ]
+
+    def __str__(self) -> str:
+        return self.text

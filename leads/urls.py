@@ -8,6 +8,10 @@ app_name = "leads"
 
 urlpatterns = [
     path("", views.queue, name="queue"),
+    path("queue/", views.my_queue, name="my-queue"),
+    path("leads/", views.lead_list, name="list"),
+    path("notifications/", views.notification_list, name="notifications"),
+    path("notifications/badge/", views.notification_badge, name="notification-badge"),
     path("leads/<int:pk>/", views.lead_detail, name="lead"),
     *(
         path(f"leads/<int:pk>/{action}/", views.lead_action, {"action": action}, name=f"lead-{action}")

@@ -14,16 +14,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import redirect_to_login
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
-from . import consent, dashboard, selectors, services, sql
+from . import consent, dashboard, listing, notifications, selectors, services, sql
 from .auth import signed_in_user
-from .filters import QueueFilter
+from .filters import LEGACY_SORTS, SORT_CHOICES, LeadListFilter, QueueFilter
 from .formatting import format_money
 from .forms import CloseLostForm, CloseWonForm, ContactLogForm, NoteForm, QualifyForm
 from .models import Lead, Qualification, Role, Stage
@@ -99,33 +100,88 @@ def sales_required(view):
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """Where "/" takes each persona: reps and managers to their queue, partners to their portal,
-    marketing and staff to the admin."""
+    """Where "/" (and sign-in) takes each persona: its home (leads.dashboard.home_for) — a rep to the
+    queue, a sales manager to the team page, marketing to the lead list, a partner to the portal,
+    staff to the admin, an integration client to the API's documentation."""
     user = request.user
     if not user.is_authenticated:
         return redirect_to_login(request.get_full_path())
-    if dashboard.is_sales(user):
-        return redirect("leads:queue")
-    if user.role == Role.PARTNER:
-        return redirect(dashboard.PARTNER_HOME)
-    if user.is_staff:
-        return redirect("admin:index")
-    raise Http404
+    return redirect(dashboard.home_for(user)[0])
+
+
+def marketing_required(view):
+    """Signed-in marketing (and the others who see every lead: managers, staff) only; 404 otherwise."""
+
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        user = signed_in_user(request)
+        if not (user.is_active and selectors.can_see_all_leads(user)):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@login_required
+def queue(request: HttpRequest) -> HttpResponse:
+    """/app/: a rep's queue. Anyone else signed in is taken to their own home (a sales manager to
+    the team page; the manager's own queue is at /app/queue/)."""
+    user = signed_in_user(request)
+    if user.role != Role.SALES_REP or not dashboard.is_sales(user):
+        home_url = dashboard.home_for(user)[0]
+        if home_url == request.path:
+            raise Http404
+        return redirect(home_url)
+    return my_queue(request)
 
 
 @require_GET
 @sales_required
-def queue(request: HttpRequest) -> HttpResponse:
+def my_queue(request: HttpRequest) -> HttpResponse:
+    """The person's own leads: filters, a search (name, e-mail, company) and header sorting, all in
+    the URL; the count follows them."""
     mine = Lead.objects.filter(owner=signed_in_user(request))
-    filterset = QueueFilter(request.GET, queryset=mine)
-    page = Paginator(filterset.qs.only(*QUEUE_FIELDS), QUEUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    params = _legacy_sort(request.GET)
+    filterset = QueueFilter(params, queryset=mine)
+    q = listing.search_query(params)
+    sorting = listing.Sorting.read(params, QUEUE_COLUMNS, default="-handover")
+    rows = sorting.apply(listing.search(filterset.qs, q))
+    page = Paginator(rows.only(*QUEUE_FIELDS), QUEUE_PAGE_SIZE).get_page(params.get("page"))
     return render(
         request,
         "leads/queue.html",
-        {"filter": filterset, "page": page, "query": query.urlencode(), "now": timezone.now()},
+        {
+            "filter": filterset,
+            "page": page,
+            "q": q,
+            "sorting": sorting,
+            "headers": sorting.headers(params),
+            "sort_choices": _sort_choices(sorting.value),
+            "query": listing.page_query(params),
+            "now": timezone.now(),
+        },
     )
+
+
+QUEUE_COLUMNS = listing.lead_columns("lead", "score", "stage", "country", "product", "handover", "sla")
+
+
+def _legacy_sort(params: QueryDict) -> QueryDict:
+    legacy = LEGACY_SORTS.get(params.get("sort") or "")
+    if legacy:
+        params = params.copy()
+        params["sort"] = legacy
+    return params
+
+
+def _sort_choices(current: str) -> list[tuple[str, str]]:
+    """The sort menu, with the current header sort in it even if the menu has no name for it."""
+    choices = [(value, gettext(label)) for value, label in SORT_CHOICES]
+    if current not in dict(choices):
+        choices.append((current, current))
+    return choices
 
 
 QUEUE_FIELDS = (
@@ -148,9 +204,41 @@ QUEUE_FIELDS = (
 
 
 @require_GET
-@sales_required
+@login_required
 def lead_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    return render_lead(request, lead_or_404(request, pk))
+    """The lead page: a rep's or manager's, with its actions; marketing's, read-only (every lead,
+    the same profile, score and history, no buttons)."""
+    user = signed_in_user(request)
+    if dashboard.is_sales(user):
+        return render_lead(request, lead_or_404(request, pk))
+    if user.is_active and user.role == Role.MARKETING:
+        return render_lead(request, lead_or_404(request, pk), read_only=True)
+    raise Http404
+
+
+MARKETING_COLUMNS = listing.lead_columns("lead", "score", "stage", "source", "owner", "created")
+MARKETING_PAGE_SIZE = 50
+
+
+@require_GET
+@marketing_required
+def lead_list(request: HttpRequest) -> HttpResponse:
+    """Marketing's read-only list of every lead: search, filters (stage, grade, source …), header
+    sorting, 50 a page; each row opens the read-only lead page."""
+    params = request.GET
+    filterset = LeadListFilter(params, queryset=Lead.objects.select_related("owner"))
+    q = listing.search_query(params)
+    sorting = listing.Sorting.read(params, MARKETING_COLUMNS, default="-created")
+    rows = sorting.apply(listing.search(filterset.qs, q))
+    page = Paginator(rows, MARKETING_PAGE_SIZE).get_page(params.get("page"))
+    context = {
+        "filter": filterset,
+        "page": page,
+        "q": q,
+        "headers": sorting.headers(params),
+        "query": listing.page_query(params),
+    }
+    return render(request, "leads/lead_list.html", context)
 
 
 def lead_or_404(request: HttpRequest, pk: int) -> Lead:
@@ -159,8 +247,11 @@ def lead_or_404(request: HttpRequest, pk: int) -> Lead:
     return get_object_or_404(visible.select_related("owner", "partner"), pk=pk)
 
 
-def render_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, status: int = 200) -> HttpResponse:
-    """The lead page. Actions answer with it too: htmx swaps the #lead block in place."""
+def render_lead(
+    request: HttpRequest, lead: Lead, forms: dict | None = None, status: int = 200, *, read_only: bool = False
+) -> HttpResponse:
+    """The lead page. Actions answer with it too: htmx swaps the #lead block in place. `read_only`
+    (marketing): no action panels, no forms."""
     try:
         qualification = lead.qualification
     except Qualification.DoesNotExist:
@@ -178,10 +269,11 @@ def render_lead(request: HttpRequest, lead: Lead, forms: dict | None = None, sta
             "won": bound.get("won") or CloseWonForm(),
             "lost": bound.get("lost") or CloseLostForm(),
         },
-        "action_panels": dashboard.panels_for(request, lead, "actions"),
+        "action_panels": [] if read_only else dashboard.panels_for(request, lead, "actions"),
+        "read_only": read_only,
         "side_panels": dashboard.panels_for(request, lead, "side"),
-        "can_act": lead.owner_id == request.user.pk,
-        "can_work": lead.owner_id == request.user.pk and lead.stage in (Stage.SAL, Stage.SQL),
+        "can_act": not read_only and lead.owner_id == request.user.pk,
+        "can_work": not read_only and lead.owner_id == request.user.pk and lead.stage in (Stage.SAL, Stage.SQL),
     }
     return render(request, "leads/lead_detail.html", context, status=status)
 
@@ -301,6 +393,39 @@ def lead_action(request: HttpRequest, pk: int, action: str) -> HttpResponse:
         return answer_action(request, lead, {action: form})
     lead.refresh_from_db()
     return answer_action(request, lead)
+
+
+# --- notifications ---------------------------------------------------------------------------------
+
+
+def notified_required(view):
+    @login_required
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs):
+        if not notifications.has_notifications(signed_in_user(request)):
+            raise Http404
+        return view(request, *args, **kwargs)
+
+    return wrapper
+
+
+@require_GET
+@notified_required
+def notification_list(request: HttpRequest) -> HttpResponse:
+    """My notices, newest first; those unread until now are marked, and now read (opening the list
+    is reading it: the badge goes to 0)."""
+    user = signed_in_user(request)
+    shown = list(notifications.recent(user)[: notifications.LIST_LIMIT])
+    unread = {n.pk for n in shown if n.read_at is None}
+    notifications.mark_read(user, unread)
+    return render(request, "leads/notifications.html", {"shown": shown, "unread_ids": unread})
+
+
+@require_GET
+@notified_required
+def notification_badge(request: HttpRequest) -> HttpResponse:
+    """The nav's unread badge alone: what htmx polls every 30 s."""
+    return render(request, "leads/_badge.html", {"unread": notifications.unread_count(signed_in_user(request))})
 
 
 # --- consent: the public pages of the double opt-in and the unsubscribe link ---------------------

@@ -15,10 +15,13 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, OuterRef
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
-from leads import mail
+from leads import mail, notifications
 from leads.errors import Invalid, Refused
+from leads.formatting import format_datetime
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Activity, ActivityType, Lead, PartnerOrganization, Role, Stage, User
 from leads.services import activity_record, lead_close, lead_transition
@@ -368,6 +371,19 @@ def _chase_one(
                 url=mail.link("partners:lead", lead.pk),
             )
             template = "feedback_overdue" if overdue else "feedback_due"
+            if overdue:
+                # In the app too, for each of the organisation's users (their bell), once per reminder.
+                notifications.notify(
+                    users=org.users.filter(is_active=True).values_list("pk", flat=True),
+                    kind=notifications.Kind.FEEDBACK_OVERDUE,
+                    key=f"reminder:{reminder.pk}",
+                    text=gettext("Feedback overdue: %(company)s — due %(due)s") % {
+                        "company": lead.company or lead.email,
+                        "due": format_datetime(due_at),
+                    },
+                    lead=lead,
+                    url=reverse("partners:lead", args=[lead.pk]),
+                )
         emails = [mail.render(template, {**context, "name": name}, to=to) for to, name in people if to]
         recipients = [email.to for email in emails]
         reminder.recipients = recipients

@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db.models import F, OrderBy
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_POST
 
+from leads import listing
 from leads.auth import signed_in_user
 from leads.lifecycle import OPEN_STAGES
 from leads.models import ActivityType, Lead, Role, Stage
@@ -47,11 +48,22 @@ SHARED_ACTIVITY = (
     ActivityType.STAGE_CHANGE,
     ActivityType.PARTNER_FEEDBACK,
 )
-SORTS: dict[str, tuple[str, list[str | OrderBy]]] = {
-    "handover": ("Newest handover", [F("handed_over_at").desc(nulls_last=True), "-pk"]),
-    "due": ("Feedback due first", [F("feedback_due_at").asc(nulls_last=True), "-pk"]),
-    "score": ("Highest score", ["-score", "-pk"]),
-}
+# The list's columns (header sorting, leads.listing) and its sort menu, in the same `sort` values.
+COLUMNS = [
+    *listing.lead_columns("lead", "score", "stage", "country", "handover"),
+    listing.Column("due", _("Due"), ["feedback_due_at"]),
+]
+SORTS = [
+    ("-handover", _("Newest handover")),
+    ("due", _("Feedback due first")),
+    ("-score", _("Highest score")),
+    ("handover", _("Oldest handover")),
+    ("score", _("Lowest score")),
+    ("lead", _("Company A–Z")),
+    ("-lead", _("Company Z–A")),
+    ("stage", _("Stage")),
+    ("country", _("Country A–Z")),
+]
 STAGE_FILTERS = {"": ("Open", OPEN_STAGES), "all": ("All stages", None)} | {
     s: (Stage(s).label, (s,)) for s in (Stage.MQL, Stage.SAL, Stage.SQL, Stage.WON, Stage.LOST)
 }
@@ -74,26 +86,32 @@ def partner_required(view):
 @require_GET
 @partner_required
 def lead_list(request: HttpRequest) -> HttpResponse:
+    """My organisation's leads: stage and feedback filters, a search (name, e-mail, company) and
+    header sorting, in the URL; the count follows them."""
     stage = request.GET.get("stage", "")
-    sort = request.GET.get("sort", "handover")
     _, stages = STAGE_FILTERS.get(stage, STAGE_FILTERS[""])
-    sort = sort if sort in SORTS else "handover"
+    sorting = listing.Sorting.read(request.GET, COLUMNS, default="-handover")
+    q = listing.search_query(request.GET)
     leads = selectors.partner_leads(signed_in_user(request))
     if stages:
         leads = leads.filter(stage__in=stages)
     if request.GET.get("due") == "overdue":
         leads = leads.filter(feedback_due_at__lt=timezone.now())
-    page = Paginator(leads.order_by(*SORTS[sort][1]), PAGE_SIZE).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
+    leads = sorting.apply(listing.search(leads, q))
+    page = Paginator(leads, PAGE_SIZE).get_page(request.GET.get("page"))
+    sorts = [(key, str(label)) for key, label in SORTS]
+    if sorting.value not in dict(sorts):
+        sorts.append((sorting.value, sorting.value))
     context = {
         "page": page,
-        "query": query.urlencode(),
+        "query": listing.page_query(request.GET),
+        "q": q,
+        "headers": sorting.headers(request.GET),
         "stage": stage,
-        "sort": sort,
+        "sort": sorting.value,
         "due": request.GET.get("due", ""),
         "stages": [(key, label) for key, (label, _) in STAGE_FILTERS.items()],
-        "sorts": [(key, label) for key, (label, _) in SORTS.items()],
+        "sorts": sorts,
         "now": timezone.now(),
     }
     return render(request, "partners/leads.html", context)

@@ -10,10 +10,13 @@ from typing import Any
 
 from django.db.models import Count, F, Min, Q, QuerySet
 from django.http import HttpRequest
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from leads import dashboard
 from leads.auth import signed_in_user
+from leads.formatting import format_datetime
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Lead, Role, Stage, StageChange, User
 
@@ -23,14 +26,28 @@ from .models import Account, Assignment, RepProfile, Team
 
 
 def register() -> None:
-    dashboard.register_nav("My queue", "leads:queue", order=10)
+    dashboard.register_nav("My queue", "leads:queue", roles=[Role.SALES_REP], order=10)
+    # A manager's "/app/" is the team page; their own queue (escalations, their own leads) is here.
+    dashboard.register_nav("My queue", "leads:my-queue", roles=[Role.SALES_MANAGER], order=45)
     dashboard.register_nav("Pool", "routing:pool", order=20)
     dashboard.register_nav("Availability", "routing:availability", order=30)
     dashboard.register_nav("Team", "routing:team", roles=[Role.SALES_MANAGER], order=40)
     dashboard.register_nav("Funnel", "routing:funnel", roles=[Role.SALES_MANAGER], order=50)
+    dashboard.register_banner(away_banner)
     dashboard.register_lead_panel("actions", "routing/_accept_reject.html", accept_reject_panel, order=10)
     dashboard.register_lead_panel("actions", "routing/_reassign.html", reassign_panel, order=90)
     dashboard.register_lead_panel("side", "routing/_routing.html", routing_panel, order=30)
+
+
+def away_banner(user: User) -> tuple[str, str, str] | None:
+    """"You are away until …" over every page while the rep is marked away (routing skips them)."""
+    profile = RepProfile.objects.filter(user=user).only("away_until").first()
+    if profile is None or not profile.is_away():
+        return None
+    text = gettext("You are marked away until %(until)s: routing hands you no new leads.") % {
+        "until": format_datetime(profile.away_until)
+    }
+    return text, gettext("Change your availability"), reverse("routing:availability")
 
 
 # --- lead-page panels ------------------------------------------------------------------------------
@@ -114,6 +131,8 @@ def rep_load(members: list[RepProfile], now) -> list[dict[str, Any]]:
 
 TEAM_ROW_FIELDS = (
     "company",
+    "first_name",
+    "last_name",
     "email",
     "score",
     "grade",

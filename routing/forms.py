@@ -87,3 +87,36 @@ class RoutingRuleForm(forms.ModelForm):
         if target == RoutingRule.Target.PARTNERS and "partners" in self.fields and not data.get("partners"):
             self.add_error("partners", TARGET_NEEDS[target][1])  # the model's clean checks rep and team
         return data
+
+
+class BulkForm(forms.Form):
+    """The team page's bulk action: the ticked leads, accept or reassign (to whom)."""
+
+    ACCEPT, REASSIGN = "accept", "reassign"
+    MAX_LEADS = 100
+
+    action = forms.ChoiceField(choices=[(ACCEPT, "Accept"), (REASSIGN, "Reassign")])
+    lead = forms.TypedMultipleChoiceField(coerce=int, required=True)
+    to_user = RepChoiceField(queryset=User.objects.none(), required=False, empty_label="Choose a rep…")
+    note = forms.CharField(required=False, max_length=500)
+    back = forms.CharField(required=False, max_length=2000)  # the team page's query (search, sort, page)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        to_user = cast(RepChoiceField, self.fields["to_user"])
+        to_user.queryset = people_who_take_leads()
+        # Any id is a choice: the view keeps those the manager may see.
+        self.fields["lead"].valid_value = lambda value: str(value).isdigit()  # type: ignore[attr-defined]
+        self.fields["lead"].error_messages["required"] = "Tick at least one lead."
+
+    def clean_lead(self) -> list[int]:
+        leads = self.cleaned_data["lead"]
+        if len(leads) > self.MAX_LEADS:
+            raise forms.ValidationError(f"Tick at most {self.MAX_LEADS} leads at a time.")
+        return list(dict.fromkeys(leads))
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("action") == self.REASSIGN and not data.get("to_user"):
+            self.add_error("to_user", "Choose the rep to hand the leads to.")
+        return data

@@ -34,7 +34,7 @@ from leads.models import Activity, ActivityType, Lead, Stage, User
 from webhooks import outbox
 from webhooks.models import EventType
 
-from . import sql
+from . import sql, tell
 from .models import Assignment, RoutingRule
 
 S = Assignment.Status
@@ -223,6 +223,7 @@ def start(
     hold(lead, assignment)
     _timeline(lead, assignment, actor, assignee=assignee_name)
     _assigned([(lead, assignment)])
+    tell.assigned([(lead, assignment)])
     return assignment
 
 
@@ -236,6 +237,7 @@ def start_many(pairs: list[tuple[Lead, Assignment]], names: list[str], now: date
         for (lead, _), assignment, name in zip(pairs, assignments, names, strict=True)
     )
     _assigned([(lead, assignment) for (lead, _), assignment in zip(pairs, assignments, strict=True)])
+    tell.assigned(list(zip([lead for lead, _ in pairs], assignments, strict=True)))
     return assignments
 
 
@@ -275,6 +277,8 @@ def end(lead: Lead, assignment: Assignment, move: str, actor: User | None, note:
     _end(assignment, move, note)
     hold(lead, None)
     _timeline(lead, assignment, actor, event or f"{_VERBS[move]}: {note}")
+    if move in ("expire", "take_back"):
+        tell.taken_back(lead, assignment, note)
 
 
 def hand_to(
@@ -295,6 +299,8 @@ def hand_to(
     check(move, state_of(held))
     for open_ in Assignment.objects.select_for_update().filter(lead=lead, status__in=HOLDING):
         _end(open_, move, note)
+        if open_.user_id != to_user.pk:
+            tell.taken_back(lead, open_, note)
     now = timezone.now()
     waiting = lead.stage == Stage.MQL
     label = actor.get_username() if actor else "the system"
@@ -315,6 +321,7 @@ def hand_to(
     hold(lead, assignment)
     _timeline(lead, assignment, actor, event or ("escalated" if move == "escalate" else "reassigned"))
     _assigned([(lead, assignment)])
+    tell.assigned([(lead, assignment)])
     return assignment
 
 

@@ -53,3 +53,11 @@ def retry_unassigned_task() -> int:
     from . import services
 
     return services.unassigned_retry()
+
+
+@shared_task(name="routing.tasks.notify_sla_soon", expires=55)
+def notify_sla_soon_task() -> int:
+    """Every minute: reps whose lead's acceptance deadline is minutes away are told in the app (once)."""
+    from . import tell
+
+    return tell.sla_soon()

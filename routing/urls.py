@@ -14,5 +14,6 @@ urlpatterns = [
     path("pool/claim/", views.claim, name="claim"),
     path("availability/", views.availability, name="availability"),
     path("team/", views.team, name="team"),
+    path("team/bulk/", views.team_bulk, name="team-bulk"),
     path("team/funnel/", views.funnel, name="funnel"),
 ]

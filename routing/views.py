@@ -7,17 +7,23 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from leads import listing
 from leads.auth import signed_in_user
+from leads.errors import Refused
 from leads.formatting import format_datetime
 from leads.models import Lead, Role
 from leads.pages import shows_errors
+from leads.selectors import lead_visible_to
 from leads.views import answer_action, back_to_lead, lead_or_404, leave_lead, render_lead, sales_required
 
 from . import dashboard, selectors, services
-from .forms import AvailabilityForm, FunnelForm, ReassignForm, RejectForm
+from .forms import AvailabilityForm, BulkForm, FunnelForm, ReassignForm, RejectForm
 from .models import RepProfile, RoutingRule
 
 
@@ -105,13 +111,34 @@ def reassign(request: HttpRequest, pk: int) -> HttpResponse:
 # --- pool --------------------------------------------------------------------------------------------
 
 
+POOL_COLUMNS = [
+    *listing.lead_columns("lead", "name", "score", "country", "product", prefix="lead__"),
+    listing.Column("waiting", _("Waiting"), ["assigned_at"]),
+]
+POOL_LIMIT = 200
+
+
 @require_GET
 @sales_required
 def pool(request: HttpRequest) -> HttpResponse:
-    pooled = list(selectors.pool_for(signed_in_user(request))[:200])
-    visible = [a for a in pooled if a.pool_mode != RoutingRule.PoolMode.BLIND]
-    blind = len(pooled) - len(visible)
-    return render(request, "routing/pool.html", {"visible": visible, "blind": blind, "total": len(pooled)})
+    """The pooled leads I may claim, each named (person and company) — but a blind pool's only as a
+    count: nothing of them shows until "Get next lead" hands one over. Search and header sorting
+    cover the named ones; the count follows the search."""
+    pooled = selectors.pool_for(signed_in_user(request))
+    blind = pooled.filter(pool_mode=RoutingRule.PoolMode.BLIND).count()
+    q = listing.search_query(request.GET)
+    sorting = listing.Sorting.read(request.GET, POOL_COLUMNS, default="waiting")
+    named = sorting.apply(listing.search(pooled.exclude(pool_mode=RoutingRule.PoolMode.BLIND), q))
+    visible = list(named[:POOL_LIMIT])
+    context = {
+        "visible": visible,
+        "blind": blind,
+        "shown": len(visible),
+        "q": q,
+        "sorting": sorting,
+        "headers": sorting.headers(request.GET),
+    }
+    return render(request, "routing/pool.html", context)
 
 
 def _back_to_pool(request: HttpRequest) -> HttpResponse:
@@ -169,15 +196,27 @@ def availability(request: HttpRequest) -> HttpResponse:
 TEAM_PAGE_SIZE = 25
 
 
+TEAM_COLUMNS = listing.lead_columns("lead", "owner", "score", "stage", "sla")
+
+
 @require_GET
 @manager_required
 def team(request: HttpRequest) -> HttpResponse:
+    """The team's load, breaches, waiting leads, and its open leads: searched, sorted by header,
+    counted as filtered, and picked for a bulk accept or reassign."""
     now = timezone.now()
     teams = dashboard.teams_of(signed_in_user(request))
     members = dashboard.team_members(teams)
     member_ids = [m.user_id for m in members]
-    open_leads = Paginator(dashboard.team_open_leads(member_ids), TEAM_PAGE_SIZE).get_page(request.GET.get("page"))
+    q = listing.search_query(request.GET)
+    sorting = listing.Sorting.read(request.GET, TEAM_COLUMNS, default="sla")
+    rows = sorting.apply(listing.search(dashboard.team_open_leads(member_ids), q))
+    open_leads = Paginator(rows, TEAM_PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
+        "q": q,
+        "sorting": sorting,
+        "headers": sorting.headers(request.GET),
+        "query": listing.page_query(request.GET),
         "teams": list(teams),
         "load": dashboard.rep_load(members, now),
         "open_leads": open_leads,
@@ -199,3 +238,53 @@ def funnel(request: HttpRequest) -> HttpResponse:
     teams = dashboard.teams_of(signed_in_user(request))
     steps = dashboard.funnel(teams, days)
     return render(request, "routing/funnel.html", {"form": form, "steps": steps, "days": days, "teams": teams})
+
+
+@require_POST
+@manager_required
+def team_bulk(request: HttpRequest) -> HttpResponse:
+    """Bulk accept or reassign of the leads ticked on the team page: one POST, each lead through the
+    same service as one at a time (its own transaction), so one refusal stops only that lead. The
+    page then says, in words, what was done and which leads were refused and why."""
+    form = BulkForm(request.POST)
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, str(error))
+        return redirect("routing:team")
+    data = form.cleaned_data
+    manager = signed_in_user(request)
+    leads = list(selectors_visible_leads(request, data["lead"]))
+    done, refused = [], []
+    for lead in leads:
+        try:
+            if data["action"] == BulkForm.ACCEPT:
+                services.assignment_accept(lead=lead, user=manager)
+            else:
+                services.assignment_reassign(lead=lead, to_user=data["to_user"], actor=manager, note=data["note"])
+        except Refused as refusal:
+            refused.append(f"{lead}: {refusal.message}")
+        else:
+            done.append(str(lead))
+    if done:
+        if data["action"] == BulkForm.ACCEPT:
+            text = ngettext("Accepted %(n)d lead: %(leads)s.", "Accepted %(n)d leads: %(leads)s.", len(done))
+        else:
+            to_user = data["to_user"]
+            text = ngettext(
+                "Reassigned %(n)d lead to %(rep)s: %(leads)s.",
+                "Reassigned %(n)d leads to %(rep)s: %(leads)s.",
+                len(done),
+            )
+            text = text.replace("%(rep)s", to_user.get_full_name() or to_user.get_username())
+        messages.success(request, text % {"n": len(done), "leads": ", ".join(done)})
+    for line in refused:
+        messages.error(request, gettext("Not done — %(why)s") % {"why": line})
+    return redirect(reverse("routing:team") + ("?" + data["back"] if data["back"] else ""))
+
+
+def selectors_visible_leads(request: HttpRequest, ids: list[int]):
+    """The ticked leads this manager may see (every lead: leads.selectors), in the order ticked;
+    an id that is no lead is left out (the page had it; it was deleted since)."""
+    visible = {lead.pk: lead for lead in lead_visible_to(signed_in_user(request)).filter(pk__in=ids)}
+    return [visible[pk] for pk in ids if pk in visible]

@@ -69,7 +69,7 @@ PARTNERS_ONLY = row(302, 404, 404, 404, 404, 200, 200, 404)
 
 # name → (GET, POST with an empty body). The lead in play belongs to rep A and partner A.
 EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
-    "home": (row(302, 302, 302, 302, 302, 302, 302, 404), ALL_405),
+    "home": (row(302, 302, 302, 302, 302, 302, 302, 302), ALL_405),  # each to its home (API docs: integration)
     "healthz": (ALL_200, ALL_405),
     # sign-in pages (Django's auth views, our templates)
     "login": (ALL_200, ALL_200),
@@ -84,8 +84,15 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "consent-confirm": (ALL_200, ALL_200),
     "consent-unsubscribe": (ALL_200, ALL_200),
     # the rep dashboard
-    "leads:queue": (SALES_ONLY, ALL_405),
-    "leads:lead": (row(302, 404, 200, 200, 404, 404, 404, 404), ALL_405),
+    # /app/ is a rep's queue; anyone else is sent to their home (a manager: the team page)
+    "leads:queue": (row(302, 302, 302, 200, 200, 302, 302, 302), ALL_405),
+    "leads:my-queue": (SALES_ONLY, ALL_405),
+    # marketing's read-only list (and lead page): those who see every lead
+    "leads:list": (row(302, 200, 200, 404, 404, 404, 404, 404), ALL_405),
+    "leads:lead": (row(302, 200, 200, 200, 404, 404, 404, 404), ALL_405),
+    # the bell: everyone of the dashboard and the portal, each their own notices
+    "leads:notifications": (row(302, 200, 200, 200, 200, 200, 200, 404), ALL_405),
+    "leads:notification-badge": (row(302, 200, 200, 200, 200, 200, 200, 404), ALL_405),
     "leads:lead-note": (ALL_405, row(302, 404, 302, 422, 404, 404, 404, 404)),
     "leads:lead-log": (ALL_405, row(302, 404, 302, 422, 404, 404, 404, 404)),
     "leads:lead-qualify": (ALL_405, row(302, 404, 302, 302, 404, 404, 404, 404)),
@@ -98,6 +105,7 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "routing:claim": (ALL_405, row(302, 404, 302, 302, 302, 404, 404, 404)),
     "routing:availability": (SALES_ONLY, row(302, 404, 422, 422, 422, 404, 404, 404)),
     "routing:team": (MANAGER_ONLY, ALL_405),
+    "routing:team-bulk": (ALL_405, row(302, 404, 302, 404, 404, 404, 404, 404)),  # empty: "Tick at least one lead."
     "routing:funnel": (MANAGER_ONLY, ALL_405),
     # the partner portal
     "partners:leads": (PARTNERS_ONLY, ALL_405),

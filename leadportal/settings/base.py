@@ -344,6 +344,8 @@ CELERY_BEAT_SCHEDULE = {
     "scoring-decay-daily": {"task": "scoring.tasks.decay_all", "schedule": crontab(hour=2, minute=0)},
     "routing-enforce-sla": {"task": "routing.tasks.enforce_sla", "schedule": 60.0},
     "routing-retry-unassigned": {"task": "routing.tasks.retry_unassigned", "schedule": 300.0},
+    # In-app "SLA soon due" notices (routing.tell.sla_soon): once per assignment, whatever the runs.
+    "routing-notify-sla-soon": {"task": "routing.tasks.notify_sla_soon", "schedule": 60.0},
     "partners-chase-feedback": {"task": "partners.tasks.chase_feedback", "schedule": 3600.0},
     # The keys that keep an e-mail from going out twice are kept a week (leads.mail.SENT_KEYS_KEPT).
     "leads-prune-sent-emails": {"task": "leads.tasks.prune_sent_emails", "schedule": crontab(hour=3, minute=0)},

@@ -137,3 +137,15 @@ def duration_hours(value) -> str:
     if value is None:
         return ""
     return _duration(value.total_seconds())
+
+
+@register.filter
+def split(text: str) -> list[str]:
+    """"a b c"|split: the words, for a loop over named columns."""
+    return text.split()
+
+
+@register.filter
+def get(mapping: dict, key: str):
+    """mapping|get:key, for keys held in a variable (a list's column headers)."""
+    return mapping.get(key, "")

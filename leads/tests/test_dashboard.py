@@ -38,12 +38,18 @@ def test_anonymous_visitors_are_sent_to_sign_in(client):
     assert response["Location"] == "/accounts/login/?next=/app/"
 
 
-@pytest.mark.parametrize("persona", ["partner_a", "integration", "marketing"])
-def test_non_sales_personas_get_404_for_queue_lead_and_actions(request, persona, rep_a):
+@pytest.mark.parametrize(
+    "persona, home, lead_page",
+    [("partner_a", "/partner/", 404), ("integration", "/api/docs/", 404), ("marketing", "/app/leads/", 200)],
+)
+def test_non_sales_personas_are_sent_home_and_cannot_act(request, persona, home, lead_page, rep_a):
+    """/app/ takes them to their own home; the lead page is marketing's read-only one (404 for the
+    others), and no action is theirs."""
     lead = owned(rep_a)[0]
     client = client_for(request.getfixturevalue(persona))
-    assert client.get("/app/").status_code == 404
-    assert client.get(f"/app/leads/{lead.pk}/").status_code == 404
+    assert client.get("/app/")["Location"] == home
+    assert client.get("/app/queue/").status_code == 404
+    assert client.get(f"/app/leads/{lead.pk}/").status_code == lead_page
     assert client.post(f"/app/leads/{lead.pk}/note/", {"text": "sneaky"}).status_code == 404
     assert not Activity.objects.filter(type=ActivityType.NOTE).exists()
 
@@ -57,11 +63,15 @@ def test_another_reps_lead_is_a_404_and_actions_on_it_change_nothing(rep_a, rep_
     assert (lead.stage, lead.deal_value) == (Stage.SQL, None)
 
 
-def test_home_takes_each_persona_to_its_place(rep_a, partner_a, marketing, integration):
-    assert client_for(rep_a).get("/")["Location"] == "/app/"
-    assert client_for(partner_a).get("/")["Location"] == "/partner/"
-    assert client_for(marketing).get("/")["Location"] == "/admin/"
-    assert client_for(integration).get("/").status_code == 404
+def test_home_takes_each_persona_to_its_place(rep_a, sales_manager, partner_a, marketing, integration):
+    """"/" and "/app/" (and so sign-in, which goes to "/") take each persona to its home."""
+    homes = {rep_a: "/app/", sales_manager: "/app/team/", partner_a: "/partner/", marketing: "/app/leads/"}
+    homes[integration] = "/api/docs/"
+    for user, home in homes.items():
+        client = client_for(user)
+        assert client.get("/")["Location"] == home, user.role
+        landing = client.get("/app/")
+        assert (landing.status_code, landing.get("Location")) == ((200, None) if home == "/app/" else (302, home))
 
 
 def test_sign_in_lands_a_rep_on_the_queue(rep_a):
@@ -105,7 +115,7 @@ def test_the_queue_filters_and_sorts(rep_a):
     )
     won = LeadFactory(owner=rep_a, stage=Stage.WON, score=70, grade="A")
     client = client_for(rep_a)
-    by_score = client.get("/app/", {"sort": "score"}).context["page"].object_list
+    by_score = client.get("/app/", {"sort": "-score"}).context["page"].object_list
     assert [lead.pk for lead in by_score] == [high.pk, mid.pk, low.pk]
     grade_a = client.get("/app/", {"grade": "A", "stage": "all"}).context["page"].object_list
     assert sorted(lead.pk for lead in grade_a) == sorted([high.pk, won.pk])

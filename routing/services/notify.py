@@ -19,9 +19,11 @@ from django.utils import timezone
 from django_countries.fields import Country
 
 from leadportal.celery import enqueue
-from leads import mail
+from leads import dashboard, mail
 from leads.formatting import format_points
 from leads.models import Lead, Role, User
+from leads.selectors import lead_timeline
+from leads.templatetags.dashboard import describe
 
 from ..models import Assignment, Team
 
@@ -204,7 +206,26 @@ def _emails(assignment: Assignment) -> list[mail.Email]:
         return []
     escalated = assignment.escalated_at and assignment.created_by_id is None
     context.update(url=mail.link("leads:lead", lead.pk), name=user.first_name)
+    if not escalated:
+        context.update(_handover_details(lead.pk))
     return [mail.render("lead_escalated" if escalated else "lead_assigned", context, to=user.email)]
+
+
+HANDOVER_ACTIVITIES = 3
+HANDOVER_REASONS = 3
+
+
+def _handover_details(lead_id: int) -> dict[str, object]:
+    """What the rep's hand-over e-mail adds: how to reach the person, why the score (its top
+    reasons, scoring's through leads.dashboard) and the lead's last activities, in words."""
+    lead = Lead.objects.get(pk=lead_id)  # every field: the score's reasons read the whole profile
+    recent = lead_timeline(lead)[:HANDOVER_ACTIVITIES]
+    return {
+        "email": lead.email,
+        "phone": lead.phone,
+        "reasons": dashboard.score_reasons(lead, HANDOVER_REASONS),
+        "activities": [(mail.when(a.occurred_at), *describe(a)) for a in recent],
+    }
 
 
 def _unassigned_emails(assignment: Assignment) -> list[mail.Email]:
