@@ -128,7 +128,7 @@ def pool(request: HttpRequest) -> HttpResponse:
     blind = pooled.filter(pool_mode=RoutingRule.PoolMode.BLIND).count()
     q = listing.search_query(request.GET)
     sorting = listing.Sorting.read(request.GET, POOL_COLUMNS, default="waiting")
-    named = sorting.apply(listing.search(pooled.exclude(pool_mode=RoutingRule.PoolMode.BLIND), q))
+    named = sorting.apply(listing.search(pooled.exclude(pool_mode=RoutingRule.PoolMode.BLIND), q, prefix="lead__"))
     visible = list(named[:POOL_LIMIT])
     context = {
         "visible": visible,
@@ -204,6 +204,10 @@ TEAM_COLUMNS = listing.lead_columns("lead", "owner", "score", "stage", "sla")
 def team(request: HttpRequest) -> HttpResponse:
     """The team's load, breaches, waiting leads, and its open leads: searched, sorted by header,
     counted as filtered, and picked for a bulk accept or reassign."""
+    return _team_page(request)
+
+
+def _team_page(request: HttpRequest, bulk_form: BulkForm | None = None, status: int = 200) -> HttpResponse:
     now = timezone.now()
     teams = dashboard.teams_of(signed_in_user(request))
     members = dashboard.team_members(teams)
@@ -226,8 +230,9 @@ def team(request: HttpRequest) -> HttpResponse:
         # Hand leads within the team (any sales user is accepted from the lead page).
         "reps": [m.user for m in members if m.user.is_active and m.active],
         "now": now,
+        "bulk_form": bulk_form,
     }
-    return render(request, "routing/team.html", context)
+    return render(request, "routing/team.html", context, status=status)
 
 
 @require_GET
@@ -248,10 +253,8 @@ def team_bulk(request: HttpRequest) -> HttpResponse:
     page then says, in words, what was done and which leads were refused and why."""
     form = BulkForm(request.POST)
     if not form.is_valid():
-        for errors in form.errors.values():
-            for error in errors:
-                messages.error(request, str(error))
-        return redirect("routing:team")
+        # 400: the team page again, its bulk bar saying what to fix; nothing was done.
+        return _team_page(request, form, status=400)
     data = form.cleaned_data
     manager = signed_in_user(request)
     leads = list(selectors_visible_leads(request, data["lead"]))

@@ -105,7 +105,7 @@ EXPECTED: dict[str, tuple[tuple[int, ...], tuple[int, ...]]] = {
     "routing:claim": (ALL_405, row(302, 404, 302, 302, 302, 404, 404, 404)),
     "routing:availability": (SALES_ONLY, row(302, 404, 422, 422, 422, 404, 404, 404)),
     "routing:team": (MANAGER_ONLY, ALL_405),
-    "routing:team-bulk": (ALL_405, row(302, 404, 302, 404, 404, 404, 404, 404)),  # empty: "Tick at least one lead."
+    "routing:team-bulk": (ALL_405, row(302, 404, 400, 404, 404, 404, 404, 404)),  # empty: "Tick at least one lead."
     "routing:funnel": (MANAGER_ONLY, ALL_405),
     # the partner portal
     "partners:leads": (PARTNERS_ONLY, ALL_405),

@@ -1,6 +1,6 @@
 """The site's own error pages in every mode: 403, 404 and 500 in words, with the person's way home.
 With DEBUG on, only superusers get Django's technical pages (every URL pattern, a traceback);
-marketing at /app/, the integration user at /, a stranger at a wrong address get the styled page,
+marketing at a rep's page, the integration user at the portal, a stranger at a wrong address get the styled page,
 and staff (marketing) read one line of detail on it."""
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ def _styled(response, status: int, heading: str, home: tuple[str, str]) -> str:
 
 HOMES = {
     "anonymous": ("/accounts/login/", "Sign in"),
-    "marketing": ("/admin/", "Back to the administration"),
+    "marketing": ("/app/leads/", "Back to the leads"),
     "integration": ("/api/docs/", "Open the API documentation"),
     "rep": ("/app/", "Back to my queue"),
 }
@@ -82,7 +82,9 @@ def test_a_wrong_address_is_the_styled_404_with_the_way_home(settings, users, pe
 @pytest.mark.urls(__name__)
 @pytest.mark.parametrize("debug", [False, True])
 @pytest.mark.parametrize(
-    ("persona", "url"), [("marketing", "/app/"), ("integration", "/"), ("rep", "/app/leads/999999/")]
+    # (/app/ and / take marketing and the integration user home now: to the lead list, the API docs)
+    ("persona", "url"),
+    [("marketing", "/app/queue/"), ("integration", "/partner/"), ("rep", "/app/leads/999999/")],
 )
 def test_pages_that_are_not_theirs_are_the_styled_404(settings, users, persona, url, debug):
     settings.DEBUG = debug

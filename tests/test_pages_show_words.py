@@ -123,7 +123,7 @@ def every_page() -> list[tuple[str, str]]:
     pages = []
     pages += _pages(
         _client("salesmanager"),
-        ["/app/", "/app/team/", "/app/pool/", "/app/availability/", *lead_pages]
+        ["/app/queue/", "/app/team/", "/app/pool/", "/app/availability/", "/app/leads/", *lead_pages]
         + [f"/app/team/funnel/?days={d}" for d in (7, 30, 90, 365)],
     )
     rep_pages = ["/app/", "/app/?stage=won", "/app/pool/", *[f"/app/leads/{lead.pk}/" for lead in rep_leads]]
@@ -132,7 +132,8 @@ def every_page() -> list[tuple[str, str]]:
         _client("partner-a"),
         ["/partner/", "/partner/feedback/", *[f"/partner/leads/{lead.pk}/" for lead in partner_leads]],
     )
-    pages += _pages(_client("marketing"), ["/app/", "/admin/leads/lead/", *admin_lead])  # /app/: the styled 404
+    marketing_pages = ["/app/leads/", "/app/leads/?stage=won", "/app/notifications/", *lead_pages[:5]]
+    pages += _pages(_client("marketing"), [*marketing_pages, "/admin/leads/lead/", *admin_lead])
     pages += _pages(  # the admin's screens marketing does not tune: as the superuser
         _client("admin"),
         [

@@ -162,7 +162,8 @@ def test_team_page_queries_do_not_grow_with_leads(team, sales_manager):
     few = queries()
     for rep in reps:
         LeadFactory.create_batch(10, owner=rep, stage=Stage.MQL, respond_by=timezone.now() - timedelta(minutes=1))
-    assert queries() == few <= 15
+    # 17: the bell's unread count and the away banner's profile are two more, whatever the rows.
+    assert queries() == few <= 17
 
 
 def test_funnel_counts_and_conversion(team, sales_manager):

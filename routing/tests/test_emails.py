@@ -81,17 +81,24 @@ def test_a_rep_is_told_of_a_new_lead_with_its_deadline_and_link(team, lead, djan
         "\n"
         f"a new lead is yours: please accept or reject it by {DUE_SHOWN}.\n"
         "\n"
+        "Who\n"
         f"{CARD}"
-        "Score 87, grade A. Rule: Everyone.\n"
+        "\n"
+        "Why this score: 87, grade A\n"
+        "- no rule adds anything yet\n"
+        "Rule: Everyone.\n"
+        "\n"
+        "Last activities\n"
+        "- none yet\n"
         "\n"
         f"Open the lead: {BASE}/app/leads/{lead.pk}/\n"
         "\n"
-        "Not accepted in time, it goes to someone else.\n"
+        f"Deadline: {DUE_SHOWN}. Not accepted in time, it goes to someone else.\n"
     )
     body = html(message)
     assert "<strong>Lena Lind &lt;lena@initech.example&gt;</strong><br>CTO at Initech, Germany" in body
     assert f"please accept or reject it by <strong>{DUE_SHOWN}</strong>" in body
-    assert f'<a href="{BASE}/app/leads/{lead.pk}/"' in body and "Score 87, grade A. Rule: Everyone." in body
+    assert f'<a href="{BASE}/app/leads/{lead.pk}/"' in body and "Why this score: 87, grade A" in body
     assignment.refresh_from_db()
     assert assignment.notified_at is not None
 
