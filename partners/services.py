@@ -21,7 +21,6 @@ from django.utils.translation import gettext
 
 from leads import mail, notifications
 from leads.errors import Invalid, Refused
-from leads.formatting import format_datetime
 from leads.lifecycle import OPEN_STAGES
 from leads.models import Activity, ActivityType, Lead, PartnerOrganization, Role, Stage, User
 from leads.services import activity_record, lead_close, lead_transition
@@ -379,7 +378,7 @@ def _chase_one(
                     key=f"reminder:{reminder.pk}",
                     text=gettext("Feedback overdue: %(company)s — due %(due)s") % {
                         "company": lead.company or lead.email,
-                        "due": format_datetime(due_at),
+                        "due": mail.when(due_at),
                     },
                     lead=lead,
                     url=reverse("partners:lead", args=[lead.pk]),

@@ -1,6 +1,7 @@
 """Routing's in-app notifications (leads.notifications), written in the transaction of the move they
 tell (routing.handover calls these): a lead handed to you, a lead taken back from you; and the beat
-job's "SLA soon due". A notice names its assignment (`key`), so a move or a job run twice tells once."""
+job's "SLA soon due". Times as the e-mails say them (leads.mail.when).
+A notice names its assignment (`key`), so a move or a job run twice tells once."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext
 
-from leads import notifications
-from leads.formatting import format_datetime, format_points
+from leads import mail, notifications
+from leads.formatting import format_points
 from leads.models import Lead, Role, User
 
 from .models import Assignment
@@ -50,7 +51,7 @@ def assigned(pairs: list[tuple[Lead, Assignment]]) -> None:
             "score": format_points(lead.score),
         }
         if assignment.due_at:
-            text += " — " + gettext("accept by %(when)s") % {"when": format_datetime(assignment.due_at)}
+            text += " — " + gettext("accept by %(when)s") % {"when": mail.when(assignment.due_at)}
         notifications.notify(
             users=users, kind=Kind.ASSIGNED, key=f"assignment:{assignment.pk}", text=text, lead=lead, url=url
         )
@@ -87,7 +88,7 @@ def sla_soon(*, now: datetime | None = None, limit: int = SLA_SOON_BATCH) -> int
         lead = assignment.lead
         text = gettext("SLA soon due: accept %(who)s by %(when)s") % {
             "who": _who(lead),
-            "when": format_datetime(assignment.due_at),
+            "when": mail.when(assignment.due_at),
         }
         told += notifications.notify(
             users=[assignment.user_id],

@@ -8,7 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from leads.models import Activity, ActivityType, Lead, PartnerOrganization, Stage
-from leads.tests.factories import UserFactory
+from leads.tests.factories import UserFactory, client_for
 from partners import tasks
 from partners.models import FeedbackReminder
 from partners.services import chase_step, feedback_chase, feedback_record
@@ -181,3 +181,28 @@ def test_the_beat_task_runs_the_chase(routed, policy, partner_a, django_capture_
         assert tasks.chase_feedback_task() == {"due": 1, "overdue": 0, "escalated": 0}
         assert tasks.chase_feedback_task() == {"due": 0, "overdue": 0, "escalated": 0}
     assert [m.subject.split(":")[0] for m in mail.outbox] == ["Due"]
+
+
+def test_the_partners_users_are_told_in_the_app_of_a_new_lead_and_of_each_overdue_reminder(
+    routed, policy, partner_a, partner_b, django_capture_on_commit_callbacks
+):
+    from leads.models import Notification
+
+    lead = routed()
+    [new] = Notification.objects.filter(user=partner_a)
+    assert (new.kind, new.url) == ("assigned", f"/partner/leads/{lead.pk}/")
+    h = lead.handed_over_at
+    capture = django_capture_on_commit_callbacks
+    chase(capture, h + 3 * DAY)  # "due" is an e-mail only
+    assert Notification.objects.filter(kind="feedback_overdue").count() == 0
+    chase(capture, h + 5 * DAY)
+    chase(capture, h + 6 * DAY)  # the same step: nothing again
+    [overdue] = Notification.objects.filter(kind="feedback_overdue")
+    assert overdue.user_id == partner_a.pk and overdue.text.startswith("Feedback overdue: Initech — due ")
+    assert overdue.url == f"/partner/leads/{lead.pk}/"
+    chase(capture, h + 7 * DAY)  # the next reminder: told again
+    assert Notification.objects.filter(kind="feedback_overdue", user=partner_a).count() == 2
+    assert not Notification.objects.filter(user=partner_b).exists()
+    page = client_for(partner_a).get("/app/notifications/").content.decode()
+    assert page.count("Feedback overdue: Initech") == 2
+    assert "Feedback overdue" not in client_for(partner_b).get("/app/notifications/").content.decode()

@@ -46,3 +46,10 @@ document.addEventListener("change", function (event) {
     event.target.form.submit();
   }
 });
+
+// A search box's "change" (it fires when the box loses focus, e.g. on a click on a column header)
+// must not send its form again: htmx already sent it as one typed ("input"), and a late second
+// answer would undo the header's sort. Stopped before it reaches the form (capture phase).
+document.addEventListener("change", function (event) {
+  if (event.target.matches && event.target.matches("input[type=search]")) event.stopPropagation();
+}, true);
