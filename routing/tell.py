@@ -86,6 +86,8 @@ def sla_soon(*, now: datetime | None = None, limit: int = SLA_SOON_BATCH) -> int
     told = 0
     for assignment in due:
         lead = assignment.lead
+        if assignment.due_at is None:  # filtered out above; said again for mypy
+            continue
         text = gettext("SLA soon due: accept %(who)s by %(when)s") % {
             "who": _who(lead),
             "when": mail.when(assignment.due_at),

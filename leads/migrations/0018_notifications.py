@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('leads', '0016_erasure'),
+        ('leads', '0017_changes_feed'),
     ]
 
     operations = [
