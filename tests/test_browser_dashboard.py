@@ -171,11 +171,15 @@ def test_the_manager_sees_the_team_reassigns_and_reads_the_funnel(page: Page, li
     shot(page, "funnel-laptop")
 
 
-@pytest.mark.parametrize("persona", ["partner_a", "integration"])
-def test_partners_and_integrations_are_refused(page: Page, live_server, request, persona):
+@pytest.mark.parametrize(("persona", "home"), [("partner_a", "/partner/"), ("integration", "/api/docs/")])
+def test_partners_and_integrations_are_refused(page: Page, live_server, request, persona, home):
+    """/app/ takes them to their own home; the rep's pages are 404 for them."""
     user = request.getfixturevalue(persona)
     sign_in(page, live_server.url, user.username)
-    assert page.goto(f"{live_server.url}/app/").status == 404
+    page.goto(f"{live_server.url}/app/")
+    assert page.url == live_server.url + home
+    assert page.goto(f"{live_server.url}/app/queue/").status == 404
+    assert page.goto(f"{live_server.url}/app/pool/").status == 404
 
 
 def test_pages_on_a_phone(browser, live_server, sales):
