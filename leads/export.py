@@ -22,30 +22,15 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from .api.serializers import LeadSerializer
 from .models import Lead
-from .services import LATEST_TOUCH_FIELDS, PROFILE_FIELDS, STATE_FIELDS
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 XLSX_MAX_ROWS = 1_048_575  # an Excel sheet's rows, less the header
 XLSX_CONTENT_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
-# The lead list's fields (the API's LeadSerializer), in its order.
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "email",
-    *PROFILE_FIELDS,
-    *STATE_FIELDS,
-    "handed_over_at",
-    "respond_by",
-    "deal_value",
-    "deal_currency",
-    "lost_reason",
-    "closed_at",
-    *LATEST_TOUCH_FIELDS,
-    "attributes",
-    "created_at",
-    "updated_at",
-)
+# The lead list's fields, in its order: the API's LeadSerializer's, so the two cannot drift apart.
+COLUMNS: tuple[str, ...] = tuple(LeadSerializer.Meta.fields)
 
 
 def safe_text(value: str) -> str:
