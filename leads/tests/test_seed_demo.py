@@ -86,7 +86,8 @@ def test_seed_demo_creates_every_persona_and_realistic_leads_and_is_idempotent(
 # --- the demo tells the truth ---------------------------------------------------------------------
 
 HANDOVER_SUBJECT = re.compile(r"^(New lead for you|New lead in the pool|Escalated to you)")
-SCORE_SHOWN = re.compile(r"Score (-?\d+), grade (\S+?)\.(?:\s|$)")  # a line of its own in a partner's mail
+# "Score 85, grade C." (a partner's mail) or "Why this score: 85, grade C" (a rep's hand-over mail)
+SCORE_SHOWN = re.compile(r"(?:Score|Why this score:) (-?\d+), grade ([A-D])\b")
 ADDRESS = re.compile(r"<([^<>\s]+@[^<>\s]+)>")
 
 

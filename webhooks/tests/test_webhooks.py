@@ -305,7 +305,7 @@ def test_bad_input_is_a_400_with_field_errors_and_changes_nothing(api, marketing
             "filter": [{"field": "company_size", "operator": "contains", "value": "5"}],
         },
     )
-    assert response.json()["filter"] == ["Condition 1: 'contains' does not apply to company_size, which is a number."]
+    assert response.json()["filter"] == ["Condition 1: 'contains' does not apply to Company size, which is a number."]
     assert WebhookSubscription.objects.count() == 0
 
 
@@ -600,7 +600,7 @@ def test_the_admin_makes_a_subscription_without_json_shows_the_secret_once_and_r
         "/admin/webhooks/webhooksubscription/add/",
         {**form, "name": "bad", "conditions-0-field": "company_size", "conditions-0-operator": "contains"},
     )
-    assert "does not apply to company_size" in bad_rule.content.decode()
+    assert "does not apply to Company size" in bad_rule.content.decode()
     assert WebhookSubscription.objects.count() == 1
 
     WebhookSubscription.objects.update(paused_at=timezone.now(), paused_reason="Paused after 20 failed attempts")
