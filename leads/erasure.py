@@ -74,56 +74,10 @@ KEPT_PROPERTIES = frozenset(
 # Stages an erasure takes the lead out of: nobody in sales works it yet, so it must not get there.
 UNTAKEN_STAGES = frozenset({Stage.NEW, Stage.MAL, Stage.MQL})
 
-_LEAD_FIELDS = (
-    "id",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "job_title",
-    "company",
-    "company_domain",
-    "industry",
-    "company_size",
-    "annual_revenue",
-    "country",
-    "language",
-    "product_interest",
-    "source",
-    "campaign",
-    "utm_source",
-    "utm_medium",
-    "utm_campaign",
-    "utm_term",
-    "utm_content",
-    "latest_source",
-    "latest_campaign",
-    "latest_utm_source",
-    "latest_utm_medium",
-    "latest_utm_campaign",
-    "latest_utm_term",
-    "latest_utm_content",
-    "latest_touch_at",
-    "consent_status",
-    "consent_at",
-    "stage",
-    "score",
-    "fit_score",
-    "engagement_score",
-    "grade",
-    "scored_at",
-    "marketing_suppressed",
-    "handed_over_at",
-    "respond_by",
-    "deal_value",
-    "deal_currency",
-    "lost_reason",
-    "closed_at",
-    "attributes",
-    "created_at",
-    "updated_at",
-    "erased_at",
-)
+# Everything the lead row holds about the person, read from the model so a field added later is in
+# the export too; only bookkeeping is left out (owner and partner are named by lead_export itself).
+_NOT_EXPORTED = frozenset({"score_rev", "scored_rev", "owner", "partner", "erased_by"})
+_LEAD_FIELDS = tuple(f.name for f in Lead._meta.concrete_fields if f.name not in _NOT_EXPORTED)
 
 
 def email_digest(email: str) -> str:
